@@ -1,0 +1,221 @@
+"""Worker concurrency benchmark: runs in flight in ONE worker process, and throughput vs ideal.
+
+Not a test: it prints figures. For each N it starts one worker process with N slots, enqueues
+``rounds * N`` one-LLM-call runs against the simulator answering in ``--latency`` seconds, and
+reports runs/s against the ideal N / latency, p50/p95 run latency, the most runs seen in flight
+at once, and the worker's RSS. Each N is repeated ``--repeat`` times; the median is reported.
+
+    uv run python bench/worker_concurrency.py                 # N = 1 10 100 200
+    uv run python bench/worker_concurrency.py --n 100 500 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.procs import Proc, base_env, cli, free_port, wait_http
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def enqueue(redis_url: str, queue: str, prefix: str, count: int) -> list[str]:
+    from agent_service.config import Settings
+    from agent_service.domain.runs import RunRequest
+    from agent_service.domain.tasks import TaskRecord, TaskStatus
+    from agent_service.queue.celery_app import create_celery_app
+    from agent_service.queue.producer import TaskQueue
+    from agent_service.store.client import create_redis
+    from agent_service.store.keys import Keys
+    from agent_service.store.tasks import TaskStore
+
+    settings = Settings.model_validate(
+        {"redis": {"url": redis_url, "key_prefix": prefix}, "worker": {"queue": queue}}
+    )
+    client = create_redis(settings.redis)
+    store = TaskStore(client, Keys(prefix), 3600, 100)
+    producer = TaskQueue(client, create_celery_app(settings, 120), store)
+    ids = []
+    for i in range(count):
+        record = TaskRecord(
+            task_id=uuid.uuid4().hex,
+            status=TaskStatus.QUEUED,
+            queue=queue,
+            request=RunRequest(message=f"hello number {i}"),
+            created_at=time.time(),
+        )
+        await producer.submit(record)
+        ids.append(record.task_id)
+    await client.aclose()
+    return ids
+
+
+def wait_done(
+    redis_url: str, prefix: str, ids: list[str], timeout: float
+) -> list[dict[str, float]]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    records = {}
+    while pending and time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        batch = list(pending)
+        for task_id in batch:
+            pipe.hmget(f"{prefix}task:{task_id}", "status", "started_at", "finished_at")
+        for task_id, (status, started, finished) in zip(batch, pipe.execute(), strict=True):
+            if status in (b"succeeded", b"failed"):
+                if status != b"succeeded":
+                    raise RuntimeError(f"task {task_id} failed")
+                records[task_id] = {"started": float(started), "finished": float(finished)}
+                pending.discard(task_id)
+        time.sleep(0.05)
+    if pending:
+        raise TimeoutError(f"{len(pending)} tasks not done")
+    return list(records.values())
+
+
+def max_in_flight(records: list[dict[str, float]]) -> int:
+    edges = sorted([(r["started"], 1) for r in records] + [(r["finished"], -1) for r in records])
+    current = peak = 0
+    for _, delta in edges:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def measure(
+    n: int, rounds: int, latency: float, redis_url: str, sim_url: str, log_dir: Path
+) -> dict[str, float]:
+    queue = f"bench-{uuid.uuid4().hex[:6]}"
+    prefix = f"{queue}:"
+    env = base_env(
+        {
+            "AGENT_REDIS_URL": redis_url,
+            "AGENT_SIM_URL": sim_url,
+            "AGENT_WORKER_QUEUE": queue,
+            "AGENT_REDIS_KEY_PREFIX": prefix,
+            "AGENT_WORKER_CONCURRENCY": str(n),
+            "AGENT_LOG_LEVEL": "WARNING",
+        }
+    )
+    worker = Proc(f"worker-{n}", cli("worker"), env, log_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in worker.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        warm = asyncio.run(enqueue(redis_url, queue, prefix, min(n, 10)))  # warm the loop and pools
+        wait_done(redis_url, prefix, warm, 60)
+        cpu_before = cpu_seconds(worker.pid)
+        ids = asyncio.run(enqueue(redis_url, queue, prefix, rounds * n))
+        records = wait_done(redis_url, prefix, ids, 60 + rounds * latency * 10)
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        span = max(r["finished"] for r in records) - min(r["started"] for r in records)
+        runs = [r["finished"] - r["started"] for r in records]
+        qs = statistics.quantiles(runs, n=20) if len(runs) > 1 else [runs[0]] * 19
+        ideal = n / latency
+        return {
+            "runs_per_s": len(records) / span,
+            "ideal": ideal,
+            "ratio": len(records) / span / ideal,
+            "p50": statistics.median(runs),
+            "p95": qs[18],
+            "in_flight": max_in_flight(records),
+            "rss_mb": rss_mb(worker.pid),
+            "cpu_ms_per_run": cpu / len(records) * 1000,
+        }
+    finally:
+        worker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 200])
+    parser.add_argument("--rounds", type=int, default=3, help="tasks per slot (N * rounds runs)")
+    parser.add_argument("--latency", type=float, default=1.0, help="simulated LLM latency (s)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per N; the median is shown")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    redis_port = free_port()
+    redis = Proc(
+        "redis",
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(redis_port),
+            "--save",
+            "",
+            "--dir",
+            str(work),
+        ],
+        base_env(),
+        work,
+    )
+    sim_port = free_port()
+    sim = Proc(
+        "sim",
+        cli("sim-llm", "--port", str(sim_port), "--ttft", str(args.latency)),
+        base_env(),
+        work,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/v1/models", sim)
+        time.sleep(0.3)
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        sim_url = f"http://127.0.0.1:{sim_port}/v1"
+        print(
+            f"# worker concurrency: {platform.node()} {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, latency {args.latency} s, {args.rounds} runs per slot, "
+            f"median of {args.repeat}"
+        )
+        print(
+            f"{'N':>5} {'runs/s':>8} {'ideal':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} "
+            f"{'in flight':>9} {'RSS MB':>7} {'CPU ms/run':>10}"
+        )
+        for n in args.n:
+            results = [
+                measure(n, args.rounds, args.latency, redis_url, sim_url, work)
+                for _ in range(args.repeat)
+            ]
+            med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+            spread = max(r["ratio"] for r in results) - min(r["ratio"] for r in results)
+            print(
+                f"{n:>5} {med['runs_per_s']:>8.1f} {med['ideal']:>7.1f} {med['ratio']:>6.2f} "
+                f"{med['p50']:>7.3f} {med['p95']:>7.3f} {med['in_flight']:>9.0f} "
+                f"{med['rss_mb']:>7.0f} {med['cpu_ms_per_run']:>10.2f}"
+                f"   (ratio spread {spread:.2f})",
+                flush=True,
+            )
+    finally:
+        sim.stop()
+        redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

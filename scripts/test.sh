@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run every check and every test: lint, format, types, layer contracts, then pytest
+# (unit, integration with real Redis/Celery/HTTP, end to end). Installs what it needs.
+#   scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh redis-server
+export PATH="$HOME/.local/bin:$PATH"
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+
+step() { echo "== $*" >&2; }
+step "ruff check";   uv run --frozen ruff check src tests bench
+step "ruff format";  uv run --frozen ruff format --check src tests bench
+step "mypy";         uv run --frozen mypy
+step "import-linter"; uv run --frozen lint-imports
+step "pytest"
+set +e
+uv run --frozen pytest "$@"
+status=$?
+set -e
+if ((status == 5)); then
+  echo "pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+exit "$status"

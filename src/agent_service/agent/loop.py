@@ -1,0 +1,251 @@
+"""The tool-calling agent loop.
+
+Called by the API (sync and streamed runs) and by the worker (queued runs) through
+``Agent.run``. One ``Agent`` serves one config snapshot: a config reload builds a new one, and
+in-flight runs finish with the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_service.agent import policy
+from agent_service.agent.ports import (
+    EventSink,
+    LLMPort,
+    NullObserver,
+    RunObserver,
+    SessionMemory,
+    Tool,
+)
+from agent_service.agent.tools.registry import parse_arguments
+from agent_service.domain.agent_config import AgentConfig
+from agent_service.domain.errors import AgentError, ErrorType, ToolError
+from agent_service.domain.messages import ChatMessage, LLMCompletion, TokenUsage, ToolCall
+from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult, Step, Usage
+
+_PREVIEW_CHARS = 500
+
+
+class RunFailedError(AgentError):
+    """A run ended without an answer. ``steps`` and ``usage`` say how far it got."""
+
+    def __init__(self, cause: AgentError, steps: list[Step], usage: TokenUsage) -> None:
+        super().__init__(cause.type, cause.message)
+        self.steps = steps
+        self.usage = usage
+
+
+@dataclass
+class _RunState:
+    """What one run accumulates; owned by a single ``Agent.run`` call."""
+
+    started: float
+    steps: list[Step] = field(default_factory=list)
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    last_model: str = ""
+
+    def add_step(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+
+class Agent:
+    """Runs requests against one config snapshot, its LLM client, tools and session memory."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        llm: LLMPort,
+        tools: Mapping[str, Tool],
+        memory: SessionMemory | None = None,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.config = config
+        self._llm = llm
+        self._tools = dict(tools)
+        self._tool_specs = [tool.spec for tool in self._tools.values()]
+        self._memory = memory
+        self._observer = observer or NullObserver()
+
+    async def run(
+        self, request: RunRequest, *, mode: RunMode = "sync", sink: EventSink | None = None
+    ) -> RunResult:
+        """Run the agent to an answer; raises ``RunFailedError`` with a typed error otherwise.
+
+        ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode).
+        """
+        state = _RunState(started=time.monotonic())
+        limits = self.config.limits
+        try:
+            async with asyncio.timeout(limits.run_timeout_seconds):
+                answer = await self._loop(request, state, mode, sink)
+        except TimeoutError:
+            cause = AgentError(
+                ErrorType.RUN_TIMEOUT,
+                f"run exceeded its timeout of {limits.run_timeout_seconds:g} s",
+            )
+            raise RunFailedError(cause, state.steps, state.usage) from None
+        except RunFailedError:
+            raise
+        except AgentError as exc:
+            raise RunFailedError(exc, state.steps, state.usage) from exc
+        if request.session_id and self._memory is not None:
+            turn = [
+                ChatMessage(role="user", content=request.message),
+                ChatMessage(role="assistant", content=answer),
+            ]
+            await self._memory.append(request.session_id, turn, limits.memory_turns)
+        return RunResult(
+            answer=answer,
+            steps=state.steps,
+            usage=Usage.from_tokens(state.usage),
+            model=state.last_model,
+            duration_ms=round((time.monotonic() - state.started) * 1000, 3),
+        )
+
+    async def _loop(
+        self, request: RunRequest, state: _RunState, mode: RunMode, sink: EventSink | None
+    ) -> str:
+        config = self.config
+        model = request.model or config.default_model
+        messages = await self._initial_messages(request)
+        on_delta = _delta_forwarder(sink) if mode == "stream" and sink is not None else None
+        for _ in range(config.limits.max_iterations):
+            max_tokens = policy.remaining_output_tokens(
+                state.usage, config.limits, config.model(model).max_tokens
+            )
+            completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
+            await _emit(sink, "step", state.steps[-1])
+            policy.check_token_budget(state.usage, config.limits)
+            if not completion.tool_calls:
+                return completion.content or ""
+            messages.append(
+                ChatMessage(
+                    role="assistant", content=completion.content, tool_calls=completion.tool_calls
+                )
+            )
+            for call in completion.tool_calls:
+                result = await self._call_tool(state, call)
+                messages.append(
+                    ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
+                )
+                await _emit(sink, "step", state.steps[-1])
+        raise AgentError(
+            ErrorType.MAX_ITERATIONS,
+            f"no answer after {config.limits.max_iterations} LLM calls (max_iterations)",
+        )
+
+    async def _initial_messages(self, request: RunRequest) -> list[ChatMessage]:
+        limits = self.config.limits
+        history: list[ChatMessage] = []
+        if request.session_id and self._memory is not None and limits.memory_turns > 0:
+            stored = await self._memory.load(request.session_id, limits.memory_turns)
+            history = policy.trim_history(stored, limits.memory_token_budget)
+        return [
+            ChatMessage(role="system", content=self.config.system_prompt),
+            *history,
+            ChatMessage(role="user", content=request.message),
+        ]
+
+    async def _call_llm(
+        self,
+        state: _RunState,
+        model: str,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        on_delta: Any,
+    ) -> LLMCompletion:
+        started_wall = time.time()
+        started = time.monotonic()
+        try:
+            completion = await self._llm.complete(
+                config=self.config,
+                model=model,
+                messages=messages,
+                tools=self._tool_specs,
+                max_tokens=max_tokens,
+                on_delta=on_delta,
+            )
+        except AgentError as exc:
+            state.add_step(
+                Step(
+                    index=len(state.steps),
+                    kind="llm",
+                    name=model,
+                    started_at=started_wall,
+                    duration_ms=_ms_since(started),
+                    status="error",
+                    error=f"{exc.type}: {exc.message}",
+                )
+            )
+            raise
+        self._observer.llm_call(completion)
+        state.usage = state.usage + completion.usage
+        state.last_model = completion.model
+        state.add_step(
+            Step(
+                index=len(state.steps),
+                kind="llm",
+                name=completion.model,
+                started_at=started_wall,
+                duration_ms=_ms_since(started),
+                output=policy.truncate(completion.content or "", _PREVIEW_CHARS) or None,
+                usage=Usage.from_tokens(completion.usage),
+                tool_calls=[call.name for call in completion.tool_calls],
+                fallback_from=completion.requested_model if completion.fell_back else None,
+            )
+        )
+        return completion
+
+    async def _call_tool(self, state: _RunState, call: ToolCall) -> str:
+        """Run one tool call; a failure becomes a tool error message for the model."""
+        started_wall = time.time()
+        started = time.monotonic()
+        tool = self._tools.get(call.name)
+        try:
+            if tool is None:
+                raise ToolError(f"unknown tool {call.name!r}")
+            output = await tool.invoke(parse_arguments(call.arguments))
+            ok, error = True, None
+        except ToolError as exc:
+            output, ok, error = f"error: {exc}", False, str(exc)
+        except Exception as exc:  # a tool bug must not end the run; the model hears about it
+            output, ok, error = f"error: tool failed ({type(exc).__name__})", False, repr(exc)
+        duration_s = time.monotonic() - started
+        self._observer.tool_call(call.name, ok, duration_s)
+        output = policy.truncate(output, self.config.limits.tool_output_max_chars)
+        state.add_step(
+            Step(
+                index=len(state.steps),
+                kind="tool",
+                name=call.name if tool is not None else "unknown",
+                started_at=started_wall,
+                duration_ms=round(duration_s * 1000, 3),
+                status="ok" if ok else "error",
+                input=policy.truncate(call.arguments, _PREVIEW_CHARS),
+                output=policy.truncate(output, _PREVIEW_CHARS),
+                error=error,
+            )
+        )
+        return output
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 3)
+
+
+async def _emit(sink: EventSink | None, event_type: str, step: Step) -> None:
+    if sink is not None:
+        await sink(RunEvent(type="step", data=step.model_dump(mode="json")))
+
+
+def _delta_forwarder(sink: EventSink) -> Any:
+    async def forward(text: str) -> None:
+        await sink(RunEvent(type="delta", data={"text": text}))
+
+    return forward

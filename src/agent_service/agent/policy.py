@@ -1,0 +1,72 @@
+"""Pure decisions of the agent loop: history trimming, limit checks, tool output shaping.
+
+Functions over domain objects only, so they are tested table-driven without any I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent_service.domain.agent_config import Limits
+from agent_service.domain.errors import AgentError, ErrorType
+from agent_service.domain.messages import ChatMessage, TokenUsage
+
+
+def estimate_tokens(text: str | None) -> int:
+    """A cheap token estimate (4 characters a token, at least 1 for non-empty text)."""
+    if not text:
+        return 0
+    return max(1, (len(text) + 3) // 4)
+
+
+def message_tokens(message: ChatMessage) -> int:
+    tokens = 4 + estimate_tokens(message.content)
+    for call in message.tool_calls:
+        tokens += estimate_tokens(call.name) + estimate_tokens(call.arguments)
+    return tokens
+
+
+def trim_history(history: Sequence[ChatMessage], token_budget: int) -> list[ChatMessage]:
+    """Keep the newest messages of ``history`` that fit ``token_budget``.
+
+    History is stored as whole turns (user, then assistant); trimming drops the oldest turns
+    first and never starts the kept history with an assistant message.
+    """
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(history):
+        cost = message_tokens(message)
+        if used + cost > token_budget:
+            break
+        kept.append(message)
+        used += cost
+    kept.reverse()
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+def check_token_budget(usage: TokenUsage, limits: Limits) -> None:
+    """Raise ``token_limit`` once a run has spent more than ``max_tokens_per_run``."""
+    if usage.total_tokens > limits.max_tokens_per_run:
+        raise AgentError(
+            ErrorType.TOKEN_LIMIT,
+            f"run used {usage.total_tokens} tokens, above the limit of {limits.max_tokens_per_run}",
+        )
+
+
+def remaining_output_tokens(usage: TokenUsage, limits: Limits, model_max: int) -> int:
+    """Output tokens the next call may use without crossing the per-run token limit."""
+    remaining = limits.max_tokens_per_run - usage.total_tokens
+    if remaining <= 0:
+        raise AgentError(
+            ErrorType.TOKEN_LIMIT,
+            f"run used {usage.total_tokens} tokens, the limit is {limits.max_tokens_per_run}",
+        )
+    return max(1, min(model_max, remaining))
+
+
+def truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[: max_chars - 15] + " …[truncated]"

@@ -1,0 +1,78 @@
+"""Ports: what the agent loop needs from the outside, as protocols.
+
+Adapters implement them: ``llm.LiteLLMClient`` (LLMPort), ``store.sessions.RedisSessionMemory``
+(SessionMemory), ``httptools`` (Tool), ``observability`` (RunObserver). Unit tests pass fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from agent_service.domain.agent_config import AgentConfig
+from agent_service.domain.messages import ChatMessage, LLMCompletion, ToolSpec
+from agent_service.domain.runs import RunEvent
+
+DeltaCallback = Callable[[str], Awaitable[None]]
+"""Receives each text fragment of a streamed LLM answer."""
+
+EventSink = Callable[[RunEvent], Awaitable[None]]
+"""Receives the run's progress events (SSE for sync streams, a Redis stream for tasks)."""
+
+
+class LLMPort(Protocol):
+    async def complete(
+        self,
+        *,
+        config: AgentConfig,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> LLMCompletion:
+        """One logical LLM call on ``model`` (a configured name), with its retries and fallbacks.
+
+        Raises ``LLMUnavailableError`` when the whole fallback chain failed and
+        ``LLMBadRequestError`` when the provider rejected the request.
+        """
+        ...
+
+
+class Tool(Protocol):
+    @property
+    def spec(self) -> ToolSpec: ...
+
+    async def invoke(self, arguments: dict[str, Any]) -> str:
+        """Run the tool. Raises ``ToolError`` with a message the model may read."""
+        ...
+
+
+class SessionMemory(Protocol):
+    async def load(self, session_id: str, max_turns: int) -> list[ChatMessage]:
+        """The last ``max_turns`` turns of the session, oldest first."""
+        ...
+
+    async def append(
+        self, session_id: str, messages: Sequence[ChatMessage], max_turns: int
+    ) -> None:
+        """Append one turn (the user message and the final answer) and trim old turns."""
+        ...
+
+
+class RunObserver(Protocol):
+    """Hears about every LLM and tool call (metrics and traces implement it)."""
+
+    def llm_call(self, completion: LLMCompletion) -> None: ...
+
+    def tool_call(self, name: str, ok: bool, duration_s: float) -> None: ...
+
+
+class NullObserver:
+    """A RunObserver that records nothing."""
+
+    def llm_call(self, completion: LLMCompletion) -> None:
+        return None
+
+    def tool_call(self, name: str, ok: bool, duration_s: float) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, middleware, schemas, routes. The only package importing fastapi."""

@@ -1,0 +1,88 @@
+"""``POST /v1/chat``: run the agent now, as one JSON answer or as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from agent_service.agent.loop import Agent, RunFailedError
+from agent_service.api.deps import JsonBody, ServicesDep, check_run_body
+from agent_service.api.errors import ApiError, run_error_status
+from agent_service.api.schemas import ERROR_RESPONSES, RunBody
+from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
+from agent_service.domain.runs import RunEvent, RunRequest, RunResult
+
+router = APIRouter(tags=["runs"])
+log = logging.getLogger(__name__)
+
+
+@router.post(
+    "/v1/chat",
+    response_model=RunResult,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "Answer (JSON or SSE)"},
+    },
+    dependencies=[JsonBody],
+)
+async def chat(body: RunBody, services: ServicesDep) -> RunResult | StreamingResponse:
+    """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
+
+    SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
+    result), ``error`` (the error shape's ``error`` object).
+    """
+    check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
+    request = body.to_run_request()
+    agent = services.agent  # the config snapshot in force when the run starts
+    if body.stream:
+        keepalive = services.settings.api.sse_keepalive_seconds
+        return StreamingResponse(
+            _stream(agent, request, keepalive), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+    try:
+        return await agent.run(request, mode="sync")
+    except RunFailedError as exc:
+        raise ApiError(run_error_status(exc.type), exc.type, exc.message) from exc
+
+
+async def _stream(agent: Agent, request: RunRequest, keepalive: float) -> AsyncIterator[bytes]:
+    events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+    async def produce() -> None:
+        try:
+            result = await agent.run(request, mode="stream", sink=events.put)
+            await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
+        except RunFailedError as exc:
+            await events.put(
+                RunEvent(type="error", data={"type": exc.type, "message": exc.message})
+            )
+        except Exception:  # already mid-stream: report in-band, the status line is sent
+            log.exception("streamed run failed")
+            await events.put(
+                RunEvent(type="error", data={"type": "internal", "message": "internal error"})
+            )
+        finally:
+            await events.put(None)
+
+    runner = asyncio.create_task(produce())
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), timeout=keepalive)
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+            if event is None:
+                break
+            yield sse_event(event.type, event.data)
+    finally:
+        # The client went away (or the run ended): never leave a run behind.
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

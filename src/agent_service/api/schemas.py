@@ -1,0 +1,76 @@
+"""Request and response bodies of the HTTP API (what /docs shows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_service.domain.runs import RunRequest
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class RunBody(BaseModel):
+    """A run: ``POST /v1/chat`` and ``POST /v1/tasks``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, description="The user's message.")
+    session_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="Conversation id: the last turns of the session are sent as memory.",
+    )
+    model: str | None = Field(
+        default=None, description="A configured model name (default: the config's)."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Small free-form metadata.")
+    stream: bool = Field(default=False, description="`POST /v1/chat` only: answer as SSE.")
+
+    def to_run_request(self) -> RunRequest:
+        return RunRequest(
+            message=self.message,
+            session_id=self.session_id,
+            model=self.model,
+            metadata=self.metadata,
+        )
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: str = "queued"
+    queue: str
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    request_id: str | None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    redis: str
+    config: dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Invalid JSON",
+        404: "Unknown task",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "Invalid input",
+        503: "A dependency (Redis, every LLM) is unavailable",
+    }.items()
+}

@@ -1,0 +1,134 @@
+"""The ``agent-service`` command: api, worker, sim-llm, up, config validate.
+
+Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
+starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
+them, so ``agent-service sim-llm`` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from agent_service import __version__
+from agent_service.config import ConfigError, Settings, describe_settings
+
+
+def _settings_epilog() -> str:
+    lines = ["settings (environment variables):"]
+    for env, default, description in describe_settings():
+        lines.append(f"  {env}={default}")
+        if description:
+            lines.append(f"      {description}")
+    lines.append("  OTEL_* variables configure OpenTelemetry export (none set: no export).")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epilog = _settings_epilog()
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="agent-service",
+        description="A Kubernetes-native service for running LLM agents.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"agent-service {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    api = sub.add_parser("api", help="run the HTTP API", epilog=epilog, formatter_class=fmt)
+    api.add_argument("--host", help="bind address (AGENT_API_HOST)")
+    api.add_argument("--port", type=int, help="port (AGENT_API_PORT)")
+    api.add_argument("--workers", type=int, help="processes (AGENT_API_WORKERS)")
+
+    worker = sub.add_parser(
+        "worker", help="run a Celery worker", epilog=epilog, formatter_class=fmt
+    )
+    worker.add_argument("--concurrency", type=int, help="runs in flight (AGENT_WORKER_CONCURRENCY)")
+    worker.add_argument("--queue", help="queue to consume (AGENT_WORKER_QUEUE)")
+
+    sim = sub.add_parser(
+        "sim-llm", help="run the OpenAI-compatible LLM simulator", formatter_class=fmt
+    )
+    from agent_service.sim.options import add_arguments
+
+    add_arguments(sim)
+
+    up = sub.add_parser(
+        "up", help="run the whole local stack in the foreground", epilog=epilog, formatter_class=fmt
+    )
+    up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    up.add_argument("--sim-port", type=int, default=0, help="simulator port (default: a free one)")
+    up.add_argument("--sim-ttft", type=float, default=0.05, help="simulated time to first token")
+
+    config = sub.add_parser("config", help="agent config tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    validate = config_sub.add_parser("validate", help="validate an agent config file")
+    validate.add_argument("file", help="YAML agent config file")
+    return parser
+
+
+def _validate_config(path: str) -> int:
+    from pathlib import Path
+
+    from agent_service.config import parse_agent_config
+
+    try:
+        config = parse_agent_config(Path(path).read_text(encoding="utf-8"), path)
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        for where, reason in exc.errors:
+            print(f"{path}: {where}: {reason}", file=sys.stderr)
+        return 1
+    print(
+        f"{path}: valid ({len(config.models)} models, default {config.default_model}, "
+        f"hash {config.fingerprint()})"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command: str = args.command
+    if command == "sim-llm":
+        from agent_service.sim.options import options_from_args
+        from agent_service.sim.server import serve as serve_sim
+
+        serve_sim(options_from_args(args))
+        return 0
+    if command == "config":
+        return _validate_config(args.file)
+
+    settings = Settings()
+    if command == "api":
+        from agent_service.api.server import serve_api
+
+        if args.host:
+            settings.api.host = args.host
+        if args.port:
+            settings.api.port = args.port
+        if args.workers:
+            settings.api.workers = args.workers
+        return serve_api(settings)
+    if command == "worker":
+        from agent_service.worker.main import run_worker
+
+        if args.concurrency:
+            settings.worker.concurrency = args.concurrency
+        if args.queue:
+            settings.worker.queue = args.queue
+        return run_worker(settings)
+    if command == "up":
+        from agent_service.launcher import run_local_stack
+
+        return run_local_stack(
+            settings, api_port=args.port, sim_port=args.sim_port, sim_ttft=args.sim_ttft
+        )
+    raise AssertionError(command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Settings of every process, read from ``AGENT_*`` environment variables, and the agent config.
+
+The only module that reads the environment. ``Settings()`` is built once by each entry point
+(``cli``) and passed down; nothing builds it at import time. Groups map to variable prefixes:
+``AGENT_REDIS_URL`` is ``settings.redis.url``, ``AGENT_API_PORT`` is ``settings.api.port``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agent_service.domain.agent_config import AgentConfig, SecretRef, default_agent_config
+
+
+class RedisSettings(BaseModel):
+    """Redis: broker of the task queue and store of task records, events and sessions."""
+
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis URL (redis:// or rediss://). One database holds queue and records.",
+    )
+    key_prefix: str = Field(default="agent:", description="Prefix of every key the service writes.")
+    socket_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Socket timeout of Redis commands; a dead Redis fails fast."
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="Connection pool size per process (covers 100+ runs)."
+    )
+
+
+class ConfigFileSettings(BaseModel):
+    """Where the agent config (models, fallbacks, tools, limits) comes from."""
+
+    file: Path | None = Field(
+        default=None,
+        description="YAML agent config file. Unset: the built-in config on the LLM simulator.",
+    )
+
+
+class SimSettings(BaseModel):
+    """The LLM simulator, as the built-in agent config reaches it."""
+
+    url: str = Field(
+        default="http://127.0.0.1:8100/v1",
+        description="Base URL of the simulator used by the built-in config (no config file).",
+    )
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API."""
+
+    host: str = Field(default="0.0.0.0", description="Bind address (0.0.0.0 in containers).")  # noqa: S104
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes. 1 runs uvicorn alone; more run gunicorn with uvicorn workers "
+        "(each imports LiteLLM: ~160 MB and ~2 s).",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_message_chars: int = Field(
+        default=32_000, ge=1, description="Longest `message` accepted (422 above)."
+    )
+    max_metadata_bytes: int = Field(default=8192, ge=0, description="Largest `metadata` as JSON.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, comma-separated. Empty (default): CORS off.",
+    )
+    sse_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Interval of SSE keep-alive comments (proxies drop idle streams).",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+class WorkerSettings(BaseModel):
+    """The Celery worker."""
+
+    queue: str = Field(default="agent", description="Celery queue (a Redis list of that name).")
+    concurrency: int = Field(
+        default=128,
+        ge=1,
+        le=2000,
+        description="Runs held at once by one worker process (slots). Runs are async I/O on one "
+        "event loop, so one process holds many; ~4.5 ms CPU per LLM call bounds it.",
+    )
+    max_redeliveries: int = Field(
+        default=3,
+        ge=0,
+        description="Deliveries beyond the first before a task ends `failed` with type `poison`.",
+    )
+    visibility_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds before an unacknowledged task is redelivered. Default: the config's "
+        "run timeout + 60 s, so a live run is never delivered twice.",
+    )
+    heartbeat_file: Path | None = Field(
+        default=None, description="File touched while the worker consumes (liveness probes)."
+    )
+
+
+class TaskSettings(BaseModel):
+    """Task records and their event streams."""
+
+    ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long task records and events are kept."
+    )
+    events_max: int = Field(default=2000, ge=10, description="Events kept per task stream.")
+
+
+class LogSettings(BaseModel):
+    level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    json_lines: bool = Field(
+        default=True, alias="json", description="JSON lines (true) or human-readable (false)."
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. ``--help`` of each command lists them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    config: ConfigFileSettings = Field(default_factory=ConfigFileSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) of every setting, for ``--help``."""
+    rows: list[tuple[str, str, str]] = []
+    for group_name, group_field in Settings.model_fields.items():
+        group_type = group_field.annotation
+        assert isinstance(group_type, type) and issubclass(group_type, BaseModel)
+        for name, field in group_type.model_fields.items():
+            env = f"AGENT_{group_name}_{field.alias or name}".upper()
+            default = field.get_default(call_default_factory=True)
+            rows.append((env, "" if default is None else str(default), field.description or ""))
+    return rows
+
+
+class ConfigError(Exception):
+    """The agent config file is missing, unreadable or invalid. ``errors`` are (path, reason)."""
+
+    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(f"{source}: " + "; ".join(f"{p}: {r}" for p, r in errors))
+        self.source = source
+        self.errors = errors
+
+
+def parse_agent_config(text: str, source: str = "<config>") -> AgentConfig:
+    """Parse and validate YAML (or JSON) text into an ``AgentConfig``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [("(file)", f"invalid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("(file)", "expected a mapping at the top level")])
+    # A custom resource (or a manifest copied from one) nests the config under `spec`.
+    if "spec" in data and "apiVersion" in data:
+        data = data["spec"]
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            (".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()
+        ]
+        raise ConfigError(source, errors) from exc
+
+
+def load_agent_config(settings: Settings) -> AgentConfig:
+    """The agent config in force: the file named by ``AGENT_CONFIG_FILE``, else the built-in one."""
+    path = settings.config.file
+    if path is None:
+        return default_agent_config(settings.sim.url)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from exc
+    return parse_agent_config(text, str(path))
+
+
+def resolve_secret(ref: SecretRef | None) -> str | None:
+    """The value of a secret reference (an env variable or a file), or None if unset/absent."""
+    if ref is None:
+        return None
+    if ref.env is not None:
+        return os.environ.get(ref.env)
+    assert ref.file is not None
+    try:
+        return Path(ref.file).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def prepare_litellm_environment() -> None:
+    """Make importing LiteLLM safe offline: use the bundled price map, never fetch one.
+
+    Called by ``agent_service.llm`` right before it imports litellm (the import reads it).
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")

@@ -1,0 +1,84 @@
+"""A run of the agent: its request, the steps it took, its result, and the events it emits.
+
+The same shapes serve sync runs (``POST /v1/chat``), streamed runs and queued tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent_service.domain.messages import TokenUsage
+
+RunMode = Literal["sync", "stream", "async"]
+
+
+class RunRequest(BaseModel):
+    """What the caller asked for. Validated at the API edge; trusted from here on."""
+
+    message: str
+    session_id: str | None = None
+    model: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    """Usage of a run, as the API shows it."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @classmethod
+    def from_tokens(cls, usage: TokenUsage) -> Usage:
+        return cls(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            cost_usd=round(usage.cost_usd, 8),
+        )
+
+
+class Step(BaseModel):
+    """One LLM call or one tool call of a run, with its duration.
+
+    ``name`` is the configured model name (``kind == "llm"``) or the tool name
+    (``kind == "tool"``). ``output`` is the tool result or the model's text, truncated.
+    """
+
+    index: int
+    kind: Literal["llm", "tool"]
+    name: str
+    started_at: float
+    duration_ms: float
+    status: Literal["ok", "error"] = "ok"
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    usage: Usage | None = None
+    tool_calls: list[str] = Field(default_factory=list)
+    fallback_from: str | None = None
+
+
+class RunResult(BaseModel):
+    """The outcome of a successful run."""
+
+    answer: str
+    steps: list[Step]
+    usage: Usage
+    model: str
+    duration_ms: float
+    trace_id: str | None = None
+    degraded: bool = False
+
+
+EventType = Literal["status", "step", "delta", "done", "error", "cancelled"]
+
+
+class RunEvent(BaseModel):
+    """A progress event: what the SSE endpoints send, and what the task stream stores."""
+
+    type: EventType
+    data: dict[str, Any]

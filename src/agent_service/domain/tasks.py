@@ -1,0 +1,48 @@
+"""The task record of a queued run: what ``GET /v1/tasks/{task_id}`` returns.
+
+``store`` persists it in Redis; ``worker`` moves it through its states.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent_service.domain.runs import RunRequest, RunResult, Usage
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+class TaskError(BaseModel):
+    type: str
+    message: str
+
+
+class TaskRecord(BaseModel):
+    """A queued run. Timestamps are Unix seconds (float)."""
+
+    task_id: str
+    status: TaskStatus
+    queue: str
+    request: RunRequest
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    result: RunResult | None = None
+    error: TaskError | None = None
+    usage: Usage | None = None
+    trace_id: str | None = None
+    metadata: dict[str, Any] | None = None

@@ -1,0 +1,1 @@
+"""Metrics, traces and logs. The only package that configures structlog and OpenTelemetry."""

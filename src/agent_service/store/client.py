@@ -1,0 +1,62 @@
+"""Creation of the asyncio Redis client shared by a process (one pool per event loop)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from agent_service.config import RedisSettings
+from agent_service.domain.errors import DependencyUnavailableError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Redis = aioredis.Redis
+
+REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def create_redis(settings: RedisSettings) -> Redis:
+    """An asyncio client with a bounded pool; no socket is opened until the first command."""
+    return aioredis.Redis.from_url(
+        settings.url,
+        socket_timeout=settings.socket_timeout_seconds,
+        socket_connect_timeout=settings.socket_timeout_seconds,
+        max_connections=settings.max_connections,
+        health_check_interval=30,
+        decode_responses=False,
+    )
+
+
+@asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Turn Redis connection failures into ``DependencyUnavailableError``."""
+    try:
+        yield
+    except REDIS_DOWN_ERRORS as exc:
+        raise DependencyUnavailableError(f"Redis is unavailable: {exc.__class__.__name__}") from exc
+
+
+def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Decorator form of ``redis_errors`` for store methods."""
+
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        async with redis_errors():
+            return await fn(*args, **kwargs)
+
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+async def ping(client: Redis) -> bool:
+    """True when Redis answers (readiness)."""
+    try:
+        return bool(await client.ping())
+    except REDIS_DOWN_ERRORS:
+        return False

@@ -1,0 +1,174 @@
+"""Task records (a Redis hash per task) and their progress events (a Redis stream per task).
+
+The API creates records (inside the enqueue transaction of ``queue.producer``) and reads them;
+the worker moves them through ``running`` to a terminal state; the SSE endpoint tails events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+from redis.asyncio.client import Pipeline
+
+from agent_service.domain.runs import RunEvent, RunResult, Usage
+from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
+from agent_service.store.client import Redis, guarded
+from agent_service.store.keys import Keys
+
+TERMINAL_EVENTS = frozenset({"done", "error", "cancelled"})
+
+# Increments attempts and marks the task running in one step, unless it already ended;
+# returns the whole hash so the worker decides (poison cap, duplicate delivery) on fresh data.
+_START_ATTEMPT = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+if status == 'queued' or status == 'running' then
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('HSET', KEYS[1], 'status', 'running')
+  if not redis.call('HGET', KEYS[1], 'started_at') then
+    redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
+  end
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _record_fields(record: TaskRecord) -> dict[str, str]:
+    fields = {
+        "task_id": record.task_id,
+        "status": record.status.value,
+        "queue": record.queue,
+        "request": record.request.model_dump_json(),
+        "created_at": repr(record.created_at),
+        "attempts": str(record.attempts),
+    }
+    if record.trace_id:
+        fields["trace_id"] = record.trace_id
+    return fields
+
+
+def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+    data.pop("payload", None)
+    parsed: dict[str, Any] = {
+        "task_id": data["task_id"],
+        "status": data["status"],
+        "queue": data.get("queue", ""),
+        "request": json.loads(data["request"]),
+        "created_at": float(data["created_at"]),
+        "attempts": int(data.get("attempts", "0")),
+        "trace_id": data.get("trace_id"),
+    }
+    for name in ("started_at", "finished_at"):
+        if name in data:
+            parsed[name] = float(data[name])
+    for name in ("result", "error", "usage"):
+        if name in data:
+            parsed[name] = json.loads(data[name])
+    return TaskRecord.model_validate(parsed)
+
+
+class TaskStore:
+    """Reads and writes task records and events under ``keys``; records expire after ``ttl``."""
+
+    def __init__(self, client: Redis, keys: Keys, ttl_seconds: int, events_max: int) -> None:
+        self._redis = client
+        self._keys = keys
+        self._ttl = ttl_seconds
+        self._events_max = events_max
+        self._start_attempt = client.register_script(_START_ATTEMPT)
+
+    def add_create(self, pipe: Pipeline, record: TaskRecord) -> None:
+        """Queue the commands creating ``record`` (and its ``queued`` event) on ``pipe``."""
+        key = self._keys.task(record.task_id)
+        pipe.hset(key, mapping=_record_fields(record))  # type: ignore[arg-type]
+        pipe.expire(key, self._ttl)
+        self._add_event(pipe, record.task_id, RunEvent(type="status", data={"status": "queued"}))
+
+    def _add_event(self, pipe: Pipeline, task_id: str, event: RunEvent) -> None:
+        key = self._keys.events(task_id)
+        pipe.xadd(
+            key,
+            {"type": event.type, "data": _dumps(event.data)},
+            maxlen=self._events_max,
+            approximate=True,
+        )
+        pipe.expire(key, self._ttl)
+
+    @guarded
+    async def get(self, task_id: str) -> TaskRecord | None:
+        raw = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.task(task_id)))
+        return _parse_record(raw) if raw else None
+
+    @guarded
+    async def start_attempt(self, task_id: str) -> TaskRecord | None:
+        """Count a delivery and mark the task running (unless ended); None if unknown/expired."""
+        raw = await self._start_attempt(keys=[self._keys.task(task_id)], args=[repr(time.time())])
+        if not raw:
+            return None
+        pairs = dict(zip(raw[::2], raw[1::2], strict=True))
+        return _parse_record(pairs)
+
+    @guarded
+    async def append_event(self, task_id: str, event: RunEvent) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._add_event(pipe, task_id, event)
+            await pipe.execute()
+
+    @guarded
+    async def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        result: RunResult | None = None,
+        error: TaskError | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        """Record the terminal state and emit the terminal event, atomically."""
+        key = self._keys.task(task_id)
+        fields: dict[str, str] = {"status": status.value, "finished_at": repr(time.time())}
+        if result is not None:
+            fields["result"] = result.model_dump_json()
+            usage = result.usage
+        if usage is not None:
+            fields["usage"] = usage.model_dump_json()
+        if error is not None:
+            fields["error"] = error.model_dump_json()
+        if status is TaskStatus.SUCCEEDED and result is not None:
+            event = RunEvent(
+                type="done", data={"status": status.value, "result": result.model_dump(mode="json")}
+            )
+        elif status is TaskStatus.CANCELLED:
+            event = RunEvent(type="cancelled", data={"status": status.value})
+        else:
+            event = RunEvent(
+                type="error",
+                data={"status": status.value, "error": error.model_dump() if error else None},
+            )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(key, self._ttl)
+            self._add_event(pipe, task_id, event)
+            await pipe.execute()
+
+    @guarded
+    async def read_events(
+        self, task_id: str, after: str, block_ms: int
+    ) -> list[tuple[str, RunEvent]]:
+        """Events after stream id ``after`` ("0" for all); waits up to ``block_ms`` for new ones."""
+        answer: Any = await self._redis.xread(
+            {self._keys.events(task_id): after}, count=100, block=block_ms or None
+        )
+        events: list[tuple[str, RunEvent]] = []
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                event = RunEvent(type=fields[b"type"].decode(), data=json.loads(fields[b"data"]))
+                events.append((entry_id.decode(), event))
+        return events

@@ -1,0 +1,26 @@
+"""The Celery task: a few lines handing the run to the process's event loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import Reject
+
+from agent_service.domain.errors import DependencyUnavailableError
+from agent_service.queue.celery_app import RUN_TASK_NAME
+from agent_service.services import Services
+from agent_service.worker.execution import execute_task
+from agent_service.worker.runtime import LoopThread
+
+
+def register_tasks(app: Celery, loop: LoopThread, services: Services) -> None:
+    @app.task(name=RUN_TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
+    def run_agent(self: Any, task_id: str) -> str | None:
+        try:
+            status = loop.run(execute_task(services, task_id))
+        except DependencyUnavailableError as exc:
+            # Redis went away mid-run: hand the message back (or leave it unacked, to be
+            # redelivered after the visibility timeout) rather than acknowledging a lost run.
+            raise Reject(str(exc), requeue=True) from exc
+        return status.value if status else None

@@ -1,0 +1,114 @@
+"""Shared fixtures: a real redis-server on a free port, the LLM simulator as a real process.
+
+Tests never read the developer's environment: AGENT_*, OTEL_* and provider variables are cleared
+for the test process, and child processes get ``procs.base_env()``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.procs import Proc, base_env, cli, free_port, wait_http
+
+for _key in list(os.environ):
+    if _key.startswith(("AGENT_", "OTEL_", "OPENAI_", "ANTHROPIC_")):
+        del os.environ[_key]
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+class RedisServer:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+
+def start_redis(
+    log_dir: Path, data_dir: Path, port: int | None = None, aof: bool = False
+) -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (the test command installs it: make test)")
+    port = port or free_port()
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if aof else "no",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
+    proc = Proc(f"redis-{port}", args, base_env(), log_dir)
+    import redis as redis_sync
+
+    client = redis_sync.Redis(port=port)
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis_sync.ConnectionError:
+            if time.monotonic() > deadline or not proc.alive():
+                raise RuntimeError(proc.log()) from None
+            time.sleep(0.05)
+    client.close()
+    return RedisServer(proc, port)
+
+
+@pytest.fixture(scope="session")
+def redis_server(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(log_dir, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.proc.stop()
+
+
+class Sim:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+
+SimFactory = Callable[..., Sim]
+
+
+@pytest.fixture(scope="session")
+def sim_factory(log_dir: Path) -> Iterator[SimFactory]:
+    """Start simulators with given flags, e.g. ``sim_factory("--ttft", "1.0")``."""
+    started: list[Proc] = []
+
+    def start(*flags: str) -> Sim:
+        port = free_port()
+        proc = Proc(f"sim-{port}", cli("sim-llm", "--port", str(port), *flags), base_env(), log_dir)
+        started.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/v1/models", proc, timeout=30)
+        return Sim(proc, port)
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def sim(sim_factory: SimFactory) -> Sim:
+    """A fast simulator (5 ms to first token) shared by the session."""
+    return sim_factory("--ttft", "0.005")

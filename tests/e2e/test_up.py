@@ -1,0 +1,64 @@
+"""``agent-service up``: the whole local stack from one command, then a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.stack import wait_task
+from tests.procs import Proc, base_env, cli, free_port, wait_http
+
+pytestmark = pytest.mark.e2e
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.timeout(180)
+def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
+    port = free_port()
+    proc = Proc("up", cli("up", "--port", str(port)), base_env(), log_dir)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", proc, timeout=120)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            sync = client.post("/v1/chat", json={"message": "what is 12*(3+4)?"})
+            assert sync.status_code == 200, sync.text
+            assert "84" in sync.json()["answer"]
+            assert "calculator" in [s["name"] for s in sync.json()["steps"]]
+            task = client.post("/v1/tasks", json={"message": "what is 12*(3+4)?"})
+            assert task.status_code == 202
+            record = wait_task(client, task.json()["task_id"], {"succeeded", "failed"}, 60)
+            assert record["status"] == "succeeded"
+            assert "84" in record["result"]["answer"]
+        assert f"http://127.0.0.1:{port}" in proc.log()
+        assert "curl -s" in proc.log()
+        proc.signal(signal.SIGINT)
+        assert proc.popen.wait(timeout=60) == 0, proc.log()[-3000:]
+        deadline = time.monotonic() + 10
+        while _port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _port_open(port), "the API outlived agent-service up"
+    finally:
+        proc.kill_group() if proc.alive() else None
+        proc.stop()
+
+
+def test_up_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
+    env = base_env({"PATH": str(tmp_path)})  # no redis-server on this PATH
+    result = subprocess.run(
+        cli("up"), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and "redis-server not found" in lines[0] and "apt-get install" in lines[0]
+    )

@@ -1,0 +1,63 @@
+"""Integration fixtures: a real API process and a real worker process on the session's Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import RedisServer, Sim, SimFactory
+from tests.integration.stack import StackEnv, write_config
+from tests.procs import Proc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def slow_sim(sim_factory: SimFactory) -> Sim:
+    """A simulator taking 2 s to answer, for runs that must still be in flight."""
+    return sim_factory("--ttft", "2.0")
+
+
+@pytest.fixture(scope="module")
+def broken_sim(sim_factory: SimFactory) -> Sim:
+    """A simulator answering 500 to every call."""
+    return sim_factory("--fail-500", "1.0")
+
+
+@pytest.fixture(scope="module")
+def stack_env(
+    redis_server: RedisServer,
+    sim: Sim,
+    slow_sim: Sim,
+    broken_sim: Sim,
+    log_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> StackEnv:
+    config = write_config(
+        tmp_path_factory.mktemp("config") / "agent.yaml",
+        {"sim": sim.url, "slow": slow_sim.url, "broken": broken_sim.url},
+    )
+    return StackEnv(redis_server.url, sim.url, log_dir, extra={"AGENT_CONFIG_FILE": str(config)})
+
+
+@pytest.fixture(scope="module")
+def api(stack_env: StackEnv) -> Iterator[tuple[Proc, str]]:
+    proc, url = stack_env.start_api()
+    yield proc, url
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(stack_env: StackEnv) -> Iterator[Proc]:
+    proc = stack_env.start_worker()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(api: tuple[Proc, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api[1], timeout=30) as http:
+        yield http

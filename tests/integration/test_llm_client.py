@@ -1,0 +1,410 @@
+"""``LiteLLMClient`` against the real simulator process (``agent-service sim-llm``).
+
+Every call goes through LiteLLM's real stack (aiohttp transport, OpenAI provider) over loopback.
+The first LiteLLM call of a process pays ~1.5 s of lazy imports, so timing tests warm up first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agent_service.domain.agent_config import AgentConfig, ModelSpec, RetryPolicy
+from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
+from agent_service.domain.messages import ChatMessage, ToolCall, ToolSpec
+from agent_service.llm import LiteLLMClient
+from agent_service.llm.cost import cost_usd
+from agent_service.llm.retry import classify
+from tests.conftest import Sim, SimFactory
+
+pytestmark = pytest.mark.integration
+
+CALCULATOR = ToolSpec(
+    name="calculator",
+    description="Evaluate an arithmetic expression.",
+    parameters={
+        "type": "object",
+        "properties": {"expression": {"type": "string"}},
+        "required": ["expression"],
+    },
+)
+ARITHMETIC = [ChatMessage(role="user", content="what is 12*(3+4)?")]
+HELLO = [ChatMessage(role="user", content="hello there, how are you?")]
+
+
+def make_config(
+    url: str,
+    *,
+    max_retries: int = 2,
+    timeout: float = 10.0,
+    primary_timeout: float | None = None,
+    fallbacks: bool = True,
+) -> AgentConfig:
+    """Two simulator models, ``primary`` falling back to ``backup``, with tiny backoff."""
+    return AgentConfig(
+        default_model="primary",
+        models=[
+            ModelSpec(
+                name="primary",
+                model="openai/sim-agent",
+                api_base=url,
+                input_cost_per_1k=0.5,
+                output_cost_per_1k=1.5,
+                timeout_seconds=primary_timeout or timeout,
+                fallbacks=["backup"] if fallbacks else [],
+            ),
+            ModelSpec(
+                name="backup",
+                model="openai/sim-agent-backup",
+                api_base=url,
+                input_cost_per_1k=1.0,
+                output_cost_per_1k=3.0,
+                timeout_seconds=timeout,
+            ),
+        ],
+        retry=RetryPolicy(
+            max_retries=max_retries, backoff_initial_seconds=0.001, backoff_max_seconds=0.01
+        ),
+    )
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[LiteLLMClient]:
+    llm = LiteLLMClient(rng=random.Random(1))
+    yield llm
+    # closes LiteLLM's sessions on this test's event loop (the next test runs on a new one)
+    await llm.aclose()
+
+
+async def test_plain_answer_with_usage_and_cost(client: LiteLLMClient, sim: Sim) -> None:
+    config = make_config(sim.url)
+    completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
+
+    assert completion.content and "hello there" in completion.content
+    assert completion.tool_calls == []
+    assert completion.model == completion.requested_model == "primary"
+    assert not completion.fell_back
+    assert completion.provider == "openai"
+    assert completion.response_model == "sim-agent"
+    assert completion.finish_reason == "stop"
+    assert completion.duration_ms > 0
+    assert completion.time_to_first_token_ms is None
+    usage = completion.usage
+    assert usage.input_tokens > 0 and usage.output_tokens > 0
+    assert usage.cost_usd == cost_usd(config.model("primary"), usage.input_tokens, usage.output_tokens)
+    assert usage.cost_usd == pytest.approx(
+        (usage.input_tokens * 0.5 + usage.output_tokens * 1.5) / 1000
+    )
+    assert [(a.model, a.outcome) for a in completion.attempts] == [("primary", "ok")]
+
+
+async def test_tool_call_is_parsed(client: LiteLLMClient, sim: Sim) -> None:
+    completion = await client.complete(
+        config=make_config(sim.url), model="primary", messages=ARITHMETIC, tools=[CALCULATOR]
+    )
+
+    assert completion.content is None
+    assert completion.finish_reason == "tool_calls"
+    [call] = completion.tool_calls
+    assert call.name == "calculator"
+    assert call.id
+    assert json.loads(call.arguments) == {"expression": "12*(3+4)"}
+
+
+async def test_tool_result_is_answered_in_text(client: LiteLLMClient, sim: Sim) -> None:
+    call = ToolCall(id="call_1", name="calculator", arguments='{"expression": "12*(3+4)"}')
+    messages = [
+        *ARITHMETIC,
+        ChatMessage(role="assistant", tool_calls=[call]),
+        ChatMessage(role="tool", tool_call_id="call_1", name="calculator", content="84"),
+    ]
+    completion = await client.complete(
+        config=make_config(sim.url), model="primary", messages=messages, tools=[CALCULATOR]
+    )
+
+    assert completion.tool_calls == []
+    assert completion.content is not None and "84" in completion.content
+
+
+async def test_max_tokens_is_capped_by_the_model(client: LiteLLMClient, sim: Sim) -> None:
+    # the model allows 3 output tokens: asking for more must not get more
+    config = make_config(sim.url)
+    config = config.model_copy(
+        update={"models": [config.models[0].model_copy(update={"max_tokens": 3})]}
+    )
+    completion = await client.complete(
+        config=config, model="primary", messages=HELLO, tools=[], max_tokens=500
+    )
+
+    assert completion.finish_reason == "length"
+    assert completion.usage.output_tokens <= 3
+
+
+async def test_streaming_sends_deltas_and_measures_ttft(
+    client: LiteLLMClient, sim_factory: SimFactory
+) -> None:
+    sim = sim_factory("--ttft", "0.2", "--tokens-per-second", "100")
+    config = make_config(sim.url)
+    await client.complete(config=config, model="backup", messages=HELLO, tools=[])  # warm-up
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    streamed = await client.complete(
+        config=config, model="primary", messages=HELLO, tools=[], on_delta=on_delta
+    )
+    plain = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
+
+    assert len(deltas) > 1
+    assert "".join(deltas) == streamed.content == plain.content
+    assert streamed.time_to_first_token_ms is not None
+    assert 150 <= streamed.time_to_first_token_ms < streamed.duration_ms
+    assert streamed.finish_reason == "stop"
+    assert streamed.response_model == "sim-agent"
+    # usage comes from the final chunk (include_usage), the same the provider reports otherwise
+    assert streamed.usage == plain.usage
+    assert streamed.usage.input_tokens > 0 and streamed.usage.output_tokens > 0
+
+
+async def test_streamed_tool_call_is_assembled(client: LiteLLMClient, sim: Sim) -> None:
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    completion = await client.complete(
+        config=make_config(sim.url),
+        model="primary",
+        messages=ARITHMETIC,
+        tools=[CALCULATOR],
+        on_delta=on_delta,
+    )
+
+    assert deltas == []
+    assert completion.content is None
+    assert completion.finish_reason == "tool_calls"
+    assert completion.time_to_first_token_ms is not None
+    [call] = completion.tool_calls
+    assert call.name == "calculator"
+    assert call.id
+    assert json.loads(call.arguments) == {"expression": "12*(3+4)"}
+
+
+async def test_a_failing_delta_callback_propagates_unretried(
+    client: LiteLLMClient, sim: Sim
+) -> None:
+    calls = 0
+
+    async def on_delta(text: str) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        await client.complete(
+            config=make_config(sim.url), model="primary", messages=HELLO, tools=[], on_delta=on_delta
+        )
+    assert calls == 1
+
+
+async def test_rate_limited_primary_falls_back(
+    client: LiteLLMClient, sim_factory: SimFactory
+) -> None:
+    sim = sim_factory("--ttft", "0.005", "--fail-429", "1.0", "--fail-model", "sim-agent")
+    config = make_config(sim.url, max_retries=2)
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    llm = LiteLLMClient(rng=random.Random(3), sleep=sleep)
+    completion = await llm.complete(config=config, model="primary", messages=HELLO, tools=[])
+
+    assert completion.model == "backup"
+    assert completion.requested_model == "primary"
+    assert completion.fell_back
+    assert completion.response_model == "sim-agent-backup"
+    assert [(a.model, a.outcome) for a in completion.attempts] == [
+        ("primary", "rate_limited"),
+        ("primary", "rate_limited"),
+        ("primary", "rate_limited"),
+        ("backup", "ok"),
+    ]
+    assert all(a.error and "RateLimitError" in a.error for a in completion.attempts[:3])
+    assert completion.duration_ms == completion.attempts[-1].duration_ms
+    # priced at the model that answered
+    usage = completion.usage
+    assert usage.cost_usd == cost_usd(config.model("backup"), usage.input_tokens, usage.output_tokens)
+    # backoff between retries of one model, none before the fallback
+    assert len(sleeps) == 2 and all(0 <= s <= 0.01 for s in sleeps)
+
+
+async def test_server_errors_everywhere_exhaust_the_chain(
+    client: LiteLLMClient, sim_factory: SimFactory
+) -> None:
+    sim = sim_factory("--ttft", "0.005", "--fail-500", "1.0")
+
+    with pytest.raises(LLMUnavailableError) as caught:
+        await client.complete(
+            config=make_config(sim.url, max_retries=2), model="primary", messages=HELLO, tools=[]
+        )
+
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert [(a.model, a.outcome) for a in attempts] == [
+        ("primary", "server_error"),
+    ] * 3 + [("backup", "server_error")] * 3
+    assert "primary→server_error x3" in caught.value.message
+    assert "backup→server_error x3" in caught.value.message
+
+
+async def test_bad_request_is_raised_at_once(client: LiteLLMClient, sim: Sim) -> None:
+    # the simulator rejects a conversation without messages (400)
+    with pytest.raises(LLMBadRequestError) as caught:
+        await client.complete(config=make_config(sim.url), model="primary", messages=[], tools=[])
+
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert [(a.model, a.outcome) for a in attempts] == [("primary", "bad_request")]
+
+
+async def test_unknown_model_is_a_bad_request(client: LiteLLMClient, sim: Sim) -> None:
+    with pytest.raises(LLMBadRequestError, match="not configured"):
+        await client.complete(config=make_config(sim.url), model="nope", messages=HELLO, tools=[])
+
+
+async def test_hanging_primary_times_out_and_falls_back(
+    client: LiteLLMClient, sim_factory: SimFactory
+) -> None:
+    sim = sim_factory(
+        "--ttft", "0.005", "--hang", "1.0", "--hang-seconds", "30", "--fail-model", "sim-agent"
+    )
+    config = make_config(sim.url, max_retries=1, primary_timeout=0.5)
+    await client.complete(config=config, model="backup", messages=HELLO, tools=[])  # warm-up
+
+    started = time.perf_counter()
+    completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
+    elapsed = time.perf_counter() - started
+
+    assert completion.model == "backup"
+    assert [(a.model, a.outcome) for a in completion.attempts] == [
+        ("primary", "timeout"),
+        ("primary", "timeout"),
+        ("backup", "ok"),
+    ]
+    assert elapsed < 2.5, f"two 0.5 s timeouts and a fallback took {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_hang_without_fallback_is_bounded(
+    client: LiteLLMClient, sim_factory: SimFactory, stream: bool
+) -> None:
+    sim = sim_factory("--ttft", "0.005", "--hang", "1.0", "--hang-seconds", "30")
+    config = make_config(sim.url, max_retries=0, timeout=0.5, fallbacks=False)
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    started = time.perf_counter()
+    with pytest.raises(LLMUnavailableError, match="primary→timeout") as caught:
+        await client.complete(
+            config=config,
+            model="primary",
+            messages=HELLO,
+            tools=[],
+            on_delta=on_delta if stream else None,
+        )
+    elapsed = time.perf_counter() - started
+
+    assert [a.outcome for a in caught.value.attempts] == ["timeout"]  # type: ignore[attr-defined]
+    assert deltas == []
+    # 0.5 s timeout (+1 s safety margin at worst), plus a cold first call
+    assert elapsed < 3.5, f"a 0.5 s timeout took {elapsed:.2f}s"
+
+
+async def test_concurrent_calls_are_not_capped_by_the_connection_pool(
+    client: LiteLLMClient, sim_factory: SimFactory
+) -> None:
+    calls = 200
+    sim = sim_factory("--ttft", "1.0")
+    config = make_config(sim.url, max_retries=0, fallbacks=False)
+    await client.complete(config=config, model="primary", messages=HELLO, tools=[])  # warm-up
+
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(
+            client.complete(
+                config=config,
+                model="primary",
+                messages=[ChatMessage(role="user", content=f"request {i}")],
+                tools=[],
+            )
+            for i in range(calls)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / calls
+
+    print(f"\n{calls} concurrent 1-s calls: {elapsed:.2f}s wall, {cpu_ms:.2f} ms CPU per call")
+    assert all(r.model == "primary" and r.content for r in results)
+    # a pool capped at 50 per host would need 4 waves (>= 4 s); generous for a loaded CI box
+    assert elapsed < 10
+
+
+async def test_litellm_sessions_get_the_raised_pool_limits() -> None:
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+    from agent_service.llm.client import POOL_LIMIT, POOL_LIMIT_PER_HOST
+
+    transport = AsyncHTTPHandler.create_aiohttp_transport()
+    session = transport.get_valid_client_session()
+    try:
+        assert session.connector is not None
+        assert session.connector.limit >= POOL_LIMIT
+        assert session.connector.limit_per_host >= POOL_LIMIT_PER_HOST >= 500
+    finally:
+        await session.close()
+
+
+async def test_client_works_again_after_aclose(client: LiteLLMClient, sim: Sim) -> None:
+    config = make_config(sim.url)
+    await client.complete(config=config, model="primary", messages=HELLO, tools=[])
+    await client.aclose()
+    completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
+    assert completion.content
+
+
+def _litellm_exceptions() -> list[tuple[BaseException, str]]:
+    import litellm
+
+    common = {"llm_provider": "openai", "model": "sim-agent"}
+    return [
+        (litellm.RateLimitError(message="x", **common), "rate_limited"),
+        (litellm.InternalServerError(message="x", **common), "server_error"),
+        (litellm.ServiceUnavailableError(message="x", **common), "server_error"),
+        (litellm.BadGatewayError(message="x", **common), "server_error"),
+        (litellm.APIError(status_code=503, message="x", **common), "server_error"),
+        (litellm.APIError(status_code=429, message="x", **common), "rate_limited"),
+        (litellm.Timeout(message="x", **common), "timeout"),
+        (litellm.APIConnectionError(message="x", **common), "connection_error"),
+        (litellm.BadRequestError(message="x", **common), "bad_request"),
+        (litellm.AuthenticationError(message="x", **common), "bad_request"),
+        (litellm.NotFoundError(message="x", **common), "bad_request"),
+        (litellm.ContextWindowExceededError(message="x", **common), "bad_request"),
+        (litellm.ContentPolicyViolationError(message="x", **common), "bad_request"),
+    ]
+
+
+def test_classify_knows_litellm_exceptions() -> None:
+    wrong = [
+        (type(exc).__name__, classify(exc), outcome)
+        for exc, outcome in _litellm_exceptions()
+        if classify(exc) != outcome
+    ]
+    assert wrong == []

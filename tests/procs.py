@@ -1,0 +1,117 @@
+"""Helpers for tests running real processes: free ports, subprocesses with logs, readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean environment for child processes: no developer AGENT_*/OTEL_* variables leak in."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGENT_", "OTEL_", "LITELLM_", "OPENAI_", "PROMETHEUS_"))
+    }
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["AGENT_LOG_LEVEL"] = "INFO"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process whose stdout+stderr go to a log file (read it back on failure)."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            args, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.send_signal(sig)
+
+    def kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        self._log.close()
+
+
+def wait_http(url: str, proc: Proc | None = None, timeout: float = 60.0, status: int = 200) -> None:
+    """Wait until ``url`` answers ``status`` (fails early if ``proc`` exits)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(
+                f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()[-4000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == status:
+                    return
+                last = resp.status
+        except urllib.error.HTTPError as exc:
+            last = exc.code
+            if exc.code == status:
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    tail = proc.log()[-4000:] if proc else ""
+    raise TimeoutError(f"{url} not ready after {timeout}s (last: {last})\n{tail}")
+
+
+@contextlib.contextmanager
+def running(proc: Proc) -> Iterator[Proc]:
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def cli(*args: str) -> list[str]:
+    return [PYTHON, "-m", "agent_service.cli", *args]

@@ -1,0 +1,112 @@
+"""Settings from the environment and agent config validation (precise errors with paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent_service.cli import main
+from agent_service.config import ConfigError, Settings, describe_settings, parse_agent_config
+
+VALID = """
+defaultModel: fast
+models:
+  - name: fast
+    model: openai/gpt-4o-mini
+    apiKey: {env: OPENAI_API_KEY}
+    inputCostPer1K: 0.00015
+    outputCostPer1K: 0.0006
+    fallbacks: [local]
+  - name: local
+    model: openai/qwen2.5
+    apiBase: http://vllm:8000/v1
+tools:
+  http:
+    - name: weather
+      description: Weather by city
+      url: https://tools.example.com/weather
+      parameters: {type: object, properties: {city: {type: string}}}
+limits: {maxIterations: 4, runTimeoutSeconds: 30}
+"""
+
+
+def test_settings_read_grouped_agent_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_REDIS_URL", "redis://r:6380/2")
+    monkeypatch.setenv("AGENT_API_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("AGENT_WORKER_CONCURRENCY", "64")
+    monkeypatch.setenv("AGENT_CONFIG_FILE", "/etc/agent/config.yaml")
+    settings = Settings()
+    assert settings.redis.url == "redis://r:6380/2"
+    assert settings.api.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.worker.concurrency == 64
+    assert settings.config.file == Path("/etc/agent/config.yaml")
+
+
+def test_settings_defaults_without_environment() -> None:
+    settings = Settings()
+    assert settings.api.port == 8000
+    assert settings.api.cors_origins == []
+    assert settings.tasks.ttl_seconds == 7 * 24 * 3600
+    assert settings.worker.max_redeliveries == 3
+
+
+def test_every_setting_is_documented() -> None:
+    rows = describe_settings()
+    assert {"AGENT_REDIS_URL", "AGENT_CONFIG_FILE", "AGENT_API_PORT"} <= {r[0] for r in rows}
+    assert all(description for _, _, description in rows if not _.startswith("AGENT_LOG_"))
+
+
+def test_valid_config_parses_with_camel_case_and_secret_refs() -> None:
+    config = parse_agent_config(VALID)
+    assert config.default_model == "fast"
+    assert config.model("fast").api_key is not None
+    assert config.model("fast").provider == "openai"
+    assert config.limits.max_iterations == 4
+    assert config.tools.http[0].name == "weather"
+
+
+@pytest.mark.parametrize(
+    ("mutation", "where", "reason"),
+    [
+        (("defaultModel: fast", "defaultModel: nope"), "(root)", "is not a configured model"),
+        (("fallbacks: [local]", "fallbacks: [ghost]"), "(root)", "fallback 'ghost'"),
+        (("maxIterations: 4", "maxIterations: 0"), "limits.maxIterations", "greater than or equal"),
+        (
+            ("apiKey: {env: OPENAI_API_KEY}", "apiKey: sk-123"),
+            "models.0.apiKey",
+            "valid dictionary",
+        ),
+        (("name: weather", "name: calculator"), "(root)", "built-in tool names"),
+        (("url: https://tools", "url: ftp://tools"), "tools.http.0.url", "pattern"),
+        (("inputCostPer1K: 0.00015", "inputCostPer1K: -1"), "models.0.inputCostPer1K", "greater"),
+        (("limits:", "limitz:"), "limitz", "Extra inputs"),
+    ],
+)
+def test_invalid_configs_name_the_path_and_reason(
+    mutation: tuple[str, str], where: str, reason: str
+) -> None:
+    text = VALID.replace(*mutation)
+    with pytest.raises(ConfigError) as info:
+        parse_agent_config(text)
+    assert any(path == where and reason in why for path, why in info.value.errors), (
+        info.value.errors
+    )
+
+
+def test_custom_resource_manifest_is_read_from_spec() -> None:
+    manifest = "apiVersion: agent-service.io/v1alpha1\nkind: AgentConfig\nspec:\n" + "\n".join(
+        "  " + line for line in VALID.splitlines()
+    )
+    assert parse_agent_config(manifest).default_model == "fast"
+
+
+def test_config_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("maxIterations: 4", "maxIterations: -3"))
+    assert main(["config", "validate", str(good)]) == 0
+    assert "valid (2 models, default fast" in capsys.readouterr().out
+    assert main(["config", "validate", str(bad)]) == 1
+    assert "limits.maxIterations" in capsys.readouterr().err
