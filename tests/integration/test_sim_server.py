@@ -237,7 +237,7 @@ async def test_pacing(http: aiohttp.ClientSession, sim_factory: SimFactory) -> N
     _, body, _ = await _post(http, sim, _ask("pace me please"))
     elapsed = time.monotonic() - started
     expected = 0.2 + body["usage"]["completion_tokens"] / 100
-    assert expected * 0.95 <= elapsed < expected + 0.3
+    assert expected * 0.95 <= elapsed < expected + 1.0  # upper bound loose for busy CI hosts
 
     started = time.monotonic()
     arrivals = []
