@@ -112,7 +112,11 @@ class WorkerSettings(BaseModel):
         "run timeout + 60 s, so a live run is never delivered twice.",
     )
     heartbeat_file: Path | None = Field(
-        default=None, description="File touched while the worker consumes (liveness probes)."
+        default=None,
+        description="File touched every 10 s by the consumer loop (liveness: younger than 60 s).",
+    )
+    ready_file: Path | None = Field(
+        default=None, description="File present while the worker is ready to consume (readiness)."
     )
 
 

@@ -46,9 +46,24 @@ class StackEnv:
         return proc, url
 
     def start_worker(self, **more: str) -> Proc:
-        proc = Proc(f"worker-{uuid.uuid4().hex[:6]}", cli("worker"), self.env(**more), self.log_dir)
-        wait_for_log(proc, " ready.", timeout=60)
+        name = f"worker-{uuid.uuid4().hex[:6]}"
+        ready = Path(more.get("AGENT_WORKER_READY_FILE") or self.log_dir / f"{name}.ready")
+        more.setdefault("AGENT_WORKER_READY_FILE", str(ready))
+        proc = Proc(name, cli("worker"), self.env(**more), self.log_dir)
+        wait_for_file(proc, ready, timeout=60)
         return proc
+
+
+def wait_for_file(proc: Proc, path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-4000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{proc.name}: {path} not created in {timeout}s:\n{proc.log()[-4000:]}"
+            )
+        time.sleep(0.1)
 
 
 def wait_for_log(proc: Proc, needle: str, timeout: float) -> None:

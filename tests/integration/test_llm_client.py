@@ -22,7 +22,12 @@ from agent_service.llm.cost import cost_usd
 from agent_service.llm.retry import classify
 from tests.conftest import Sim, SimFactory
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # LiteLLM's first call (lazy imports) builds pydantic schemas that warn about a `ReadOnly`
+    # TypedDict item; under "error" the warning becomes an exception inside litellm.acompletion.
+    pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning"),
+]
 
 CALCULATOR = ToolSpec(
     name="calculator",
@@ -96,7 +101,9 @@ async def test_plain_answer_with_usage_and_cost(client: LiteLLMClient, sim: Sim)
     assert completion.time_to_first_token_ms is None
     usage = completion.usage
     assert usage.input_tokens > 0 and usage.output_tokens > 0
-    assert usage.cost_usd == cost_usd(config.model("primary"), usage.input_tokens, usage.output_tokens)
+    assert usage.cost_usd == cost_usd(
+        config.model("primary"), usage.input_tokens, usage.output_tokens
+    )
     assert usage.cost_usd == pytest.approx(
         (usage.input_tokens * 0.5 + usage.output_tokens * 1.5) / 1000
     )
@@ -208,9 +215,41 @@ async def test_a_failing_delta_callback_propagates_unretried(
 
     with pytest.raises(RuntimeError, match="went away"):
         await client.complete(
-            config=make_config(sim.url), model="primary", messages=HELLO, tools=[], on_delta=on_delta
+            config=make_config(sim.url),
+            model="primary",
+            messages=HELLO,
+            tools=[],
+            on_delta=on_delta,
         )
     assert calls == 1
+
+
+async def test_a_stream_failing_after_output_is_neither_retried_nor_replaced(
+    client: LiteLLMClient, sim: Sim, sim_factory: SimFactory
+) -> None:
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    # warm-up of the streaming path (its lazy imports would eat the short timeout below)
+    await client.complete(
+        config=make_config(sim.url), model="primary", messages=HELLO, tools=[], on_delta=on_delta
+    )
+    deltas.clear()
+    # first token at once, then one every 0.5 s: the 0.3 s read timeout fires mid-answer
+    slow = sim_factory("--ttft", "0.01", "--tokens-per-second", "2")
+    config = make_config(slow.url, max_retries=2, timeout=0.3)
+
+    with pytest.raises(LLMUnavailableError, match="mid-stream") as caught:
+        await client.complete(
+            config=config, model="primary", messages=HELLO, tools=[], on_delta=on_delta
+        )
+
+    assert deltas  # the caller saw the answer begin, so no retry or fallback may restart it
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    # LiteLLM reports a read timeout inside a stream as a connection error
+    assert [(a.model, a.outcome) for a in attempts] == [("primary", "connection_error")]
 
 
 async def test_rate_limited_primary_falls_back(
@@ -240,7 +279,9 @@ async def test_rate_limited_primary_falls_back(
     assert completion.duration_ms == completion.attempts[-1].duration_ms
     # priced at the model that answered
     usage = completion.usage
-    assert usage.cost_usd == cost_usd(config.model("backup"), usage.input_tokens, usage.output_tokens)
+    assert usage.cost_usd == cost_usd(
+        config.model("backup"), usage.input_tokens, usage.output_tokens
+    )
     # backoff between retries of one model, none before the fallback
     assert len(sleeps) == 2 and all(0 <= s <= 0.01 for s in sleeps)
 
@@ -381,23 +422,23 @@ async def test_client_works_again_after_aclose(client: LiteLLMClient, sim: Sim) 
 
 
 def _litellm_exceptions() -> list[tuple[BaseException, str]]:
-    import litellm
+    from litellm import exceptions as ex
 
-    common = {"llm_provider": "openai", "model": "sim-agent"}
+    p, m = "openai", "sim-agent"
     return [
-        (litellm.RateLimitError(message="x", **common), "rate_limited"),
-        (litellm.InternalServerError(message="x", **common), "server_error"),
-        (litellm.ServiceUnavailableError(message="x", **common), "server_error"),
-        (litellm.BadGatewayError(message="x", **common), "server_error"),
-        (litellm.APIError(status_code=503, message="x", **common), "server_error"),
-        (litellm.APIError(status_code=429, message="x", **common), "rate_limited"),
-        (litellm.Timeout(message="x", **common), "timeout"),
-        (litellm.APIConnectionError(message="x", **common), "connection_error"),
-        (litellm.BadRequestError(message="x", **common), "bad_request"),
-        (litellm.AuthenticationError(message="x", **common), "bad_request"),
-        (litellm.NotFoundError(message="x", **common), "bad_request"),
-        (litellm.ContextWindowExceededError(message="x", **common), "bad_request"),
-        (litellm.ContentPolicyViolationError(message="x", **common), "bad_request"),
+        (ex.RateLimitError(message="x", llm_provider=p, model=m), "rate_limited"),
+        (ex.InternalServerError(message="x", llm_provider=p, model=m), "server_error"),
+        (ex.ServiceUnavailableError(message="x", llm_provider=p, model=m), "server_error"),
+        (ex.BadGatewayError(message="x", llm_provider=p, model=m), "server_error"),
+        (ex.APIError(status_code=503, message="x", llm_provider=p, model=m), "server_error"),
+        (ex.APIError(status_code=429, message="x", llm_provider=p, model=m), "rate_limited"),
+        (ex.Timeout(message="x", llm_provider=p, model=m), "timeout"),
+        (ex.APIConnectionError(message="x", llm_provider=p, model=m), "connection_error"),
+        (ex.BadRequestError(message="x", llm_provider=p, model=m), "bad_request"),
+        (ex.AuthenticationError(message="x", llm_provider=p, model=m), "bad_request"),
+        (ex.NotFoundError(message="x", llm_provider=p, model=m), "bad_request"),
+        (ex.ContextWindowExceededError(message="x", llm_provider=p, model=m), "bad_request"),
+        (ex.ContentPolicyViolationError(message="x", llm_provider=p, model=m), "bad_request"),
     ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 import redis
 
@@ -87,3 +90,21 @@ def test_failed_run_records_a_typed_error(client: httpx.Client, worker: Proc) ->
     events = parse_sse(client.get(f"/v1/tasks/{task_id}/events").text)
     assert events[-1]["event"] == "error"
     assert events[-1]["data"]["error"]["type"] == "llm_unavailable"
+
+
+def test_worker_probe_files(stack_env: StackEnv, tmp_path: Path) -> None:
+    heartbeat, ready = tmp_path / "heartbeat", tmp_path / "ready"
+    proc = stack_env.start_worker(
+        AGENT_WORKER_HEARTBEAT_FILE=str(heartbeat), AGENT_WORKER_READY_FILE=str(ready)
+    )
+    try:
+        assert ready.exists()
+        assert heartbeat.exists()
+        first = heartbeat.stat().st_mtime
+        deadline = time.monotonic() + 25
+        while heartbeat.stat().st_mtime == first and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert heartbeat.stat().st_mtime > first, "the heartbeat file is not refreshed"
+    finally:
+        proc.stop()
+    assert not ready.exists(), "the ready file outlived the worker"

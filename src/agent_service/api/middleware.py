@@ -34,6 +34,66 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class _Exchange:
+    """One request/response: adds the request id header, counts body bytes, answers 413."""
+
+    def __init__(self, send: Send, request_id: str, max_body_bytes: int) -> None:
+        self._send = send
+        self.request_id = request_id
+        self.max_body_bytes = max_body_bytes
+        self.status = 500
+        self.started = False
+        self.too_large = False
+        self._seen = 0
+
+    def receive_from(self, receive: Receive) -> Receive:
+        async def limited() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self._seen += len(message.get("body", b""))
+                if self._seen > self.max_body_bytes:
+                    self.too_large = True
+                    raise _BodyTooLargeError
+            return message
+
+        return limited
+
+    async def send(self, message: Message) -> None:
+        # FastAPI turns an error while reading the body into its own 400: once the limit was
+        # crossed, answer 413 instead of whatever the app sends.
+        if self.too_large:
+            if message["type"] == "http.response.start":
+                await self.reject_too_large()
+            return
+        await self._send_raw(message)
+
+    async def _send_raw(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"x-request-id", self.request_id.encode()),
+            ]
+        await self._send(message)
+
+    async def reject_too_large(self) -> None:
+        body = json.dumps(
+            error_body(
+                ErrorType.PAYLOAD_TOO_LARGE,
+                f"request body is larger than {self.max_body_bytes} bytes",
+                self.request_id,
+            )
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await self._send_raw({"type": "http.response.start", "status": 413, "headers": headers})
+        await self._send_raw({"type": "http.response.body", "body": body})
+
+
 class RequestContextMiddleware:
     """Assigns the request id, enforces ``max_body_bytes`` (413) and writes the access line."""
 
@@ -50,72 +110,20 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        status = 500
-        too_large = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        async def limited_receive() -> Message:
-            nonlocal too_large, seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    too_large = True
-                    raise _BodyTooLargeError
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            # FastAPI turns an error while reading the body into its own 400: once the limit
-            # was crossed, answer 413 instead of whatever the app sends.
-            if not too_large:
-                await send_wrapper(message)
-            elif message["type"] == "http.response.start":
-                await self._too_large(send_wrapper, request_id)
-
-        seen = 0
+        exchange = _Exchange(send, request_id, self.max_body_bytes)
         try:
             length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-                too_large = True
-                await self._too_large(send_wrapper, request_id)
+                exchange.too_large = True
+                await exchange.reject_too_large()
                 return
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, exchange.receive_from(receive), exchange.send)
         except _BodyTooLargeError:
-            if status == 500:
-                await self._too_large(send_wrapper, request_id)
+            if not exchange.started:
+                await exchange.reject_too_large()
         finally:
-            self._log(scope, status, started, request_id)
+            self._log(scope, exchange.status, started, request_id)
             structlog.contextvars.unbind_contextvars("request_id", "task_id")
-
-    async def _too_large(self, send: Send, request_id: str) -> None:
-        body = json.dumps(
-            error_body(
-                ErrorType.PAYLOAD_TOO_LARGE,
-                f"request body is larger than {self.max_body_bytes} bytes",
-                request_id,
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         route: Any = scope.get("route")

@@ -42,7 +42,7 @@ def _add_extra(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutable
     """Copy ``extra={...}`` fields of stdlib records (e.g. ``task_id``) into the line."""
     record = event_dict.get("_record")
     if record is not None:
-        for key in ("task_id", "request_id"):
+        for key in ("task_id", "request_id", "attempt", "duration_ms", "error_type"):
             value = getattr(record, key, None)
             if value is not None:
                 event_dict.setdefault(key, value)

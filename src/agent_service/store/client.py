@@ -22,15 +22,20 @@ REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def create_redis(settings: RedisSettings) -> Redis:
-    """An asyncio client with a bounded pool; no socket is opened until the first command."""
-    return aioredis.Redis.from_url(
+    """An asyncio client with a bounded pool; no socket is opened until the first command.
+
+    The pool blocks (up to the socket timeout) when every connection is busy: redis-py's plain
+    pool would raise ``MaxConnectionsError`` instead, failing runs under a burst.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=settings.max_connections,
+        timeout=settings.socket_timeout_seconds,
         socket_timeout=settings.socket_timeout_seconds,
         socket_connect_timeout=settings.socket_timeout_seconds,
-        max_connections=settings.max_connections,
         health_check_interval=30,
-        decode_responses=False,
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 @asynccontextmanager

@@ -19,17 +19,21 @@ from agent_service.store.keys import Keys
 
 TERMINAL_EVENTS = frozenset({"done", "error", "cancelled"})
 
-# Increments attempts and marks the task running in one step, unless it already ended;
-# returns the whole hash so the worker decides (poison cap, duplicate delivery) on fresh data.
+# Counts a delivery, marks the task running and emits its `running` event in one round trip,
+# unless the task already ended; returns the whole hash so the worker decides (poison cap,
+# duplicate delivery) on fresh data. KEYS: record, events. ARGV: now, events maxlen, ttl.
 _START_ATTEMPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
 if status == 'queued' or status == 'running' then
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('HSET', KEYS[1], 'status', 'running')
   if not redis.call('HGET', KEYS[1], 'started_at') then
     redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
   end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status',
+             'data', '{"status":"running","attempt":' .. attempt .. '}')
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return redis.call('HGETALL', KEYS[1])
 """
@@ -108,8 +112,14 @@ class TaskStore:
 
     @guarded
     async def start_attempt(self, task_id: str) -> TaskRecord | None:
-        """Count a delivery and mark the task running (unless ended); None if unknown/expired."""
-        raw = await self._start_attempt(keys=[self._keys.task(task_id)], args=[repr(time.time())])
+        """Count a delivery, mark the task running and emit ``running`` (unless it ended).
+
+        None if the record is unknown or expired.
+        """
+        raw = await self._start_attempt(
+            keys=[self._keys.task(task_id), self._keys.events(task_id)],
+            args=[repr(time.time()), self._events_max, self._ttl],
+        )
         if not raw:
             return None
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))

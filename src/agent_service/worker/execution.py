@@ -7,6 +7,7 @@ the poison cap and duplicate deliveries are decided here from the record, not fr
 from __future__ import annotations
 
 import logging
+import time
 
 from agent_service.agent.loop import RunFailedError
 from agent_service.domain.errors import ErrorType
@@ -42,14 +43,12 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
             task_id, TaskStatus.FAILED, error=TaskError(type=ErrorType.POISON, message=message)
         )
         return TaskStatus.FAILED
-    await store.append_event(
-        task_id, RunEvent(type="status", data={"status": "running", "attempt": record.attempts})
-    )
 
     async def sink(event: RunEvent) -> None:
         await store.append_event(task_id, event)
 
     agent = services.agent  # the snapshot in force now; a reload does not touch this run
+    started = time.monotonic()
     try:
         result = await agent.run(record.request, mode="async", sink=sink)
     except RunFailedError as exc:
@@ -59,7 +58,24 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
             error=TaskError(type=exc.type, message=exc.message),
             usage=Usage.from_tokens(exc.usage),
         )
+        _log_end(task_id, TaskStatus.FAILED, record.attempts, started, exc.type)
         return TaskStatus.FAILED
     result.trace_id = record.trace_id
     await store.finish(task_id, TaskStatus.SUCCEEDED, result=result)
+    _log_end(task_id, TaskStatus.SUCCEEDED, record.attempts, started, None)
     return TaskStatus.SUCCEEDED
+
+
+def _log_end(
+    task_id: str, status: TaskStatus, attempt: int, started: float, error: str | None
+) -> None:
+    log.info(
+        "run %s",
+        status.value,
+        extra={
+            "task_id": task_id,
+            "attempt": attempt,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "error_type": error,
+        },
+    )

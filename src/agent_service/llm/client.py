@@ -1,0 +1,469 @@
+"""``LiteLLMClient``: the ``LLMPort`` on ``litellm.acompletion``, with our retries and fallbacks.
+
+Built once per process (API lifespan, worker start-up) and shared by every run. One ``complete``
+walks the model's fallback chain; each model gets ``1 + retry.max_retries`` attempts with full
+jitter backoff (``retry``); LiteLLM's own retries are off so the accounting stays in one place.
+Each attempt is recorded as an ``LLMAttempt`` on the completion, or on the raised error's
+``attempts`` for metrics.
+
+Importing this module imports and configures LiteLLM for the whole process (quiet, no
+callbacks, no prompt logging, connection pools sized for ~2,000 concurrent calls per host).
+This is the hot path: LiteLLM itself spends ~4.5 ms of CPU per call, so this module adds
+only plain dict building and attribute reads around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_service.config import prepare_litellm_environment, resolve_secret
+
+# LiteLLM reads its environment at import (offline price map, telemetry): prepare it first.
+prepare_litellm_environment()
+
+import litellm  # noqa: E402
+from litellm.llms.custom_httpx import http_handler as _litellm_http  # noqa: E402
+from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: E402
+    close_litellm_async_clients,
+)
+
+from agent_service.agent.ports import DeltaCallback  # noqa: E402
+from agent_service.domain.agent_config import AgentConfig, ModelSpec  # noqa: E402
+from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError  # noqa: E402
+from agent_service.domain.messages import (  # noqa: E402
+    ChatMessage,
+    LLMAttempt,
+    LLMCompletion,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+)
+from agent_service.llm.cost import cost_usd  # noqa: E402
+from agent_service.llm.retry import (  # noqa: E402
+    FailureOutcome,
+    backoff_delay,
+    classify,
+    fallback_chain,
+    is_retryable,
+)
+
+log = logging.getLogger(__name__)
+
+POOL_LIMIT = 4096
+"""aiohttp connections per LiteLLM session, all hosts (LiteLLM's default: 1,000)."""
+POOL_LIMIT_PER_HOST = 2048
+"""aiohttp connections per host (LiteLLM's default: 500; older releases 50). Above the worker's
+largest concurrency (2,000 runs, one LLM call each at a time), so calls never queue for a
+connection. Needs a file-descriptor limit above it (containers usually have 1M; shells 1,024)."""
+
+DEADLINE_MARGIN_SECONDS = 1.0
+"""Added to a model's ``timeout_seconds`` for our own deadline around an attempt: LiteLLM's
+timeout fires first in normal cases, ours only catches hangs it misses (a server dripping bytes
+keeps an idle-read timeout from ever firing)."""
+
+NO_KEY = "not-needed"
+"""API key sent to an ``api_base`` with no configured key: OpenAI-compatible local servers
+ignore it, but the OpenAI client refuses to send a request without one."""
+
+_ERROR_TEXT_MAX = 300
+
+
+def _configure_litellm() -> None:
+    """Process-wide LiteLLM settings, applied once at import."""
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    # A parameter the provider does not support is a config error to surface (bad_request),
+    # not something to drop silently (a dropped `tools` would make the agent quietly dumb).
+    litellm.drop_params = False
+    # No logging/observability callbacks (metrics and traces are ours), and should one be added,
+    # it must not see prompts or completions.
+    litellm.callbacks = []
+    litellm.success_callback = []
+    litellm.failure_callback = []
+    litellm.turn_off_message_logging = True
+    # LiteLLM logs request bodies (prompts) at DEBUG: keep its loggers above that whatever the
+    # service's log level.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    _raise_pool_limits(POOL_LIMIT, POOL_LIMIT_PER_HOST)
+
+
+def _raise_pool_limits(total: int, per_host: int) -> None:
+    """Raise the aiohttp connection-pool limits of every session LiteLLM creates.
+
+    LiteLLM builds each aiohttp ``TCPConnector`` from two module globals of its HTTP handler,
+    read at every session creation and initialised at import from ``AIOHTTP_CONNECTOR_LIMIT``
+    and ``AIOHTTP_CONNECTOR_LIMIT_PER_HOST``. There is no other knob: a per-call
+    ``shared_session`` is ignored once LiteLLM has cached a provider client, and the cached
+    transports rebuild their sessions from these globals. A limit set higher in the environment
+    is kept. 0 is not "unlimited" there: LiteLLM then leaves aiohttp's default of 100.
+    """
+    for name, wanted in (
+        ("AIOHTTP_CONNECTOR_LIMIT", total),
+        ("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", per_host),
+    ):
+        current = getattr(_litellm_http, name, None)
+        if not isinstance(current, int):
+            log.warning(
+                "litellm has no %s: cannot raise its connection pool limits, "
+                "concurrent LLM calls above LiteLLM's defaults will queue",
+                name,
+            )
+            continue
+        setattr(_litellm_http, name, max(current, wanted))
+
+
+_configure_litellm()
+
+
+@dataclass(slots=True)
+class _Answer:
+    """One successful attempt, in our terms."""
+
+    content: str | None
+    tool_calls: list[ToolCall]
+    input_tokens: int | None
+    output_tokens: int | None
+    response_model: str | None
+    finish_reason: str | None
+    time_to_first_token_ms: float | None = None
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What a streamed attempt has already handed to the caller."""
+
+    emitted: bool = False
+    callback_failed: bool = False
+
+
+@dataclass(slots=True)
+class _ToolCallParts:
+    id: str | None = None
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class ChainExhaustedError(LLMUnavailableError):
+    """``LLMUnavailableError`` carrying every attempt made (for failure metrics)."""
+
+    def __init__(self, message: str, attempts: list[LLMAttempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class RequestRejectedError(LLMBadRequestError):
+    """``LLMBadRequestError`` carrying every attempt made (for failure metrics)."""
+
+    def __init__(self, message: str, attempts: list[LLMAttempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class LiteLLMClient:
+    """``LLMPort`` on LiteLLM. ``rng`` and ``sleep`` are injectable for deterministic tests."""
+
+    def __init__(
+        self,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
+        self._sleep = sleep
+
+    async def complete(
+        self,
+        *,
+        config: AgentConfig,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> LLMCompletion:
+        """One logical call on configured model ``model``, with retries and fallbacks.
+
+        Streams when ``on_delta`` is given. Known limitation: once a fragment has been handed to
+        ``on_delta``, a failure is neither retried nor passed to a fallback model (the caller
+        would see the answer start over); it raises ``LLMUnavailableError`` at once.
+        """
+        attempts: list[LLMAttempt] = []
+        try:
+            chain = fallback_chain(config, model)
+        except KeyError:
+            raise RequestRejectedError(f"model {model!r} is not configured", attempts) from None
+        request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
+        if tools:
+            request["tools"] = [t.to_openai() for t in tools]
+        progress = _Progress()
+        for name in chain:
+            spec = config.model(name)
+            for attempt in range(1 + config.retry.max_retries):
+                if attempt:
+                    delay = backoff_delay(attempt - 1, config.retry, self._rng)
+                    if delay > 0:
+                        await self._sleep(delay)
+                started = time.perf_counter()
+                try:
+                    answer = await self._attempt(spec, request, max_tokens, on_delta, progress)
+                except Exception as exc:
+                    if progress.callback_failed:
+                        raise  # the caller's own error, not the model's
+                    outcome = classify(exc)
+                    attempts.append(_failed(spec, outcome, started, exc))
+                    if outcome == "bad_request":
+                        raise RequestRejectedError(
+                            f"model {spec.name!r} rejected the request ({type(exc).__name__})",
+                            attempts,
+                        ) from exc
+                    if progress.emitted:
+                        raise ChainExhaustedError(
+                            f"model {spec.name!r} failed mid-stream ({outcome}) after part of "
+                            "the answer was sent; not retried",
+                            attempts,
+                        ) from exc
+                    if is_retryable(outcome):
+                        continue
+                    break  # other_error: not worth repeating here, maybe on the next model
+                duration_ms = (time.perf_counter() - started) * 1000.0
+                attempts.append(LLMAttempt(model=spec.name, outcome="ok", duration_ms=duration_ms))
+                return _completion(
+                    spec=spec,
+                    requested=model,
+                    messages=messages,
+                    answer=answer,
+                    duration_ms=duration_ms,
+                    attempts=attempts,
+                )
+        raise ChainExhaustedError(f"no model answered: {_summary(attempts)}", attempts)
+
+    async def aclose(self) -> None:
+        """Close the HTTP sessions LiteLLM holds for this process (its cached provider clients).
+
+        LiteLLM keeps its clients in a process-global cache (one per provider settings and
+        event loop) rather than per ``LiteLLMClient``, so this closes them for the whole process:
+        call it once at shutdown, on the event loop that made the calls. The cache is flushed
+        too, or the closed clients would fail every later call; a later call builds new ones.
+        """
+        await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+        litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
+
+    async def _attempt(
+        self,
+        spec: ModelSpec,
+        request: dict[str, Any],
+        max_tokens: int | None,
+        on_delta: DeltaCallback | None,
+        progress: _Progress,
+    ) -> _Answer:
+        api_key = resolve_secret(spec.api_key)
+        if api_key is None and spec.api_base is not None:
+            api_key = NO_KEY
+        kwargs: dict[str, Any] = {
+            **request,
+            "model": spec.model,
+            "api_base": spec.api_base,
+            "api_key": api_key,
+            "max_tokens": min(max_tokens or spec.max_tokens, spec.max_tokens),
+            "timeout": spec.timeout_seconds,
+            # retries are ours (with accounting and fallbacks): none in LiteLLM or the SDK
+            "num_retries": 0,
+            "max_retries": 0,
+            # Any call with `tools` otherwise runs LiteLLM's MCP-gateway check, which imports the
+            # `mcp` package (a proxy extra, not installed): every tool call would fail with
+            # "No module named 'mcp'". We never pass MCP tools, so the check is skipped.
+            "_skip_mcp_handler": True,
+        }
+        if spec.temperature is not None:
+            kwargs["temperature"] = spec.temperature
+        deadline = spec.timeout_seconds + DEADLINE_MARGIN_SECONDS
+        if on_delta is None:
+            async with asyncio.timeout(deadline):
+                response = await litellm.acompletion(**kwargs)
+            return _parse_response(response)
+        return await _stream(kwargs, deadline, on_delta, progress)
+
+
+async def _stream(
+    kwargs: dict[str, Any], idle_deadline: float, on_delta: DeltaCallback, progress: _Progress
+) -> _Answer:
+    """One streamed attempt. The deadline applies to the first chunk, then between chunks: a
+    long answer may take longer than ``timeout_seconds`` in total, a stalled one may not."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    ttft_ms: float | None = None
+    parts: list[str] = []
+    calls: dict[int, _ToolCallParts] = {}
+    usage: Any = None
+    response_model: str | None = None
+    finish_reason: str | None = None
+    async with asyncio.timeout(idle_deadline) as deadline:
+        stream = await litellm.acompletion(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
+        try:
+            async for chunk in stream:
+                deadline.reschedule(loop.time() + idle_deadline)
+                response_model = chunk.model or response_model
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                delta = choice.delta
+                text = delta.content
+                tool_deltas = delta.tool_calls
+                if ttft_ms is None and (text or tool_deltas):
+                    ttft_ms = (time.perf_counter() - started) * 1000.0
+                if tool_deltas:
+                    _merge_tool_deltas(calls, tool_deltas)
+                if text:
+                    parts.append(text)
+                    progress.emitted = True
+                    try:
+                        await on_delta(text)
+                    except Exception:
+                        progress.callback_failed = True
+                        raise
+        finally:
+            # releases the connection when we stop early (deadline, callback error)
+            await stream.aclose()
+    return _Answer(
+        content="".join(parts) or None,
+        tool_calls=[_tool_call(parts_) for _, parts_ in sorted(calls.items())],
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        response_model=response_model,
+        finish_reason=finish_reason,
+        time_to_first_token_ms=ttft_ms,
+    )
+
+
+def _merge_tool_deltas(calls: dict[int, _ToolCallParts], deltas: Sequence[Any]) -> None:
+    """Fold streamed tool-call fragments into per-index accumulators."""
+    for position, delta in enumerate(deltas):
+        function = getattr(delta, "function", None)
+        if function is None:  # a custom (non-function) tool call: we offer none
+            continue
+        index = getattr(delta, "index", None)
+        slot = calls.setdefault(index if isinstance(index, int) else position, _ToolCallParts())
+        if delta.id:
+            slot.id = delta.id
+        if function.name:
+            slot.name += function.name
+        if function.arguments:
+            slot.arguments.append(function.arguments)
+
+
+def _tool_call(parts: _ToolCallParts) -> ToolCall:
+    return ToolCall(
+        id=parts.id or _call_id(),
+        name=parts.name,
+        arguments="".join(parts.arguments) or "{}",
+    )
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _parse_response(response: Any) -> _Answer:
+    choice = response.choices[0]
+    message = choice.message
+    calls = [
+        ToolCall(
+            id=call.id or _call_id(),
+            name=call.function.name or "",
+            arguments=call.function.arguments or "{}",
+        )
+        for call in (message.tool_calls or ())
+        if getattr(call, "function", None) is not None
+    ]
+    usage = getattr(response, "usage", None)
+    return _Answer(
+        content=message.content or None,
+        tool_calls=calls,
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        response_model=response.model,
+        finish_reason=choice.finish_reason,
+    )
+
+
+def _estimate_tokens(chars: int) -> int:
+    """Four characters a token: used only when the provider reports no usage."""
+    return (chars + 3) // 4
+
+
+def _completion(
+    *,
+    spec: ModelSpec,
+    requested: str,
+    messages: Sequence[ChatMessage],
+    answer: _Answer,
+    duration_ms: float,
+    attempts: list[LLMAttempt],
+) -> LLMCompletion:
+    input_tokens = answer.input_tokens
+    if input_tokens is None:
+        input_tokens = _estimate_tokens(
+            sum(
+                len(m.content or "") + sum(len(c.arguments) for c in m.tool_calls) for m in messages
+            )
+        )
+    output_tokens = answer.output_tokens
+    if output_tokens is None:
+        output_tokens = _estimate_tokens(
+            len(answer.content or "")
+            + sum(len(c.name) + len(c.arguments) for c in answer.tool_calls)
+        )
+    return LLMCompletion(
+        content=answer.content,
+        tool_calls=answer.tool_calls,
+        usage=TokenUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd(spec, input_tokens, output_tokens),
+        ),
+        model=spec.name,
+        requested_model=requested,
+        provider=spec.provider,
+        response_model=answer.response_model,
+        finish_reason=answer.finish_reason,
+        duration_ms=duration_ms,
+        time_to_first_token_ms=answer.time_to_first_token_ms,
+        attempts=attempts,
+    )
+
+
+def _failed(
+    spec: ModelSpec, outcome: FailureOutcome, started: float, exc: BaseException
+) -> LLMAttempt:
+    text = str(exc)
+    if len(text) > _ERROR_TEXT_MAX:
+        text = text[:_ERROR_TEXT_MAX] + "..."
+    return LLMAttempt(
+        model=spec.name,
+        outcome=outcome,
+        duration_ms=(time.perf_counter() - started) * 1000.0,
+        error=f"{type(exc).__name__}: {text}",
+    )
+
+
+def _summary(attempts: Sequence[LLMAttempt]) -> str:
+    """``sim→rate_limited x3, sim-backup→timeout``: consecutive repeats folded."""
+    runs: list[list[Any]] = []
+    for attempt in attempts:
+        if runs and runs[-1][0] == attempt.model and runs[-1][1] == attempt.outcome:
+            runs[-1][2] += 1
+        else:
+            runs.append([attempt.model, attempt.outcome, 1])
+    return ", ".join(f"{m}→{o}" + (f" x{n}" if n > 1 else "") for m, o, n in runs) or "no attempt"
