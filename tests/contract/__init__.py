@@ -1,0 +1,1 @@
+"""The design contract as test data, shared by the tests of alerts, dashboards and code."""
