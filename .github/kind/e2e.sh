@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# End-to-end checks of a deployed agent-service release, run by .github/workflows/e2e-kind.yml
+# once the chart is installed next to kube-prometheus-stack and KEDA. Works against any cluster
+# the current kube context points at; needs kubectl, curl, jq and python3.
+#
+#   .github/kind/e2e.sh smoke        # sync chat answers 84; a queued task succeeds
+#   .github/kind/e2e.sh burst [N]    # N queued tasks (300) raise the worker replicas; all succeed
+#   .github/kind/e2e.sh monitoring   # Prometheus scrapes our targets, loaded our rules; dashboards
+#   .github/kind/e2e.sh alert NAME   # traffic until Alertmanager shows alert NAME for our namespace
+#   .github/kind/e2e.sh dump [DIR]   # diagnostics: objects, events, ScaledObjects, pod logs
+#
+# Environment: NAMESPACE (agent-service), RELEASE (agent-service), FULLNAME (the chart's object
+# name prefix: the release name when it contains "agent-service"), MONITORING_NAMESPACE
+# (monitoring), TIMEOUT_SECONDS for each wait (300), API_URL (use this API instead of a
+# port-forward to the api Service, e.g. `API_URL=http://127.0.0.1:8000` for `agent-service up`).
+set -euo pipefail
+
+NAMESPACE=${NAMESPACE:-agent-service}
+RELEASE=${RELEASE:-agent-service}
+if [[ $RELEASE == *agent-service* ]]; then FULLNAME=${FULLNAME:-$RELEASE}; fi
+FULLNAME=${FULLNAME:-$RELEASE-agent-service}
+MONITORING_NAMESPACE=${MONITORING_NAMESPACE:-monitoring}
+TIMEOUT_SECONDS=${TIMEOUT_SECONDS:-300}
+QUESTION='{"message":"what is 12*(3+4)?"}'
+
+log() { printf '%s e2e: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+# Background processes (port-forwards, traffic) end with the script.
+children=()
+cleanup() {
+  local pid
+  for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# port_forward NAMESPACE SERVICE PORT: forwards a free local port; sets URL.
+URL=""
+HPA=""
+port_forward() {
+  local namespace=$1 service=$2 port=$3 local_port logfile
+  local_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  logfile=$(mktemp)
+  kubectl -n "$namespace" port-forward "svc/$service" "$local_port:$port" >"$logfile" 2>&1 &
+  children+=("$!")
+  for _ in $(seq 1 30); do
+    if curl -s -o /dev/null "http://127.0.0.1:$local_port/"; then
+      URL="http://127.0.0.1:$local_port"
+      return 0
+    fi
+    sleep 1
+  done
+  cat "$logfile" >&2
+  fail "port-forward to svc/$service in $namespace did not come up"
+}
+
+# eventually DESCRIPTION COMMAND...: retries COMMAND every 5 s until it succeeds or time is up.
+eventually() {
+  local description=$1 deadline=$((SECONDS + TIMEOUT_SECONDS))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || fail "timed out after ${TIMEOUT_SECONDS}s waiting for: $description"
+    sleep 5
+  done
+  log "ok: $description"
+}
+
+# Sets URL to the API: API_URL when given, else a port-forward to the api Service.
+connect_api() {
+  if [[ -n ${API_URL:-} ]]; then URL=$API_URL; else port_forward "$NAMESPACE" "$FULLNAME-api" 8000; fi
+}
+
+submit_task() {
+  curl -fsS "$URL/v1/tasks" -H 'content-type: application/json' -d "$QUESTION" | jq -er .task_id
+}
+
+task_status() {
+  curl -fsS "$URL/v1/tasks/$1" | jq -r .status || true
+}
+
+# Every task id in FILE has ended; fails at once if one did not succeed.
+tasks_succeeded() {
+  local file=$1 id status pending=0
+  while read -r id; do
+    status=$(task_status "$id")
+    case $status in
+      succeeded) ;;
+      queued | running | "") pending=$((pending + 1)) ;; # "": the request failed; ask again
+      *) fail "task $id ended $status: $(curl -fsS "$URL/v1/tasks/$id")" ;;
+    esac
+  done <"$file"
+  log "tasks still queued or running: $pending"
+  ((pending == 0))
+}
+
+cmd_smoke() {
+  connect_api
+  local answer id
+  answer=$(curl -fsS "$URL/v1/chat" -H 'content-type: application/json' -d "$QUESTION")
+  jq -e '.answer | test("84")' <<<"$answer" >/dev/null || fail "unexpected chat answer: $answer"
+  log "ok: POST /v1/chat answered $(jq -c .answer <<<"$answer")"
+  id=$(submit_task)
+  printf '%s\n' "$id" >"${TMPDIR:-/tmp}/smoke-task"
+  eventually "queued task $id succeeded" tasks_succeeded "${TMPDIR:-/tmp}/smoke-task"
+  curl -fsS "$URL/v1/tasks/$id" | jq -e '.result.answer | test("84")' >/dev/null \
+    || fail "task result: $(curl -fsS "$URL/v1/tasks/$id")"
+}
+
+worker_replicas() {
+  kubectl -n "$NAMESPACE" get deployment "$FULLNAME-worker" -o jsonpath='{.status.replicas}'
+}
+
+replicas_above() {
+  local now
+  now=$(worker_replicas)
+  log "worker replicas: ${now:-0} (started at $1)"
+  ((${now:-0} > $1))
+}
+
+# The HPA KEDA made for the ScaledObject (keda-hpa-<name> unless the ScaledObject names it).
+hpa_of() {
+  HPA=$(kubectl -n "$NAMESPACE" get "scaledobject/$1" -o jsonpath='{.status.hpaName}')
+  [[ -n $HPA ]] && kubectl -n "$NAMESPACE" get "hpa/$HPA" -o name
+}
+
+cmd_burst() {
+  local count=${1:-300} before ids scaledobject
+  scaledobject=$(kubectl -n "$NAMESPACE" get scaledobject -o jsonpath='{.items[0].metadata.name}')
+  [[ -n $scaledobject ]] || fail "no ScaledObject in $NAMESPACE"
+  kubectl -n "$NAMESPACE" wait --for=condition=Ready "scaledobject/$scaledobject" --timeout=120s
+  eventually "KEDA created the HPA of scaledobject/$scaledobject" hpa_of "$scaledobject"
+  before=$(worker_replicas)
+  connect_api
+  ids=$(mktemp)
+  log "submitting $count tasks"
+  for _ in $(seq 1 "$count"); do submit_task; done >"$ids"
+  [[ $(wc -l <"$ids") -eq $count ]] || fail "not every task was accepted"
+  eventually "worker replicas rose above $before" replicas_above "$before"
+  kubectl -n "$NAMESPACE" get "hpa/$HPA" >&2
+  TIMEOUT_SECONDS=$((TIMEOUT_SECONDS * 2)) eventually "all $count tasks succeeded" tasks_succeeded "$ids"
+}
+
+# prom PATH [CURL ARGS]: GET from Prometheus' HTTP API (URL set by port_forward).
+prom() {
+  local path=$1
+  shift
+  curl -fsS -G "$URL$path" "$@"
+}
+
+targets_up() {
+  local summary
+  summary=$(prom /api/v1/targets --data-urlencode state=active | jq -r --arg ns "$NAMESPACE" '
+    [.data.activeTargets[] | select(.labels.namespace == $ns)]
+    | map("\(.labels.job)=\(.health)") | join(" ")')
+  log "targets in $NAMESPACE: ${summary:-none}"
+  [[ $summary == *"$FULLNAME-api=up"* && $summary == *"$FULLNAME-worker=up"* ]] \
+    && [[ $summary != *"=down"* ]]
+}
+
+rules_loaded() {
+  local groups
+  groups=$(prom /api/v1/rules | jq -r --arg ns "$NAMESPACE" '
+    [.data.groups[] | select(.file | contains($ns)) | "\(.name)(\(.rules | length))"] | join(" ")')
+  log "rule groups from $NAMESPACE: ${groups:-none}"
+  [[ $groups == *agent-service* ]]
+}
+
+metric_present() {
+  local value
+  value=$(prom /api/v1/query --data-urlencode \
+    "query=sum(agent_tasks_finished_total{namespace=\"$NAMESPACE\"})" | jq -r '.data.result[0].value[1] // "0"')
+  log "sum(agent_tasks_finished_total) = $value"
+  [[ $value != 0 ]]
+}
+
+cmd_monitoring() {
+  port_forward "$MONITORING_NAMESPACE" prometheus-operated 9090
+  eventually "Prometheus scrapes the api and worker targets, all up" targets_up
+  eventually "Prometheus loaded the agent-service rule groups" rules_loaded
+  eventually "Prometheus has agent_tasks_finished_total from $NAMESPACE" metric_present
+  local dashboards
+  dashboards=$(kubectl get configmap -A -l grafana_dashboard=1 -o name | wc -l)
+  ((dashboards > 0)) || fail "no dashboard ConfigMap labelled grafana_dashboard=1"
+  log "ok: $dashboards dashboard ConfigMaps"
+}
+
+alert_active() {
+  local alerts
+  alerts=$(curl -fsS "$URL/api/v2/alerts?active=true" | jq -c --arg name "$1" --arg ns "$NAMESPACE" '
+    [.[] | select(.labels.alertname == $name and .labels.namespace == $ns) | .labels]')
+  log "alertmanager: $1 in $NAMESPACE: $alerts"
+  [[ $alerts != "[]" ]]
+}
+
+cmd_alert() {
+  local name=${1:?usage: e2e.sh alert ALERTNAME} api
+  connect_api
+  api=$URL
+  # A steady trickle of queued runs, so that the alert's rate window keeps seeing requests.
+  (while true; do
+    curl -s -o /dev/null "$api/v1/tasks" -H 'content-type: application/json' -d "$QUESTION" || true
+    sleep 2
+  done) &
+  children+=("$!")
+  port_forward "$MONITORING_NAMESPACE" alertmanager-operated 9093
+  TIMEOUT_SECONDS=$((TIMEOUT_SECONDS * 2)) eventually "Alertmanager shows $name" alert_active "$name"
+}
+
+cmd_dump() {
+  local dir=${1:-${TMPDIR:-/tmp}/e2e-dump} pod
+  mkdir -p "$dir"
+  kubectl get all -A -o wide >"$dir/all.txt" 2>&1 || true
+  kubectl get events -A --sort-by=.lastTimestamp >"$dir/events.txt" 2>&1 || true
+  kubectl -n "$NAMESPACE" describe scaledobject,hpa,deployment,statefulset,pods >"$dir/describe.txt" 2>&1 || true
+  kubectl -n "$NAMESPACE" get servicemonitor,prometheusrule,scaledobject,triggerauthentication,configmap \
+    -o yaml >"$dir/custom-resources.yaml" 2>&1 || true
+  for pod in $(kubectl -n "$NAMESPACE" get pods -o name 2>/dev/null); do
+    kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --tail=500 >"$dir/${pod#pod/}.log" 2>&1 || true
+    kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --previous >>"$dir/${pod#pod/}.log" 2>/dev/null || true
+  done
+  kubectl -n keda logs deployment/keda-operator --tail=300 >"$dir/keda-operator.log" 2>&1 || true
+  kubectl -n "$MONITORING_NAMESPACE" logs statefulset/prometheus-kps-prometheus --all-containers --tail=300 \
+    >"$dir/prometheus.log" 2>&1 || true
+  # The essentials to the job log as well.
+  cat "$dir/all.txt" "$dir/events.txt" >&2
+  kubectl -n "$NAMESPACE" describe scaledobject >&2 || true
+  tail -n 50 "$dir"/*.log >&2 || true
+}
+
+case ${1:-} in
+  smoke | burst | monitoring | alert | dump)
+    command=$1
+    shift
+    "cmd_$command" "$@"
+    ;;
+  *)
+    awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,229 @@
+{{/*
+Names, labels and small shared fragments (prometheus-community helper style).
+Component helpers take a dict: (dict "root" $ "component" "api").
+*/}}
+
+{{/* The chart name (nameOverride), trimmed to 63 characters. */}}
+{{- define "agent-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release-qualified name; the release name alone when it already contains the chart name. */}}
+{{- define "agent-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The name of a component's objects: <fullname>-<component>. */}}
+{{- define "agent-service.componentName" -}}
+{{- printf "%s-%s" (include "agent-service.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* chart label: name-version. */}}
+{{- define "agent-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The namespace of every object. */}}
+{{- define "agent-service.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: only name, instance and (when given) component. Selectors are immutable, so
+nothing that changes between releases (version, chart) may appear here.
+*/}}
+{{- define "agent-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agent-service.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Every object's labels: selector labels plus version, chart, manager and commonLabels. */}}
+{{- define "agent-service.labels" -}}
+helm.sh/chart: {{ include "agent-service.chart" .root }}
+{{ include "agent-service.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: agent-service
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+metadata.annotations from commonAnnotations plus an optional extra map (.extra). Emits nothing
+or "\n  annotations: ..." at metadata level: call it with a left-trimming include, no nindent.
+*/}}
+{{- define "agent-service.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) (.root.Values.commonAnnotations | default dict) }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "agent-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "agent-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+An image reference from {repository, tag, digest}: repository:tag, repository:tag@digest or
+repository@digest. .default is the tag used when the tag is empty. `latest` is refused.
+*/}}
+{{- define "agent-service.imageRef" -}}
+{{- $tag := .image.tag | default .default | toString }}
+{{- if eq $tag "latest" }}
+{{- fail (printf "image %s: the tag `latest` is not allowed; pin a version (or a digest)" .image.repository) }}
+{{- end }}
+{{- if and $tag .image.digest }}
+{{- printf "%s:%s@%s" .image.repository $tag .image.digest }}
+{{- else if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else if $tag }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- else }}
+{{- fail (printf "image %s: set a tag or a digest" .image.repository) }}
+{{- end }}
+{{- end }}
+
+{{/* The service image (api, worker, simulator, helm test). */}}
+{{- define "agent-service.image" -}}
+{{- include "agent-service.imageRef" (dict "image" .Values.image "default" .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+"true" when an API group/version is served by the cluster or listed in .Values.apiVersions.
+Usage: include "agent-service.hasApi" (list "monitoring.coreos.com/v1" $)
+*/}}
+{{- define "agent-service.hasApi" -}}
+{{- $api := first . }}
+{{- $root := last . }}
+{{- if or ($root.Capabilities.APIVersions.Has $api) (has $api ($root.Values.apiVersions | default list)) }}true{{ end }}
+{{- end }}
+
+{{/*
+Optional features and the API each one needs: [name, enabled, api]. NOTES.txt warns about (and
+strictCapabilities fails on) enabled features whose API is missing.
+*/}}
+{{- define "agent-service.optionalFeatures" -}}
+{{- $features := list }}
+{{- $features = append $features (list "serviceMonitor.enabled" .Values.serviceMonitor.enabled "monitoring.coreos.com/v1") }}
+{{- $features = append $features (list "prometheusRule.enabled" .Values.prometheusRule.enabled "monitoring.coreos.com/v1") }}
+{{- $features = append $features (list "worker.autoscaling.mode=keda" (eq .Values.worker.autoscaling.mode "keda") "keda.sh/v1alpha1") }}
+{{- $features = append $features (list "httpRoute.enabled" .Values.httpRoute.enabled "gateway.networking.k8s.io/v1") }}
+{{- toJson $features }}
+{{- end }}
+
+{{/* The list of enabled features whose API is missing, as "feature (api)" strings (JSON). */}}
+{{- define "agent-service.missingApis" -}}
+{{- $missing := list }}
+{{- range (include "agent-service.optionalFeatures" . | fromJsonArray) }}
+{{- if and (index . 1) (not (include "agent-service.hasApi" (list (index . 2) $))) }}
+{{- $missing = append $missing (printf "%s (needs %s)" (index . 0) (index . 2)) }}
+{{- end }}
+{{- end }}
+{{- toJson $missing }}
+{{- end }}
+
+{{/* Worker autoscaler objects actually rendered: "keda", "hpa" or "". */}}
+{{- define "agent-service.worker.autoscaler" -}}
+{{- $mode := .Values.worker.autoscaling.mode }}
+{{- if and (eq $mode "keda") (include "agent-service.hasApi" (list "keda.sh/v1alpha1" .)) }}keda
+{{- else if eq $mode "hpa" }}hpa
+{{- end }}
+{{- end }}
+
+{{/* Service URL of the in-cluster LLM simulator (OpenAI-compatible base URL). */}}
+{{- define "agent-service.simulator.url" -}}
+{{- printf "http://%s:%d/v1" (include "agent-service.componentName" (dict "root" . "component" "simulator")) (int .Values.llmSimulator.port) }}
+{{- end }}
+
+{{/* The run timeout of the agent config (seconds; the service's default when unset). */}}
+{{- define "agent-service.runTimeoutSeconds" -}}
+{{- $limits := (.Values.agentConfig | default dict).limits | default dict }}
+{{- $limits.runTimeoutSeconds | default 120 }}
+{{- end }}
+
+{{/* Name of the LLM credentials Secret ("" when there is none). */}}
+{{- define "agent-service.llm.secretName" -}}
+{{- if .Values.llm.existingSecret }}
+{{- .Values.llm.existingSecret }}
+{{- else if .Values.llm.apiKeys }}
+{{- printf "%s-llm" (include "agent-service.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The default topology spread constraint of a component plus the component's own.
+Usage: include "agent-service.topologySpread" (dict "root" $ "component" "api" "extra" list)
+*/}}
+{{- define "agent-service.topologySpread" -}}
+{{- $spread := .root.Values.topologySpread }}
+{{- $constraints := list }}
+{{- if $spread.enabled }}
+{{- $selector := include "agent-service.selectorLabels" (dict "root" .root "component" .component) | fromYaml }}
+{{- $constraints = append $constraints (dict "maxSkew" $spread.maxSkew "topologyKey" $spread.topologyKey "whenUnsatisfiable" $spread.whenUnsatisfiable "labelSelector" (dict "matchLabels" $selector) "matchLabelKeys" (list "pod-template-hash")) }}
+{{- end }}
+{{- $constraints = concat $constraints (.extra | default list) }}
+{{- with $constraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level fields shared by every pod of the chart. */}}
+{{- define "agent-service.podCommon" -}}
+serviceAccountName: {{ include "agent-service.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/* nodeSelector, tolerations, affinity and priorityClassName of a component's values (.values). */}}
+{{- define "agent-service.scheduling" -}}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* A PodDisruptionBudget spec body: minAvailable if set, else maxUnavailable (default 1). */}}
+{{- define "agent-service.pdbBudget" -}}
+{{- if ne (toString .minAvailable) "" }}
+minAvailable: {{ .minAvailable }}
+{{- else }}
+maxUnavailable: {{ ternary 1 .maxUnavailable (eq (toString .maxUnavailable) "") }}
+{{- end }}
+{{- end }}

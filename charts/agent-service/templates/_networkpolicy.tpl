@@ -1,0 +1,104 @@
+{{/*
+NetworkPolicy fragments. Namespaces are matched by name through the kubernetes.io/metadata.name
+label every namespace carries.
+*/}}
+
+{{/* A namespaceSelector peer for a list of namespace names. */}}
+{{- define "agent-service.np.namespaces" -}}
+- namespaceSelector:
+    matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: In
+        values:
+          {{- toYaml . | nindent 10 }}
+{{- end }}
+
+{{/* Egress rules of api and worker pods: DNS, Redis, simulator, LLM providers, OTLP, extra. */}}
+{{- define "agent-service.np.appEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+# DNS (kube-dns / CoreDNS) over UDP and TCP.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+# Redis: broker and task records.
+{{- if .Values.redis.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "agent-service.selectorLabels" (dict "root" . "component" "redis") | nindent 10 }}
+  ports:
+    - port: 6379
+      protocol: TCP
+{{- else }}
+- ports:
+    - port: {{ include "agent-service.redis.port" . | int }}
+      protocol: TCP
+  {{- with $np.externalRedisCidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end }}
+{{- if .Values.llmSimulator.enabled }}
+# The in-cluster LLM simulator.
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "agent-service.selectorLabels" (dict "root" . "component" "simulator") | nindent 10 }}
+  ports:
+    - port: {{ .Values.llmSimulator.port }}
+      protocol: TCP
+{{- end }}
+# LLM providers and HTTP tools.
+- to:
+    {{- range $np.llmEgress.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+        {{- with $np.llmEgress.except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+    {{- end }}
+  ports:
+    {{- range $np.llmEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- if .Values.otel.enabled }}
+# The OpenTelemetry collector (OTLP gRPC 4317, HTTP 4318).
+- ports:
+    {{- range $np.otlpEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- if or $np.otlpEgress.namespaces $np.otlpEgress.cidrs }}
+  to:
+    {{- with $np.otlpEgress.namespaces }}
+    {{- include "agent-service.np.namespaces" . | nindent 4 }}
+    {{- end }}
+    {{- range $np.otlpEgress.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end }}
+{{- with $np.extraEgress }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Ingress rule letting Prometheus scrape the `metrics` port. */}}
+{{- define "agent-service.np.metricsIngress" -}}
+{{- $np := .Values.networkPolicy -}}
+- ports:
+    - port: metrics
+      protocol: TCP
+  {{- with $np.monitoringNamespaces }}
+  from:
+    {{- include "agent-service.np.namespaces" . | nindent 4 }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,274 @@
+"""What each value profile is for shows in what it renders: the production profile's autoscalers,
+monitoring and network policy, the hpa profile's External-metric HPA, the scale-to-zero KEDA
+profile, and the default and minimal profiles' small footprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from agent_service.config import parse_agent_config
+from tests.chart import manifests
+from tests.chart.manifests import Manifest
+
+API = "agent-service-api"
+WORKER = "agent-service-worker"
+
+
+def _kinds(rendered: list[Manifest]) -> set[str]:
+    return {m.kind for m in rendered}
+
+
+def _container(obj: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = obj["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _env(obj: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(obj)["env"]}
+
+
+def test_production_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["production"]
+    values = manifests.profile_values("production")
+
+    # api: HPA on CPU, no replicas on its Deployment.
+    hpa = manifests.one(rendered, "HorizontalPodAutoscaler", API)
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": API,
+    }
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 65}
+    assert "replicas" not in manifests.one(rendered, "Deployment", API)["spec"]
+
+    # worker: KEDA on the queue list (+ in-flight), no replicas on its Deployment.
+    so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
+    assert so["scaleTargetRef"]["name"] == WORKER
+    assert (so["minReplicaCount"], so["maxReplicaCount"]) == (2, 30)
+    assert so["fallback"] == {"failureThreshold": 3, "replicas": 4}
+    backlog, inflight = so["triggers"]
+    assert backlog["type"] == "redis" and backlog["name"] == "backlog"
+    meta = backlog["metadata"]
+    assert meta["listName"] == "agent"
+    assert meta["listLength"] == "100"
+    assert meta["addressFromEnv"] == "AGENT_REDIS_ADDRESS"
+    assert meta["databaseIndex"] == "2" and meta["enableTLS"] == "true"
+    assert all(isinstance(v, str) for t in so["triggers"] for v in t["metadata"].values())
+    assert inflight["metadata"]["listName"] == "unacked"
+    assert so["advanced"]["scalingModifiers"]["formula"] == "backlog + inflight"
+    behavior = so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+    auth = manifests.one(rendered, "TriggerAuthentication", "agent-service-redis-auth")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": "agent-service-redis", "key": "password"}
+    ]
+    assert backlog["authenticationRef"] == {"name": "agent-service-redis-auth"}
+    worker = manifests.one(rendered, "Deployment", WORKER)
+    assert "replicas" not in worker["spec"]
+    env = _env(worker)
+    assert env["AGENT_REDIS_ADDRESS"] == "redis-master.redis.svc.cluster.local:6380"
+    assert env["AGENT_REDIS_URL"] == (
+        "rediss://:$(AGENT_REDIS_PASSWORD)@redis-master.redis.svc.cluster.local:6380/2"
+    )
+    assert _container(worker)["envFrom"] == [{"secretRef": {"name": "agent-service-llm-keys"}}]
+
+    # monitoring: ServiceMonitors and rules carry the kube-prometheus-stack release label.
+    monitors = manifests.find(rendered, "ServiceMonitor")
+    assert {m.name for m in monitors} == {API, WORKER}
+    for m in monitors:
+        assert m.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert m.obj["spec"]["endpoints"][0]["port"] == "metrics"
+        assert m.obj["spec"]["endpoints"][0]["interval"] == "15s"
+    if list((manifests.REPO / "alerts").glob("*.yaml")):
+        (rule,) = manifests.find(rendered, "PrometheusRule")
+        assert rule.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    dashboards = [
+        m for m in manifests.find(rendered, "ConfigMap") if m.name != "agent-service-config"
+    ]
+    assert len(dashboards) == len(list((manifests.REPO / "dashboards").glob("*.json")))
+
+    # NetworkPolicy, PDBs, exposure; no in-release Redis or simulator.
+    policies = {m.name for m in manifests.find(rendered, "NetworkPolicy")}
+    assert policies == {API, WORKER}
+    pdbs = {m.name: m.obj["spec"] for m in manifests.find(rendered, "PodDisruptionBudget")}
+    assert pdbs[API]["minAvailable"] == 2 and pdbs[WORKER]["maxUnavailable"] == 1
+    ingress = manifests.one(rendered, "Ingress", API)
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    )
+    assert not manifests.find(rendered, "StatefulSet")
+    assert not [m for m in manifests.find(rendered, "Deployment") if "simulator" in m.name]
+    assert values["image"]["digest"] in _container(worker)["image"]
+
+
+def test_production_network_policy(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["production"]
+    for name in (API, WORKER):
+        spec = manifests.one(rendered, "NetworkPolicy", name)["spec"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        egress = spec["egress"]
+        ports = {(p["port"], p.get("protocol", "TCP")) for rule in egress for p in rule["ports"]}
+        assert {
+            (53, "UDP"),
+            (53, "TCP"),
+            (6380, "TCP"),
+            (443, "TCP"),
+            (4317, "TCP"),
+            (4318, "TCP"),
+        } <= ports
+        metrics = [r for r in spec["ingress"] if r["ports"][0]["port"] == "metrics"]
+        assert metrics[0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == [
+            "monitoring"
+        ]
+    api_http = [
+        r
+        for r in manifests.one(rendered, "NetworkPolicy", API)["spec"]["ingress"]
+        if r["ports"][0]["port"] == "http"
+    ]
+    peers = api_http[0]["from"]
+    assert {"podSelector": {}} in peers
+    assert any(
+        p.get("namespaceSelector", {}).get("matchExpressions", [{}])[0].get("values")
+        == ["ingress-nginx"]
+        for p in peers
+    )
+
+
+def test_redis_network_policy_admits_keda(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    values = manifests.deep_merge(
+        manifests.profile_values("keda-scale-to-zero"), {"networkPolicy": {"enabled": True}}
+    )
+    rendered = manifests.render(values)
+    spec = manifests.one(rendered, "NetworkPolicy", "agent-service-redis")["spec"]
+    peers = spec["ingress"][0]["from"]
+    assert peers[0]["podSelector"]["matchExpressions"][0]["values"] == ["api", "worker"]
+    assert peers[1]["namespaceSelector"]["matchExpressions"][0]["values"] == ["keda"]
+    assert spec["egress"] == []
+    simulator = manifests.one(rendered, "NetworkPolicy", "agent-service-simulator")["spec"]
+    assert simulator["egress"] == []
+
+
+def test_hpa_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["hpa"]
+    hpa = manifests.one(rendered, "HorizontalPodAutoscaler", WORKER)["spec"]
+    (metric,) = hpa["metrics"]
+    assert metric["type"] == "External"
+    assert metric["external"]["metric"] == {
+        "name": "agent_queue_depth",
+        "selector": {"matchLabels": {"queue": "agent"}},
+    }
+    assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "20"}
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 600
+    assert "replicas" not in manifests.one(rendered, "Deployment", WORKER)["spec"]
+    assert not manifests.find(rendered, "ScaledObject")
+    api_hpa = manifests.one(rendered, "HorizontalPodAutoscaler", API)["spec"]
+    assert [m["resource"]["name"] for m in api_hpa["metrics"]] == ["cpu", "memory"]
+    # The Redis exporter and its ServiceMonitor.
+    redis = manifests.one(rendered, "StatefulSet", "agent-service-redis")["spec"]["template"][
+        "spec"
+    ]
+    assert [c["name"] for c in redis["containers"]] == ["redis", "metrics"]
+    assert {m.name for m in manifests.find(rendered, "ServiceMonitor")} == {
+        API,
+        WORKER,
+        "agent-service-redis",
+    }
+    secret = manifests.one(rendered, "Secret", "agent-service-llm")
+    assert set(secret["data"]) == {"DASHSCOPE_API_KEY"}
+
+
+def test_keda_scale_to_zero_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["keda-scale-to-zero"]
+    so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
+    assert so["minReplicaCount"] == 0
+    (trigger,) = so["triggers"]
+    assert trigger["metadata"] == {
+        "listName": "agent",
+        "listLength": "50",
+        "activationListLength": "1",
+        "host": "agent-service-redis.agent-service.svc.cluster.local",
+        "port": "6379",
+        "databaseIndex": "0",
+    }
+    assert "fallback" not in so and "scalingModifiers" not in so.get("advanced", {})
+    assert trigger["authenticationRef"] == {"name": "agent-service-redis-auth"}
+    assert manifests.one(rendered, "PodDisruptionBudget", WORKER)["spec"]["maxUnavailable"] == 1
+
+
+def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["default"]
+    assert _kinds(rendered) == {
+        "Deployment",
+        "Service",
+        "StatefulSet",
+        "Secret",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "Pod",
+    }
+    api = manifests.one(rendered, "Deployment", API)
+    env = _env(api)
+    assert env["AGENT_SIM_URL"] == "http://agent-service-simulator:8100/v1"
+    assert "AGENT_CONFIG_FILE" not in env
+    redis = manifests.one(rendered, "StatefulSet", "agent-service-redis")
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert (
+        redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        == "1Gi"
+    )
+    assert redis["spec"]["template"]["spec"]["containers"][0]["image"] == "redis:7.4-alpine"
+    test_pod = manifests.one(rendered, "Pod", "agent-service-test-api")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert test_pod["spec"]["restartPolicy"] == "Never"
+    script = test_pod["spec"]["containers"][0]["command"][-1]
+    assert "/readyz" in script and "/v1/chat" in script
+
+
+def test_minimal_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["minimal"]
+    assert _kinds(rendered) == {"Deployment", "Service", "StatefulSet", "ConfigMap"}
+    env = _env(manifests.one(rendered, "Deployment", WORKER))
+    assert env["AGENT_REDIS_URL"] == "redis://agent-service-redis:6379/0"
+    assert env["AGENT_CONFIG_FILE"] == "/etc/agent-service/config.yaml"
+    assert "AGENT_SIM_URL" not in env
+
+
+def test_agent_configs_are_valid_and_keys_are_provided(
+    rendered_profiles: dict[str, list[Manifest]],
+) -> None:
+    """The rendered config file is accepted by the service, and every `apiKey: {env: X}` names a
+    variable the pods get (llm.apiKeys, or an existing Secret the chart cannot see)."""
+    checked = 0
+    for profile, rendered in rendered_profiles.items():
+        configmaps = manifests.find(rendered, "ConfigMap", "agent-service-config")
+        if not configmaps:
+            continue
+        config = parse_agent_config(configmaps[0].obj["data"]["config.yaml"], profile)
+        values = manifests.profile_values(profile)
+        provided = set(values.get("llm", {}).get("apiKeys", {}))
+        for model in config.models:
+            if model.api_key is not None and getattr(model.api_key, "env", None):
+                assert model.api_key.env in provided or values["llm"].get("existingSecret"), (
+                    f"{profile}: {model.name} reads {model.api_key.env}, which no Secret provides"
+                )
+        checked += 1
+    assert checked >= 3
+
+
+def test_prometheus_adapter_rule_serves_the_hpa_metric() -> None:
+    adapter = yaml.safe_load(
+        (manifests.REPO / "k8s" / "prometheus-adapter-values.yaml").read_text()
+    )
+    (rule,) = adapter["rules"]["external"]
+    metric = manifests.chart().values["worker"]["autoscaling"]["hpa"]["metricName"]
+    assert rule["name"]["as"] == metric
+    assert rule["seriesQuery"].startswith(f"{metric}{{")
+    assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+    assert rule["metricsQuery"].startswith("max by (queue)")

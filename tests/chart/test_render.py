@@ -1,0 +1,108 @@
+"""Every value profile in charts/agent-service/ci/ renders with the real Helm engine, and every
+rendered object is valid: built-in kinds against the Kubernetes schemas (strict), custom
+resources against their CRDs (AGENT_TEST_CRD_SCHEMAS)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.chart import manifests
+from tests.chart.conftest import RENDERED_KINDS
+from tests.chart.manifests import Manifest, SchemaUnavailable
+
+PROFILES = manifests.profiles()
+
+# Kinds with no schema available offline, and what stands in for one. Anything else without a
+# schema fails the test.
+NO_SCHEMA = {
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): (
+        "the Gateway API CRDs are not among the CRD schemas; structure checked by hand"
+    ),
+}
+
+
+def test_at_least_four_profiles() -> None:
+    assert {"default", "production", "hpa", "minimal"} <= set(PROFILES), PROFILES
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profile_renders(profile: str, rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles[profile]
+    RENDERED_KINDS[profile] = Counter(m.kind for m in rendered)
+    assert manifests.find(rendered, "Deployment"), "no Deployment rendered"
+    names = [(m.kind, m.name) for m in rendered]
+    duplicates = [item for item, count in Counter(names).items() if count > 1]
+    assert not duplicates, f"objects rendered twice: {duplicates}"
+    for m in rendered:
+        assert len(m.name) <= 63, f"{m}: name longer than 63 characters"
+        assert m.obj["metadata"].get("namespace") == manifests.NAMESPACE, f"{m}: namespace"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_builtin_objects_are_valid(
+    profile: str, rendered_profiles: dict[str, list[Manifest]]
+) -> None:
+    checked = 0
+    for m in rendered_profiles[profile]:
+        if not manifests.is_builtin(m.api_version):
+            continue
+        for version in manifests.KUBE_VERSIONS:
+            manifests.validate_builtin(m.obj, version)
+        checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_custom_resources_match_their_crds(
+    profile: str, rendered_profiles: dict[str, list[Manifest]]
+) -> None:
+    custom = [m for m in rendered_profiles[profile] if not manifests.is_builtin(m.api_version)]
+    if not custom:
+        return
+    directory = manifests.crd_schema_dir()
+    if directory is None:
+        pytest.skip(
+            f"{manifests.CRD_SCHEMAS_ENV} is not set (a directory of CustomResourceDefinition "
+            f"files: prometheus-operator, KEDA); {len(custom)} custom resources not validated"
+        )
+    assert directory.is_dir(), f"{manifests.CRD_SCHEMAS_ENV}={directory} is not a directory"
+    for m in custom:
+        try:
+            manifests.validate_crd(m.obj, directory)
+        except SchemaUnavailable:
+            if (m.api_version, m.kind) not in NO_SCHEMA:
+                raise
+
+
+def test_httproute_structure(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    """HTTPRoute has no schema offline: check the fields the chart writes."""
+    routes = [m for r in rendered_profiles.values() for m in manifests.find(r, "HTTPRoute")]
+    assert routes, "no profile renders an HTTPRoute"
+    for m in routes:
+        spec = m.obj["spec"]
+        assert set(spec) <= {"parentRefs", "hostnames", "rules"}
+        assert spec["parentRefs"] and all("name" in ref for ref in spec["parentRefs"])
+        for rule in spec["rules"]:
+            assert set(rule) <= {"matches", "backendRefs", "timeouts", "filters"}
+            assert rule["backendRefs"] == [{"name": "agent-service-api", "port": 8000}]
+
+
+def test_crd_validation_rejects_a_bad_object() -> None:
+    """The CRD validator is strict: an unknown field and a wrong type are both reported."""
+    directory = manifests.crd_schema_dir()
+    if directory is None:
+        pytest.skip(f"{manifests.CRD_SCHEMAS_ENV} is not set")
+    bad = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "x", "namespace": "y"},
+        "spec": {
+            "scaleTargetRef": {"name": "x"},
+            "minReplicaCount": "one",
+            "triggers": [{"type": "redis", "metadata": {"listName": "q"}, "unknownField": 1}],
+        },
+    }
+    with pytest.raises(AssertionError, match=r"minReplicaCount|unknownField"):
+        manifests.validate_crd(bad, directory)

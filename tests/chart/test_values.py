@@ -1,0 +1,181 @@
+"""values.schema.json rejects typos and bad values; the templates reject contradictory values;
+every value is documented and the chart README's parameter table is current."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+from tests.chart import manifests, values_doc
+
+
+def _render_error(values: dict[str, Any]) -> str:
+    with pytest.raises((helm_python.HelmValuesError, helm_python.HelmRenderError)) as info:
+        manifests.render_raw(values)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicaCount": 2}, "additional properties 'replicaCount' not allowed"),
+        ({"api": {"replicas": 2}}, "additional properties 'replicas' not allowed"),
+        ({"worker": {"autoscaling": {"mode": "KEDA"}}}, "value must be one of"),
+        ({"api": {"replicaCount": -1}}, "minimum"),
+        ({"worker": {"autoscaling": {"maxReplicas": 0}}}, "minimum"),
+        ({"image": {"tag": "latest"}}, "/image/tag"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "value must be one of"),
+        ({"image": {"digest": "sha256:abc"}}, "/image/digest"),
+        ({"containerSecurityContext": {"runAsNonRoot": False}}, "runAsNonRoot"),
+        ({"prometheusRule": {"overrides": {"X": {"for": "five minutes"}}}}, "/for"),
+        ({"prometheusRule": {"overrides": {"X": {"severity": "page"}}}}, "value must be one of"),
+        ({"prometheusRule": {"overrides": {"X": {"threshold": 3}}}}, "threshold"),
+        ({"llm": {"apiKeys": {"OPENAI-KEY": "x"}}}, "'OPENAI-KEY' does not match"),
+        ({"networkPolicy": {"llmEgress": {"cidrs": ["everywhere"]}}}, "cidrs"),
+        ({"externalRedis": {"url": "redis://:secret@host:6379/0"}}, "/externalRedis/url"),
+        ({"externalRedis": {"url": "http://host"}}, "/externalRedis/url"),
+        ({"serviceMonitor": {"labels": {"release": 1}}}, "/serviceMonitor/labels/release"),
+    ],
+)
+def test_schema_rejects(values: dict[str, Any], message: str) -> None:
+    error = _render_error(values)
+    assert "schema" in error and message in error, error
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"externalRedis": {"url": "redis://r:6379/0"}}, "use one Redis"),
+        ({"redis": {"enabled": False}}, "needs externalRedis.url"),
+        ({"redis": {"auth": {"password": "a", "existingSecret": "b"}}}, "both set"),
+        ({"llm": {"apiKeys": {"K": "v"}, "existingSecret": "s"}}, "both set"),
+        ({"llmSimulator": {"enabled": False}}, "agentConfig is empty"),
+        ({"agentConfig": {"defaultModel": "m"}}, "agentConfig.models is empty"),
+        (
+            {"agentConfig": {"defaultModel": "m", "models": [{"name": "m"}]}, "worker": {}}
+            | {"worker": {"terminationGracePeriodSeconds": 100}},
+            "must exceed",
+        ),
+        (
+            {
+                "agentConfig": {
+                    "defaultModel": "m",
+                    "models": [{"name": "m"}],
+                    "limits": {"runTimeoutSeconds": 600},
+                }
+            },
+            "terminationGracePeriodSeconds (180) must exceed",
+        ),
+        ({"api": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}}, "above"),
+        ({"worker": {"autoscaling": {"mode": "hpa", "minReplicas": 0}}}, "cannot scale to zero"),
+        (
+            {
+                "worker": {"autoscaling": {"mode": "keda", "maxReplicas": 1}},
+                "apiVersions": ["keda.sh/v1alpha1"],
+            },
+            "fallback.replicas (2) is above maxReplicas",
+        ),
+        ({"api": {"pdb": {"minAvailable": 1, "maxUnavailable": 1}}}, "both set"),
+        (
+            {"httpRoute": {"enabled": True}, "apiVersions": ["gateway.networking.k8s.io/v1"]},
+            "parentRefs",
+        ),
+        ({"otel": {"enabled": True}}, "needs otel.endpoint"),
+        (
+            {"strictCapabilities": True, "serviceMonitor": {"enabled": True}},
+            "serviceMonitor.enabled (needs monitoring.coreos.com/v1)",
+        ),
+        (
+            {"prometheusRule": {"enabled": True, "overrides": {"NoSuchAlert": {"for": "5m"}}}}
+            | {"apiVersions": ["monitoring.coreos.com/v1"]},
+            "prometheusRule.overrides.NoSuchAlert",
+        ),
+        (
+            {"prometheusRule": {"enabled": True, "disabled": ["NoSuchAlert"]}}
+            | {"apiVersions": ["monitoring.coreos.com/v1"]},
+            "no rule named NoSuchAlert",
+        ),
+        ({"redis": {"auth": {"enabled": False, "password": "x"}}}, "redis.auth.enabled=false"),
+    ],
+)
+def test_contradictions_fail(values: dict[str, Any], message: str) -> None:
+    error = _render_error(values)
+    assert message in error, error
+
+
+def test_every_profile_matches_the_schema() -> None:
+    for profile in manifests.profiles():
+        manifests.chart().validate_schema(
+            manifests.deep_merge(manifests.chart().values, manifests.profile_values(profile))
+        )
+
+
+def test_missing_capability_is_skipped_and_reported() -> None:
+    """Without the API (and without strictCapabilities), CRD-backed objects are left out, the
+    worker keeps a replica count, and NOTES.txt says why."""
+    values = {"serviceMonitor": {"enabled": True}, "worker": {"autoscaling": {"mode": "keda"}}}
+    raw = manifests.render_raw(values)
+    rendered = manifests.render(values)
+    assert not manifests.find(rendered, "ServiceMonitor")
+    assert not manifests.find(rendered, "ScaledObject")
+    worker = manifests.one(rendered, "Deployment", "agent-service-worker")
+    assert worker["spec"]["replicas"] == 1
+    notes = raw["agent-service/templates/NOTES.txt"]
+    assert "serviceMonitor.enabled (needs monitoring.coreos.com/v1)" in notes
+    assert "worker.autoscaling.mode=keda (needs keda.sh/v1alpha1)" in notes
+
+
+def test_notes_print_port_forward() -> None:
+    notes = manifests.render_raw({})["agent-service/templates/NOTES.txt"]
+    assert "kubectl -n agent-service port-forward svc/agent-service-api 8000:8000" in notes
+    assert "WARNING" not in notes
+
+
+def test_every_value_is_documented() -> None:
+    text = values_doc.VALUES.read_text(encoding="utf-8")
+    values = yaml.safe_load(text)
+    params = values_doc.parse_params(text)
+    assert not values_doc.undocumented(values, params), "add `## @param` comments"
+    stale = []
+    for param in params:
+        try:
+            values_doc.lookup(values, param.path)
+        except KeyError:
+            stale.append(param.path)
+    assert not stale, f"`## @param` for values that do not exist: {stale}"
+    paths = [p.path for p in params]
+    assert len(paths) == len(set(paths)), "a value is documented twice"
+
+
+def test_readme_parameter_table_is_current() -> None:
+    readme = values_doc.README.read_text(encoding="utf-8")
+    wanted = values_doc.render_readme(readme, values_doc.VALUES.read_text(encoding="utf-8"))
+    assert readme == wanted, "stale parameter table: run scripts/sync-chart-assets.sh"
+
+
+def test_schema_closes_every_object() -> None:
+    """Every object schema with declared properties rejects unknown keys (a typo must fail),
+    except the free-form ones listed here."""
+    open_objects = {"agentConfig"}
+    schema = manifests.chart().schema
+    assert schema is not None
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node:
+                assert node.get("additionalProperties") is False, f"{path} is open"
+                assert set(node.get("required", [])) <= set(node["properties"]), path
+            for key, value in node.items():
+                walk(value, f"{path}/{key}" if key not in {"properties"} else path)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    walk({k: v for k, v in schema.items() if k != "properties"}, "")
+    for key, value in schema["properties"].items():
+        if key not in open_objects:
+            walk(value, key)
