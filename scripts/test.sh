@@ -4,7 +4,7 @@
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh redis-server
+scripts/bootstrap.sh redis-server prometheus prometheus-alertmanager
 export PATH="$HOME/.local/bin:$PATH"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 

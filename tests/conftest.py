@@ -16,7 +16,10 @@ import pytest
 from tests.procs import Proc, base_env, cli, free_port, wait_http
 
 for _key in list(os.environ):
-    if _key.startswith(("AGENT_", "OTEL_", "OPENAI_", "ANTHROPIC_")):
+    # AGENT_TEST_* are the test suite's own inputs (set by .ci/run), not service settings.
+    if _key.startswith(("AGENT_", "OTEL_", "OPENAI_", "ANTHROPIC_")) and not _key.startswith(
+        "AGENT_TEST_"
+    ):
         del os.environ[_key]
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
