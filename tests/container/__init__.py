@@ -1,0 +1,1 @@
+"""Tests of the container image (need a Docker engine)."""
