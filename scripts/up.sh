@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole local stack (Redis, LLM simulator, API, worker) in the foreground.
-#   scripts/up.sh [agent-service up options]      Ctrl-C stops everything.
+#   scripts/up.sh [--with-monitoring] [agent-service up options]   Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apt=()
 if [[ -z "${AGENT_REDIS_URL:-}" ]]; then apt+=(redis-server); fi
+for arg in "$@"; do
+  if [[ "$arg" == "--with-monitoring" ]]; then apt+=(prometheus prometheus-alertmanager); fi
+done
 scripts/bootstrap.sh "${apt[@]}"
 export PATH="$HOME/.local/bin:$PATH"
 export LITELLM_LOCAL_MODEL_COST_MAP=True

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     up.add_argument("--sim-port", type=int, default=0, help="simulator port (default: a free one)")
     up.add_argument("--sim-ttft", type=float, default=0.05, help="simulated time to first token")
+    up.add_argument(
+        "--with-monitoring",
+        action="store_true",
+        help="also run Prometheus (with the rules in alerts/) and Alertmanager",
+    )
 
     config = sub.add_parser("config", help="agent config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -125,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent_service.launcher import run_local_stack
 
         return run_local_stack(
-            settings, api_port=args.port, sim_port=args.sim_port, sim_ttft=args.sim_ttft
+            settings,
+            api_port=args.port,
+            sim_port=args.sim_port,
+            sim_ttft=args.sim_ttft,
+            with_monitoring=args.with_monitoring,
         )
     raise AssertionError(command)
 

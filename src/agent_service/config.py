@@ -8,6 +8,7 @@ The only module that reads the environment. ``Settings()`` is built once by each
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -129,10 +130,36 @@ class TaskSettings(BaseModel):
     events_max: int = Field(default=2000, ge=10, description="Events kept per task stream.")
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics."""
+
+    port: int = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="Port of the separate /metrics endpoint of api and worker processes (0: off).",
+    )
+    host: str = Field(default="0.0.0.0", description="Bind address of the metrics port.")  # noqa: S104
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces. Export is configured by the standard ``OTEL_*`` variables."""
+
+    capture_content: bool = Field(
+        default=False,
+        description="Record prompt, completion and tool text on spans (`gen_ai.input.messages`, "
+        "...). Off by default: user text and model output may hold personal data.",
+    )
+
+
 class LogSettings(BaseModel):
     level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     json_lines: bool = Field(
         default=True, alias="json", description="JSON lines (true) or human-readable (false)."
+    )
+    mask_pii: bool = Field(
+        default=False,
+        description="Mask e-mail addresses and phone numbers in log lines ([email], [phone]).",
     )
 
 
@@ -153,6 +180,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 
@@ -221,6 +250,31 @@ def resolve_secret(ref: SecretRef | None) -> str | None:
         return Path(ref.file).read_text(encoding="utf-8").strip()
     except OSError:
         return None
+
+
+def multiprocess_metrics_dir() -> Path | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's own variable), when set."""
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
+def otel_environment() -> dict[str, str]:
+    """The standard ``OTEL_*`` variables (exporter endpoint, protocol, service name, sampler...).
+
+    Read by ``observability.tracing`` to decide whether and how spans are exported.
+    """
+    return {key: value for key, value in os.environ.items() if key.startswith("OTEL_")}
+
+
+def ensure_multiprocess_metrics_dir() -> Path:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` to a private temporary directory if unset (gunicorn
+    with several workers must share one; call before forking)."""
+    current = multiprocess_metrics_dir()
+    if current is not None:
+        return current
+    path = Path(tempfile.mkdtemp(prefix="agent-service-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def prepare_litellm_environment() -> None:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from agent_service import localmonitoring
 from agent_service.config import Settings
 
 STOP_TIMEOUT_SECONDS = 20.0
@@ -73,6 +74,11 @@ class _Stack:
         self.children.append(child)
         return child
 
+    def adopt(self, name: str, popen: subprocess.Popen[bytes]) -> None:
+        child = _Child.__new__(_Child)
+        child.name, child.popen = name, popen
+        self.children.append(child)
+
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
@@ -101,6 +107,15 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _redis_ok(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
@@ -114,7 +129,65 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent_service.cli", *args]
 
 
-def run_local_stack(settings: Settings, api_port: int, sim_port: int, sim_ttft: float) -> int:
+def _start_redis(stack: _Stack, workdir: Path, env: dict[str, str]) -> str:
+    """A private redis-server (AOF on, data in ``workdir``); returns its URL."""
+    port = free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+            "--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction",
+            "--loglevel", "warning"]  # fmt: skip
+    stack.start("redis", args, env)
+    _wait(lambda: _redis_ok(port), "redis-server", stack, 20)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"  # a source checkout's rule files
+
+
+def _preferred_port(port: int) -> int:
+    return port if _port_free(port) else free_port()
+
+
+def _start_monitoring(
+    stack: _Stack, workdir: Path, env: dict[str, str], api_metrics: int, worker_metrics: int
+) -> tuple[int, int]:
+    """Prometheus (rules from alerts/) and Alertmanager as children of the stack."""
+    prometheus_port, alertmanager_port = _preferred_port(9090), _preferred_port(9093)
+    targets = [
+        localmonitoring.Target("agent-service-api", f"127.0.0.1:{api_metrics}"),
+        # The worker's samples are already in the api's (shared multiprocess directory):
+        # scrape it for its `up` only, or every sum would count the worker twice.
+        localmonitoring.Target("agent-service-worker", f"127.0.0.1:{worker_metrics}", True),
+    ]
+    rules = localmonitoring.rule_files(ALERTS_DIR)
+    if not rules:
+        print(f"agent-service up: no rule files in {ALERTS_DIR}; alerts are off", file=sys.stderr)
+    processes = localmonitoring.start(
+        workdir / "monitoring",
+        targets=targets,
+        rules=rules,
+        prometheus_port=prometheus_port,
+        alertmanager_port=alertmanager_port,
+        popen_kwargs={
+            "env": env,
+            "start_new_session": True,
+            "preexec_fn": _die_with_parent,
+            "stdout": subprocess.DEVNULL,
+            "stderr": subprocess.DEVNULL,
+        },
+    )
+    for name, process in zip(("alertmanager", "prometheus"), processes, strict=True):
+        stack.adopt(name, process)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{prometheus_port}/-/ready"), "prometheus", stack, 60)
+    return prometheus_port, alertmanager_port
+
+
+def run_local_stack(
+    settings: Settings,
+    api_port: int,
+    sim_port: int,
+    sim_ttft: float,
+    with_monitoring: bool = False,
+) -> int:
     """Run the stack until interrupted; returns the exit code."""
     redis_given = "url" in settings.redis.model_fields_set
     if not redis_given and shutil.which("redis-server") is None:
@@ -136,33 +209,7 @@ def run_local_stack(settings: Settings, api_port: int, sim_port: int, sim_ttft: 
     signal.signal(signal.SIGTERM, _on_signal)
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONUNBUFFERED="1")
     try:
-        if redis_given:
-            redis_url = settings.redis.url
-        else:
-            redis_port = free_port()
-            stack.start(
-                "redis",
-                [
-                    "redis-server",
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    str(workdir),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--maxmemory-policy",
-                    "noeviction",
-                    "--loglevel",
-                    "warning",
-                ],
-                env,
-            )
-            _wait(lambda: _redis_ok(redis_port), "redis-server", stack, 20)
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        redis_url = settings.redis.url if redis_given else _start_redis(stack, workdir, env)
         sim_port = sim_port or free_port()
         stack.start(
             "sim-llm", _cli("sim-llm", "--port", str(sim_port), "--ttft", str(sim_ttft)), env
@@ -173,12 +220,30 @@ def run_local_stack(settings: Settings, api_port: int, sim_port: int, sim_ttft: 
             AGENT_SIM_URL=f"http://127.0.0.1:{sim_port}/v1",
             AGENT_API_PORT=str(api_port),
             AGENT_API_HOST="127.0.0.1",
+            AGENT_METRICS_HOST="127.0.0.1",
         )
-        stack.start("api", _cli("api"), env)
-        stack.start("worker", _cli("worker"), env)
+        # API and worker share one multiprocess metrics directory, so either metrics port shows
+        # the whole stack's metrics; the API's is the usual 9100 when that port is free.
+        metrics_dir = workdir / "metrics"
+        metrics_dir.mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        api_metrics = settings.metrics.port if _port_free(settings.metrics.port) else free_port()
+        worker_metrics = free_port()
+        stack.start("api", _cli("api"), {**env, "AGENT_METRICS_PORT": str(api_metrics)})
+        stack.start("worker", _cli("worker"), {**env, "AGENT_METRICS_PORT": str(worker_metrics)})
         base = f"http://127.0.0.1:{api_port}"
         _wait(lambda: _http_ok(f"{base}/readyz"), "api", stack, 90)
-        _banner(base, redis_url, sim_port, settings)
+        monitoring = None
+        if with_monitoring:
+            monitoring = _start_monitoring(stack, workdir, env, api_metrics, worker_metrics)
+        _banner(
+            base=base,
+            redis_url=redis_url,
+            sim_port=sim_port,
+            settings=settings,
+            metrics=(api_metrics, worker_metrics),
+            monitoring=monitoring,
+        )
         while not stopping:
             dead = stack.dead()
             if dead is not None:
@@ -199,12 +264,27 @@ def run_local_stack(settings: Settings, api_port: int, sim_port: int, sim_ttft: 
             shutil.rmtree(workdir)
 
 
-def _banner(base: str, redis_url: str, sim_port: int, settings: Settings) -> None:
+def _banner(
+    *,
+    base: str,
+    redis_url: str,
+    sim_port: int,
+    settings: Settings,
+    metrics: tuple[int, int],
+    monitoring: tuple[int, int] | None,
+) -> None:
     config = str(settings.config.file) if settings.config.file else "built-in (LLM simulator)"
+    if monitoring is not None:
+        print(
+            f"  prometheus    http://127.0.0.1:{monitoring[0]}  (rules: {ALERTS_DIR})\n"
+            f"  alertmanager  http://127.0.0.1:{monitoring[1]}",
+            flush=True,
+        )
     print(
         f"""
 agent-service is up
   API        {base}   (docs: {base}/docs)
+  metrics    http://127.0.0.1:{metrics[0]}/metrics   (worker: :{metrics[1]}; both show all)
   Redis      {redis_url}
   simulator  http://127.0.0.1:{sim_port}/v1
   config     {config}

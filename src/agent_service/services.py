@@ -17,6 +17,8 @@ from agent_service.config import Settings
 from agent_service.domain.agent_config import AgentConfig
 from agent_service.httptools.client import build_http_tools, create_tool_session
 from agent_service.llm import LiteLLMClient
+from agent_service.observability.metrics import Metrics
+from agent_service.observability.observer import MetricsObserver
 from agent_service.store.client import Redis, create_redis
 from agent_service.store.keys import Keys
 from agent_service.store.sessions import RedisSessionMemory
@@ -33,12 +35,12 @@ class Services:
     llm: LiteLLMClient
     config: AgentConfig
     agent: Agent
-    observer: RunObserver | None = None
+    metrics: Metrics
     tool_sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     @classmethod
     async def open(
-        cls, settings: Settings, config: AgentConfig, observer: RunObserver | None = None
+        cls, settings: Settings, config: AgentConfig, metrics: Metrics | None = None
     ) -> Services:
         client = create_redis(settings.redis)
         keys = Keys(settings.redis.key_prefix)
@@ -54,9 +56,15 @@ class Services:
             llm=llm,
             config=config,
             agent=None,  # type: ignore[arg-type]  # set just below
-            observer=observer,
+            metrics=metrics or Metrics(),
         )
         services.agent = services.build_agent(config)
+        services.metrics.prime(
+            settings.worker.queue,
+            [(m.name, m.provider) for m in config.models],
+            services.agent.tool_names,
+            [(m.name, fallback) for m in config.models for fallback in m.fallbacks],
+        )
         return services
 
     def build_agent(self, config: AgentConfig) -> Agent:
@@ -71,7 +79,15 @@ class Services:
                 session=session,
             )
         tools = build_toolset(config.tools, http_tools)
-        return Agent(config, self.llm, tools, self.memory, self.observer)
+        observer: RunObserver = MetricsObserver(self.metrics, frozenset(tools))
+        return Agent(
+            config,
+            self.llm,
+            tools,
+            self.memory,
+            observer,
+            capture_content=self.settings.tracing.capture_content,
+        )
 
     async def close(self) -> None:
         for session in self.tool_sessions:

@@ -39,6 +39,7 @@ def stack_env(
     config = write_config(
         tmp_path_factory.mktemp("config") / "agent.yaml",
         {"sim": sim.url, "slow": slow_sim.url, "broken": broken_sim.url},
+        fallbacks={"sim": ["slow"]},
     )
     return StackEnv(redis_server.url, sim.url, log_dir, extra={"AGENT_CONFIG_FILE": str(config)})
 

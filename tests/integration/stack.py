@@ -39,6 +39,7 @@ class StackEnv:
 
     def start_api(self, **more: str) -> tuple[Proc, str]:
         port = free_port()
+        more.setdefault("AGENT_METRICS_PORT", str(free_port()))
         env = self.env(AGENT_API_PORT=str(port), AGENT_API_HOST="127.0.0.1", **more)
         proc = Proc(f"api-{port}", cli("api"), env, self.log_dir)
         url = f"http://127.0.0.1:{port}"
@@ -49,6 +50,7 @@ class StackEnv:
         name = f"worker-{uuid.uuid4().hex[:6]}"
         ready = Path(more.get("AGENT_WORKER_READY_FILE") or self.log_dir / f"{name}.ready")
         more.setdefault("AGENT_WORKER_READY_FILE", str(ready))
+        more.setdefault("AGENT_METRICS_PORT", str(free_port()))
         proc = Proc(name, cli("worker"), self.env(**more), self.log_dir)
         wait_for_file(proc, ready, timeout=60)
         return proc
@@ -107,7 +109,12 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
-def write_config(path: Path, models: Mapping[str, str], **limits: Any) -> Path:
+def write_config(
+    path: Path,
+    models: Mapping[str, str],
+    fallbacks: Mapping[str, list[str]] | None = None,
+    **limits: Any,
+) -> Path:
     """A config file with one model per (name -> simulator URL); the first is the default."""
     names = list(models)
     lines = [f"defaultModel: {names[0]}", "models:"]
@@ -120,6 +127,8 @@ def write_config(path: Path, models: Mapping[str, str], **limits: Any) -> Path:
             "    outputCostPer1K: 0.002",
             "    timeoutSeconds: 20",
         ]
+        if fallbacks and name in fallbacks:
+            lines.append(f"    fallbacks: {json.dumps(fallbacks[name])}")
     lines.append("retry: {maxRetries: 1, backoffInitialSeconds: 0.01, backoffMaxSeconds: 0.05}")
     if limits:
         lines.append("limits: " + json.dumps(limits))

@@ -110,3 +110,30 @@ def test_config_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "valid (2 models, default fast" in capsys.readouterr().out
     assert main(["config", "validate", str(bad)]) == 1
     assert "limits.maxIterations" in capsys.readouterr().err
+
+
+def test_multiprocess_cleanup_removes_dead_and_own_pid_files(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from agent_service.observability.exposition import clean_multiprocess_dir
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    alive = os.getppid()
+    files = {
+        "dead": tmp_path / f"counter_{dead}.db",
+        "own": tmp_path / f"gauge_livesum_{os.getpid()}.db",
+        "alive": tmp_path / f"counter_{alive}.db",
+    }
+    for file in files.values():
+        file.write_bytes(b"x")
+    clean_multiprocess_dir(tmp_path)
+    assert not files["dead"].exists()
+    assert not files["own"].exists()
+    assert files["alive"].exists()

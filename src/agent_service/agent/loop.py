@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_service.agent import policy
+from opentelemetry import trace
+
+from agent_service.agent import policy, spans
 from agent_service.agent.ports import (
     EventSink,
     LLMPort,
@@ -64,6 +66,9 @@ class Agent:
         tools: Mapping[str, Tool],
         memory: SessionMemory | None = None,
         observer: RunObserver | None = None,
+        *,
+        tracer: trace.Tracer | None = None,
+        capture_content: bool = False,
     ) -> None:
         self.config = config
         self._llm = llm
@@ -71,19 +76,45 @@ class Agent:
         self._tool_specs = [tool.spec for tool in self._tools.values()]
         self._memory = memory
         self._observer = observer or NullObserver()
+        self._tracer = tracer or spans.get_tracer()
+        # Prompt, completion and tool text on spans: only when the operator turned it on.
+        self._capture = capture_content
+
+    @property
+    def tool_names(self) -> list[str]:
+        return list(self._tools)
 
     async def run(
         self, request: RunRequest, *, mode: RunMode = "sync", sink: EventSink | None = None
     ) -> RunResult:
         """Run the agent to an answer; raises ``RunFailedError`` with a typed error otherwise.
 
-        ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode).
+        ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode). The run is
+        one ``invoke_agent`` span; the result's ``trace_id`` is its trace.
         """
+        model = request.model or self.config.default_model
+        attributes = spans.invoke_agent_attributes(model, mode, request.session_id)
+        with self._tracer.start_as_current_span("invoke_agent", attributes=attributes) as span:
+            try:
+                result = await self._run(request, model, mode, sink)
+            except RunFailedError as exc:
+                # The span records the exception and the error status as the error leaves it.
+                span.set_attributes(
+                    spans.run_failure_attributes(exc.type, exc.usage, len(exc.steps))
+                )
+                raise
+            span.set_attributes(spans.run_result_attributes(result))
+            result.trace_id = spans.trace_id_of(span)
+            return result
+
+    async def _run(
+        self, request: RunRequest, model: str, mode: RunMode, sink: EventSink | None
+    ) -> RunResult:
         state = _RunState(started=time.monotonic())
         limits = self.config.limits
         try:
             async with asyncio.timeout(limits.run_timeout_seconds):
-                answer = await self._loop(request, state, mode, sink)
+                answer = await self._loop(request, model, state, mode, sink)
         except TimeoutError:
             cause = AgentError(
                 ErrorType.RUN_TIMEOUT,
@@ -109,10 +140,14 @@ class Agent:
         )
 
     async def _loop(
-        self, request: RunRequest, state: _RunState, mode: RunMode, sink: EventSink | None
+        self,
+        request: RunRequest,
+        model: str,
+        state: _RunState,
+        mode: RunMode,
+        sink: EventSink | None,
     ) -> str:
         config = self.config
-        model = request.model or config.default_model
         messages = await self._initial_messages(request)
         on_delta = _delta_forwarder(sink) if mode == "stream" and sink is not None else None
         for _ in range(config.limits.max_iterations):
@@ -120,7 +155,7 @@ class Agent:
                 state.usage, config.limits, config.model(model).max_tokens
             )
             completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
-            await _emit(sink, "step", state.steps[-1])
+            await _emit(sink, state.steps[-1])
             policy.check_token_budget(state.usage, config.limits)
             if not completion.tool_calls:
                 return completion.content or ""
@@ -134,7 +169,7 @@ class Agent:
                 messages.append(
                     ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
                 )
-                await _emit(sink, "step", state.steps[-1])
+                await _emit(sink, state.steps[-1])
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
             f"no answer after {config.limits.max_iterations} LLM calls (max_iterations)",
@@ -160,6 +195,38 @@ class Agent:
         max_tokens: int,
         on_delta: Any,
     ) -> LLMCompletion:
+        attributes = spans.chat_attributes(model, self._provider(model), max_tokens)
+        with self._tracer.start_as_current_span(
+            f"chat {model}", kind=trace.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            if self._capture:
+                span.set_attribute(spans.INPUT_MESSAGES, spans.input_messages(messages))
+            completion = await self._complete(
+                state, model, messages, max_tokens, on_delta, span=span
+            )
+            span.set_attributes(spans.completion_attributes(completion))
+            spans.add_attempt_events(span, completion.attempts)
+            if self._capture:
+                span.set_attribute(spans.OUTPUT_MESSAGES, spans.output_messages(completion))
+            return completion
+
+    def _provider(self, model: str) -> str:
+        try:
+            return self.config.model(model).provider
+        except KeyError:
+            return ""
+
+    async def _complete(
+        self,
+        state: _RunState,
+        model: str,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        on_delta: Any,
+        *,
+        span: trace.Span,
+    ) -> LLMCompletion:
+        """One logical LLM call, recorded as a step (a failed step when it fails)."""
         started_wall = time.time()
         started = time.monotonic()
         try:
@@ -172,6 +239,10 @@ class Agent:
                 on_delta=on_delta,
             )
         except AgentError as exc:
+            attempts = getattr(exc, "attempts", ())
+            self._observer.llm_failed(model, attempts)
+            span.set_attribute(spans.ERROR_TYPE, exc.type)
+            spans.add_attempt_events(span, attempts)
             state.add_step(
                 Step(
                     index=len(state.steps),
@@ -204,6 +275,19 @@ class Agent:
 
     async def _call_tool(self, state: _RunState, call: ToolCall) -> str:
         """Run one tool call; a failure becomes a tool error message for the model."""
+        # A model may name a tool that does not exist: its text never becomes a span name.
+        name = call.name if call.name in self._tools else "unknown"
+        with self._tracer.start_as_current_span(
+            f"execute_tool {name}", attributes=spans.tool_attributes(name, call.id)
+        ) as span:
+            if self._capture:
+                span.set_attribute(spans.TOOL_ARGUMENTS, call.arguments)
+            output = await self._invoke_tool(state, call, span)
+            if self._capture:
+                span.set_attribute(spans.TOOL_RESULT, output)
+            return output
+
+    async def _invoke_tool(self, state: _RunState, call: ToolCall, span: trace.Span) -> str:
         started_wall = time.time()
         started = time.monotonic()
         tool = self._tools.get(call.name)
@@ -214,8 +298,10 @@ class Agent:
             ok, error = True, None
         except ToolError as exc:
             output, ok, error = f"error: {exc}", False, str(exc)
+            spans.mark_error(span, "tool_error", str(exc))
         except Exception as exc:  # a tool bug must not end the run; the model hears about it
             output, ok, error = f"error: tool failed ({type(exc).__name__})", False, repr(exc)
+            spans.mark_error(span, type(exc).__qualname__, f"tool failed: {exc!r}", exc)
         duration_s = time.monotonic() - started
         self._observer.tool_call(call.name, ok, duration_s)
         output = policy.truncate(output, self.config.limits.tool_output_max_chars)
@@ -239,7 +325,7 @@ def _ms_since(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 3)
 
 
-async def _emit(sink: EventSink | None, event_type: str, step: Step) -> None:
+async def _emit(sink: EventSink | None, step: Step) -> None:
     if sink is not None:
         await sink(RunEvent(type="step", data=step.model_dump(mode="json")))
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from agent_service.domain.agent_config import AgentConfig
-from agent_service.domain.messages import ChatMessage, LLMCompletion, ToolSpec
+from agent_service.domain.messages import ChatMessage, LLMAttempt, LLMCompletion, ToolSpec
 from agent_service.domain.runs import RunEvent
 
 DeltaCallback = Callable[[str], Awaitable[None]]
@@ -63,7 +63,13 @@ class SessionMemory(Protocol):
 class RunObserver(Protocol):
     """Hears about every LLM and tool call (metrics and traces implement it)."""
 
-    def llm_call(self, completion: LLMCompletion) -> None: ...
+    def llm_call(self, completion: LLMCompletion) -> None:
+        """A logical LLM call answered (its attempts include failed tries before it)."""
+        ...
+
+    def llm_failed(self, model: str, attempts: Sequence[LLMAttempt]) -> None:
+        """A logical LLM call on ``model`` failed after ``attempts``."""
+        ...
 
     def tool_call(self, name: str, ok: bool, duration_s: float) -> None: ...
 
@@ -72,6 +78,9 @@ class NullObserver:
     """A RunObserver that records nothing."""
 
     def llm_call(self, completion: LLMCompletion) -> None:
+        return None
+
+    def llm_failed(self, model: str, attempts: Sequence[LLMAttempt]) -> None:
         return None
 
     def tool_call(self, name: str, ok: bool, duration_s: float) -> None:

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request ids, the access log line, and the request body size limit.
+"""Pure-ASGI middleware: request and trace ids, the access log line, the request body limit.
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through untouched
 and the per-request cost stays in microseconds.
@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -17,10 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_service.api.errors import error_body
 from agent_service.domain.errors import ErrorType
+from agent_service.observability.metrics import Metrics
+from agent_service.observability.tracing import current_trace_id, tag_current_span
 
 access_log = structlog.get_logger("agent_service.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED_ROUTE = "unmatched"
 
 
 class _BodyTooLargeError(Exception):
@@ -35,11 +39,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class _Exchange:
-    """One request/response: adds the request id header, counts body bytes, answers 413."""
+    """One request/response: adds the request and trace id headers, counts body bytes, 413."""
 
-    def __init__(self, send: Send, request_id: str, max_body_bytes: int) -> None:
+    def __init__(
+        self, send: Send, request_id: str, max_body_bytes: int, trace_id: str | None = None
+    ) -> None:
         self._send = send
         self.request_id = request_id
+        self.trace_id = trace_id
         self.max_body_bytes = max_body_bytes
         self.status = 500
         self.started = False
@@ -75,6 +82,8 @@ class _Exchange:
                 *message.get("headers", []),
                 (b"x-request-id", self.request_id.encode()),
             ]
+            if self.trace_id:
+                message["headers"].append((b"x-trace-id", self.trace_id.encode()))
         await self._send(message)
 
     async def reject_too_large(self) -> None:
@@ -94,12 +103,34 @@ class _Exchange:
         await self._send_raw({"type": "http.response.body", "body": body})
 
 
-class RequestContextMiddleware:
-    """Assigns the request id, enforces ``max_body_bytes`` (413) and writes the access line."""
+class RouteTemplates:
+    """Maps a request path to its route template (``/v1/tasks/{task_id}``), never the raw path.
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    Built from the app's route objects once; matching is one compiled regex per route.
+    """
+
+    def __init__(self, routes: Iterable[Any]) -> None:
+        self._routes = [
+            (route.path_regex, str(route.path)) for route in routes if hasattr(route, "path_regex")
+        ]
+
+    def __call__(self, path: str) -> str:
+        for regex, template in self._routes:
+            if regex.match(path):
+                return template
+        return UNMATCHED_ROUTE
+
+
+class RequestContextMiddleware:
+    """Request id, body limit (413), HTTP metrics and the access line, for every request."""
+
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: RouteTemplates
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +141,13 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        exchange = _Exchange(send, request_id, self.max_body_bytes)
+        # The server span (FastAPI instrumentation, outside this middleware) is active here;
+        # untraced routes (probes, /metrics) have none and get no X-Trace-Id.
+        tag_current_span("agent.request_id", request_id)
+        exchange = _Exchange(send, request_id, self.max_body_bytes, current_trace_id())
+        route = self.routes(scope["path"])
+        in_progress = self.metrics.http_in_progress.labels(route)
+        in_progress.inc()
         try:
             length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -122,17 +159,21 @@ class RequestContextMiddleware:
             if not exchange.started:
                 await exchange.reject_too_large()
         finally:
-            self._log(scope, exchange.status, started, request_id)
+            in_progress.dec()
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, route, str(exchange.status)).inc()
+            self.metrics.http_duration.labels(method, route).observe(elapsed)
+            self._log(scope, route, exchange.status, elapsed, request_id)
             structlog.contextvars.unbind_contextvars("request_id", "task_id")
 
-    def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
-        route: Any = scope.get("route")
+    def _log(self, scope: Scope, route: str, status: int, elapsed: float, request_id: str) -> None:
         access_log.info(
             "request",
             method=scope["method"],
-            route=getattr(route, "path", None),
+            route=route,
             path=scope["path"],
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
             request_id=request_id,
         )

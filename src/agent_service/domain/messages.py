@@ -93,6 +93,7 @@ class LLMAttempt(BaseModel):
     """One try against one model inside a completion (for fallback/retry accounting)."""
 
     model: str
+    provider: str = ""
     outcome: Literal[
         "ok",
         "rate_limited",

@@ -46,3 +46,11 @@ class TaskRecord(BaseModel):
     usage: Usage | None = None
     trace_id: str | None = None
     metadata: dict[str, Any] | None = None
+
+
+class QueueStats(BaseModel):
+    """What the broker holds for one queue (read at scrape time for metrics)."""
+
+    queue: str
+    depth: int
+    oldest_age_seconds: float

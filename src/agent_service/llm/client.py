@@ -234,7 +234,14 @@ class LiteLLMClient:
                         continue
                     break  # other_error: not worth repeating here, maybe on the next model
                 duration_ms = (time.perf_counter() - started) * 1000.0
-                attempts.append(LLMAttempt(model=spec.name, outcome="ok", duration_ms=duration_ms))
+                attempts.append(
+                    LLMAttempt(
+                        model=spec.name,
+                        provider=spec.provider,
+                        outcome="ok",
+                        duration_ms=duration_ms,
+                    )
+                )
                 return _completion(
                     spec=spec,
                     requested=model,
@@ -452,6 +459,7 @@ def _failed(
         text = text[:_ERROR_TEXT_MAX] + "..."
     return LLMAttempt(
         model=spec.name,
+        provider=spec.provider,
         outcome=outcome,
         duration_ms=(time.perf_counter() - started) * 1000.0,
         error=f"{type(exc).__name__}: {text}",

@@ -1,8 +1,10 @@
 """Structured logs: JSON lines on stdout, one format for our code, uvicorn, gunicorn and Celery.
 
 ``configure_logging`` is called once by each entry point. Context (``request_id``, ``task_id``)
-comes from structlog contextvars bound by the API middleware and the worker. Secrets never reach
-a line: values of sensitive keys and bearer tokens inside messages are redacted.
+comes from structlog contextvars bound by the API middleware and the worker; ``trace_id`` and
+``span_id`` come from the active OpenTelemetry span. Secrets never reach
+a line: values of sensitive keys and bearer tokens inside messages are redacted. With
+``AGENT_LOG_MASK_PII`` e-mail addresses and phone numbers are masked too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 from agent_service.config import LogSettings
 
@@ -22,6 +25,33 @@ _SENSITIVE_KEYS = frozenset(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Digit groups joined by spaces, dashes or parentheses, optionally after a "+country" prefix:
+# "+1-415-555-0123", "(415) 555 0123", "+44 20 7946 0958". Dots are not separators (IP
+# addresses, versions), a match may not run into a time ("04:14") or decimal, and it must
+# have 9 to 15 digits (E.164): dates, times, durations and ids are left alone.
+_PHONE = re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ -]?\(?\d{2,4}\)?){2,5}(?![\w-]|[:.]\d)")
+_PHONE_DIGITS = range(9, 16)
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    has_separator = any(c in " -()" for c in text) or text.startswith("+")
+    return "[phone]" if digits in _PHONE_DIGITS and has_separator else text
+
+
+def mask_pii_text(text: str) -> str:
+    """Replace e-mail addresses with ``[email]`` and phone numbers with ``[phone]``."""
+    return _PHONE.sub(_mask_phone, _EMAIL.sub("[email]", text))
+
+
+def mask_pii(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor (``AGENT_LOG_MASK_PII``): mask PII in every string value."""
+    for key, value in list(event_dict.items()):
+        if isinstance(value, str) and key not in ("timestamp", "trace_id", "span_id"):
+            event_dict[key] = mask_pii_text(value)
+    return event_dict
 
 
 def _redact_text(text: str) -> str:
@@ -49,6 +79,17 @@ def _add_extra(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutable
     return event_dict
 
 
+def add_trace_context(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: ``trace_id`` and ``span_id`` of the active span, when there is one."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(span_context.span_id))
+    return event_dict
+
+
 def configure_logging(settings: LogSettings, component: str) -> None:
     """Route stdlib and structlog logging to stdout as JSON (or console) lines."""
     shared: list[Any] = [
@@ -57,8 +98,11 @@ def configure_logging(settings: LogSettings, component: str) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_extra,
+        add_trace_context,
         redact,
     ]
+    if settings.mask_pii:
+        shared.append(mask_pii)
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if settings.json_lines

@@ -2,6 +2,8 @@
 
 Called by the Celery task in ``worker.tasks`` on the worker's event loop. Delivery counting,
 the poison cap and duplicate deliveries are decided here from the record, not from Celery.
+The run joins the trace of the request that queued it: the task hands its span's context over
+explicitly, since the coroutine runs on another thread.
 """
 
 from __future__ import annotations
@@ -9,17 +11,39 @@ from __future__ import annotations
 import logging
 import time
 
+from opentelemetry.context import Context
+
 from agent_service.agent.loop import RunFailedError
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.runs import RunEvent, Usage
-from agent_service.domain.tasks import TaskError, TaskStatus
+from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
+from agent_service.observability.metrics import Metrics
+from agent_service.observability.tracing import attached, record_queue_wait, tag_current_span
 from agent_service.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
-    """Run task ``task_id`` to its end and record it. None when the record is gone."""
+async def execute_task(
+    services: Services,
+    task_id: str,
+    trace_context: Context | None = None,
+    sent_from: Context | None = None,
+) -> TaskStatus | None:
+    """Run task ``task_id`` to its end and record it. None when the record is gone.
+
+    ``trace_context`` is the Celery task span's context (the run's spans go under it);
+    ``sent_from`` the producer's, read from the message (the queue wait span goes under it).
+    """
+    with attached(trace_context):
+        status = await _execute(services, task_id, sent_from)
+        tag_current_span("agent.task.status", status.value if status else "missing")
+        return status
+
+
+async def _execute(
+    services: Services, task_id: str, sent_from: Context | None
+) -> TaskStatus | None:
     store = services.store
     record = await store.start_attempt(task_id)
     if record is None:
@@ -32,6 +56,16 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
             extra={"task_id": task_id},
         )
         return record.status
+    metrics = services.metrics
+    _count_delivery(metrics, record)
+    record_queue_wait(
+        queue=record.queue,
+        task_id=task_id,
+        attempt=record.attempts,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        sent_from=sent_from,
+    )
     max_deliveries = 1 + services.settings.worker.max_redeliveries
     if record.attempts > max_deliveries:
         message = (
@@ -42,6 +76,7 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
         await store.finish(
             task_id, TaskStatus.FAILED, error=TaskError(type=ErrorType.POISON, message=message)
         )
+        metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
         return TaskStatus.FAILED
 
     async def sink(event: RunEvent) -> None:
@@ -49,6 +84,8 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
 
     agent = services.agent  # the snapshot in force now; a reload does not touch this run
     started = time.monotonic()
+    in_progress = metrics.worker_in_progress.labels(record.queue)
+    in_progress.inc()
     try:
         result = await agent.run(record.request, mode="async", sink=sink)
     except RunFailedError as exc:
@@ -58,12 +95,35 @@ async def execute_task(services: Services, task_id: str) -> TaskStatus | None:
             error=TaskError(type=exc.type, message=exc.message),
             usage=Usage.from_tokens(exc.usage),
         )
+        _count_end(metrics, record, TaskStatus.FAILED, started, len(exc.steps))
         _log_end(task_id, TaskStatus.FAILED, record.attempts, started, exc.type)
         return TaskStatus.FAILED
-    result.trace_id = record.trace_id
+    finally:
+        in_progress.dec()
+    # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
+    result.trace_id = record.trace_id or result.trace_id
     await store.finish(task_id, TaskStatus.SUCCEEDED, result=result)
+    _count_end(metrics, record, TaskStatus.SUCCEEDED, started, len(result.steps))
     _log_end(task_id, TaskStatus.SUCCEEDED, record.attempts, started, None)
     return TaskStatus.SUCCEEDED
+
+
+def _count_delivery(metrics: Metrics, record: TaskRecord) -> None:
+    if record.attempts == 1 and record.started_at is not None:
+        wait = max(0.0, record.started_at - record.created_at)
+        metrics.task_queue_wait.labels(record.queue).observe(wait)
+    elif record.attempts > 1:
+        # Only an unacknowledged message comes back: its previous worker died or lost Redis.
+        metrics.task_redeliveries.labels(record.queue, "worker_lost").inc()
+
+
+def _count_end(
+    metrics: Metrics, record: TaskRecord, status: TaskStatus, started: float, steps: int
+) -> None:
+    metrics.tasks_finished.labels(record.queue, status.value).inc()
+    metrics.task_run.labels(record.queue, status.value).observe(time.monotonic() - started)
+    metrics.runs.labels("async", status.value).inc()
+    metrics.run_steps.labels("async").observe(steps)
 
 
 def _log_end(

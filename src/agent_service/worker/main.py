@@ -12,10 +12,30 @@ import socket
 import sys
 
 from celery import signals
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-from agent_service.config import ConfigError, Settings, load_agent_config
+from agent_service import __version__
+from agent_service.config import (
+    ConfigError,
+    Settings,
+    load_agent_config,
+    multiprocess_metrics_dir,
+)
+from agent_service.domain.agent_config import AgentConfig
+from agent_service.observability.exposition import (
+    clean_multiprocess_dir,
+    scrape_registry,
+    serve_metrics,
+)
 from agent_service.observability.logging import configure_logging
+from agent_service.observability.metrics import Metrics
+from agent_service.observability.tracing import (
+    WORKER_SERVICE_NAME,
+    configure_tracing,
+    flush_traces,
+)
 from agent_service.queue.celery_app import create_celery_app, visibility_timeout
+from agent_service.queue.stats import QueueStatsReader
 from agent_service.services import Services
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
@@ -29,6 +49,20 @@ def _quiet_task_lines(**_: object) -> None:
     # line per run with the task id, status, attempt and duration instead (half the log CPU).
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _start_metrics(settings: Settings, config: AgentConfig) -> Metrics:
+    """Metrics of this process, served on the metrics port with the queue depth."""
+    multiprocess_dir = multiprocess_metrics_dir()
+    clean_multiprocess_dir(multiprocess_dir)
+    metrics = Metrics()
+    metrics.build_info.labels(__version__).set(1)
+    metrics.set_config(1, config.fingerprint())
+    metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
+    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    registry = scrape_registry(metrics, multiprocess_dir, reader.read)
+    serve_metrics(registry, settings.metrics.port, settings.metrics.host)
+    return metrics
 
 
 def run_worker(settings: Settings) -> int:
@@ -47,15 +81,22 @@ def run_worker(settings: Settings) -> int:
             run_timeout,
         )
     app = create_celery_app(settings, run_timeout)
+    metrics = _start_metrics(settings, config)
+    # Before the loop thread and the pool threads exist: every span goes to this provider.
+    tracer_provider = configure_tracing(WORKER_SERVICE_NAME, settings.tracing)
+    if tracer_provider is not None:
+        # A `run/agent_service.run` span per task, continuing the message's traceparent.
+        CeleryInstrumentor().instrument(tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
     loop = LoopThread()
     loop.start()
-    services = loop.run(Services.open(settings, config))
+    services = loop.run(Services.open(settings, config, metrics))
     register_tasks(app, loop, services)
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
     def _close(**_: object) -> None:
         loop.run(services.close(), timeout=10)
         loop.stop()
+        flush_traces(tracer_provider)
 
     signals.worker_shutdown.connect(_close, weak=False)
     signals.after_setup_logger.connect(_quiet_task_lines, weak=False)

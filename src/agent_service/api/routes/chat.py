@@ -16,7 +16,8 @@ from agent_service.api.deps import JsonBody, ServicesDep, check_run_body
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.domain.runs import RunEvent, RunRequest, RunResult
+from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult
+from agent_service.observability.metrics import Metrics
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger(__name__)
@@ -40,25 +41,40 @@ async def chat(body: RunBody, services: ServicesDep) -> RunResult | StreamingRes
     check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
     request = body.to_run_request()
     agent = services.agent  # the config snapshot in force when the run starts
+    metrics = services.metrics
     if body.stream:
         keepalive = services.settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            _stream(agent, request, keepalive), media_type="text/event-stream", headers=SSE_HEADERS
+            _stream(agent, request, keepalive, metrics),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
         )
     try:
-        return await agent.run(request, mode="sync")
+        result = await agent.run(request, mode="sync")
     except RunFailedError as exc:
+        _count_run(metrics, "sync", "failed", len(exc.steps))
         raise ApiError(run_error_status(exc.type), exc.type, exc.message) from exc
+    _count_run(metrics, "sync", "succeeded", len(result.steps))
+    return result
 
 
-async def _stream(agent: Agent, request: RunRequest, keepalive: float) -> AsyncIterator[bytes]:
+def _count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
+    metrics.runs.labels(mode, status).inc()
+    metrics.run_steps.labels(mode).observe(steps)
+
+
+async def _stream(
+    agent: Agent, request: RunRequest, keepalive: float, metrics: Metrics
+) -> AsyncIterator[bytes]:
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
 
     async def produce() -> None:
         try:
             result = await agent.run(request, mode="stream", sink=events.put)
+            _count_run(metrics, "stream", "succeeded", len(result.steps))
             await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
         except RunFailedError as exc:
+            _count_run(metrics, "stream", "failed", len(exc.steps))
             await events.put(
                 RunEvent(type="error", data={"type": exc.type, "message": exc.message})
             )

@@ -17,6 +17,7 @@ from agent_service.api.schemas import ERROR_RESPONSES, RunBody, TaskAccepted
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.tasks import TaskRecord, TaskStatus
+from agent_service.observability.tracing import current_trace_id
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 
 router = APIRouter(tags=["tasks"])
@@ -63,8 +64,11 @@ async def submit_task(
         queue=services.settings.worker.queue,
         request=body.to_run_request(),
         created_at=time.time(),
+        # The request's trace: the worker continues it (traceparent in the message headers).
+        trace_id=current_trace_id(),
     )
     await queue.submit(record)
+    services.metrics.tasks_submitted.labels(record.queue).inc()
     response.headers["Location"] = f"/v1/tasks/{record.task_id}"
     return TaskAccepted(task_id=record.task_id, queue=record.queue)
 

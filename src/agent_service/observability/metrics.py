@@ -1,0 +1,166 @@
+"""Every Prometheus metric of the service, declared in one class over an injected registry.
+
+Names, labels and buckets follow the metrics table of the design contract; alerts and
+dashboards use only these names (a contract test checks it). Label values come from closed
+sets: route templates, configured model and tool names, fixed outcome words.
+
+Multiprocess: when ``PROMETHEUS_MULTIPROC_DIR`` is set (gunicorn with several workers), values
+live in per-process files and a scrape sums them (``exposition.scrape_registry``); gauges carry
+a ``multiprocess_mode`` so dead processes drop out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Milliseconds to minutes: HTTP, queue waits, LLM calls and whole runs share one scale.
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+    300.0, 600.0,
+)  # fmt: skip
+STEP_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
+LLM_OUTCOMES = (
+    "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
+    "other_error",
+)  # fmt: skip
+RATE_LIMIT_REASONS = ("requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd")
+
+
+class Metrics:
+    """Owns every metric; one instance per process, built by the entry point."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.registry = r
+        self.http_requests = Counter(
+            "agent_http_requests", "HTTP requests answered.",
+            ["method", "route", "status_code"], registry=r,
+        )  # fmt: skip
+        self.http_duration = Histogram(
+            "agent_http_request_duration_seconds", "HTTP request duration.",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.http_in_progress = Gauge(
+            "agent_http_requests_in_progress", "HTTP requests being served.",
+            ["route"], multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.tasks_submitted = Counter(
+            "agent_tasks_submitted", "Tasks accepted onto a queue.", ["queue"], registry=r
+        )
+        self.tasks_finished = Counter(
+            "agent_tasks_finished", "Tasks that reached a terminal state.",
+            ["queue", "status"], registry=r,
+        )  # fmt: skip
+        self.task_queue_wait = Histogram(
+            "agent_task_queue_wait_seconds", "Time from submission to the first start of a task.",
+            ["queue"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.task_run = Histogram(
+            "agent_task_run_seconds", "Time a task's last attempt ran.",
+            ["queue", "status"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.task_redeliveries = Counter(
+            "agent_task_redeliveries", "Task deliveries after the first.",
+            ["queue", "reason"], registry=r,
+        )  # fmt: skip
+        self.worker_in_progress = Gauge(
+            "agent_worker_tasks_in_progress", "Runs a worker is executing.",
+            ["queue"], multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.worker_slots = Gauge(
+            "agent_worker_slots", "Runs a worker can hold at once.",
+            ["queue"], multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.runs = Counter(
+            "agent_runs", "Agent runs by mode and outcome.", ["mode", "status"], registry=r
+        )
+        self.run_steps = Histogram(
+            "agent_run_steps", "LLM and tool steps per run.",
+            ["mode"], buckets=STEP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.llm_requests = Counter(
+            "agent_llm_requests", "LLM call attempts by outcome.",
+            ["model", "provider", "outcome"], registry=r,
+        )  # fmt: skip
+        self.llm_duration = Histogram(
+            "agent_llm_request_duration_seconds", "Duration of successful LLM calls.",
+            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.llm_ttft = Histogram(
+            "agent_llm_time_to_first_token_seconds", "Time to the first streamed token.",
+            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.llm_tokens = Counter(
+            "agent_llm_tokens", "Tokens used by LLM calls.",
+            ["model", "provider", "type"], registry=r,
+        )  # fmt: skip
+        self.llm_cost = Counter(
+            "agent_llm_cost_usd", "Cost of LLM calls in USD (configured prices).",
+            ["model", "provider"], registry=r,
+        )  # fmt: skip
+        self.llm_fallbacks = Counter(
+            "agent_llm_fallbacks", "LLM calls answered by a fallback model.",
+            ["from_model", "to_model"], registry=r,
+        )  # fmt: skip
+        self.tool_calls = Counter(
+            "agent_tool_calls", "Tool calls by outcome.", ["tool", "status"], registry=r
+        )
+        self.tool_duration = Histogram(
+            "agent_tool_duration_seconds", "Tool call duration.",
+            ["tool"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rate_limited = Counter(
+            "agent_rate_limited", "Requests refused by rate limits or budgets.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.config_reloads = Counter(
+            "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
+        )
+        self.config_info = Gauge(
+            "agent_config_info", "The agent config in force (value 1).",
+            ["generation", "hash"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.build_info = Gauge(
+            "agent_build_info", "Build of the running service (value 1).",
+            ["version"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+
+    def prime(
+        self,
+        queue: str,
+        models: Iterable[tuple[str, str]],
+        tools: Iterable[str],
+        fallbacks: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Create the zero series of known label sets, so dashboards and alerts see 0, not
+        absent data, before the first event (``models``: (name, provider) pairs;
+        ``fallbacks``: (from, to) pairs of the config)."""
+        for status in ("succeeded", "failed", "cancelled"):
+            self.tasks_finished.labels(queue, status)
+        self.tasks_submitted.labels(queue)
+        self.task_redeliveries.labels(queue, "worker_lost")
+        for mode in ("sync", "stream", "async"):
+            self.runs.labels(mode, "succeeded")
+            self.runs.labels(mode, "failed")
+        for model, provider in models:
+            for outcome in LLM_OUTCOMES:
+                self.llm_requests.labels(model, provider, outcome)
+            self.llm_tokens.labels(model, provider, "input")
+            self.llm_tokens.labels(model, provider, "output")
+            self.llm_cost.labels(model, provider)
+        for source, target in fallbacks:
+            self.llm_fallbacks.labels(source, target)
+        for tool in tools:
+            self.tool_calls.labels(tool, "ok")
+            self.tool_calls.labels(tool, "error")
+        for reason in RATE_LIMIT_REASONS:
+            self.rate_limited.labels(reason)
+        for result in ("applied", "rejected"):
+            self.config_reloads.labels(result)
+
+    def set_config(self, generation: int, config_hash: str) -> None:
+        """Record the config in force (one series at 1; the previous one is dropped)."""
+        self.config_info.clear()
+        self.config_info.labels(str(generation), config_hash).set(1)
