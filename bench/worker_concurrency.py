@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported
 
-from tests.procs import Proc, base_env, cli, free_port, wait_http
+from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
 def rss_mb(pid: int) -> float:
@@ -156,6 +156,7 @@ def measure(
     env = base_env(
         {
             "AGENT_WORKER_READY_FILE": str(ready),
+            "AGENT_METRICS_PORT": "0",
             "AGENT_REDIS_URL": redis_url,
             "AGENT_SIM_URL": sim_url,
             "AGENT_WORKER_QUEUE": queue,
@@ -206,15 +207,7 @@ def main() -> None:
     redis_port = free_port()
     redis = Proc(
         "redis",
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(redis_port),
-            "--save",
-            "",
-            "--dir",
-            str(work),
-        ],
+        redis_args(shutil.which("redis-server") or "redis-server", redis_port, work),
         base_env(),
         work,
     )

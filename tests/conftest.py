@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import Proc, base_env, cli, free_port, wait_http
+from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 for _key in list(os.environ):
     # AGENT_TEST_* are the test suite's own inputs (set by .ci/run), not service settings.
@@ -43,21 +43,7 @@ def start_redis(
     if binary is None:
         pytest.fail("redis-server is not installed (the test command installs it: make test)")
     port = port or free_port()
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(data_dir),
-        "--save",
-        "",
-        "--appendonly",
-        "yes" if aof else "no",
-        "--maxmemory-policy",
-        "noeviction",
-    ]
+    args = redis_args(binary, port, data_dir, aof)
     proc = Proc(f"redis-{port}", args, base_env(), log_dir)
     import redis as redis_sync
 

@@ -115,3 +115,22 @@ def running(proc: Proc) -> Iterator[Proc]:
 
 def cli(*args: str) -> list[str]:
     return [PYTHON, "-m", "agent_service.cli", *args]
+
+
+def redis_args(binary: str, port: int, data_dir: Path, aof: bool = False) -> list[str]:
+    """A private ``redis-server`` on loopback: no RDB snapshots, AOF when asked, no eviction."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if aof else "no",
+        "--maxmemory-policy",
+        "noeviction",
+    ]

@@ -1,0 +1,138 @@
+"""Cost of tracing on the enqueue path: ``POST /v1/tasks`` latency with tracing on vs off.
+
+Not a test: it prints figures. Starts Redis, the simulator and two API processes (no worker:
+only the enqueue is measured), one exporting spans over OTLP/HTTP to a local sink, one with
+``OTEL_SDK_DISABLED=true``; sends ``--requests`` sequential requests (one keep-alive
+connection) to each, alternating, ``--rounds`` times, and prints p50/p99 and their ratio.
+Metrics are on in both (they cannot be switched off; their cost per request is a few
+prometheus-client operations, ~1-2 us each per the team's notes).
+
+    uv run python bench/observability_overhead.py --requests 500 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+def measure(url: str, path: str, count: int) -> list[float]:
+    times = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for i in range(count):
+            started = time.perf_counter()
+            if path == "/healthz":
+                client.get(path)
+            else:
+                client.post(path, json={"message": f"hello {i}"})
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-otel-"))
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    redis_port, sim_port = free_port(), free_port()
+    procs = [
+        Proc(
+            "redis",
+            redis_args(shutil.which("redis-server") or "redis-server", redis_port, work),
+            base_env(),
+            work,
+        ),
+        Proc("sim", cli("sim-llm", "--port", str(sim_port)), base_env(), work),
+    ]
+    common = {
+        "AGENT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "AGENT_LOG_LEVEL": "WARNING",
+        "AGENT_SIM_URL": f"http://127.0.0.1:{sim_port}/v1",
+        "AGENT_API_HOST": "127.0.0.1",
+    }
+    variants = {
+        "tracing on": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"},
+        "tracing off": {"OTEL_SDK_DISABLED": "true"},
+    }
+    urls = {}
+    try:
+        for name, extra in variants.items():
+            port = free_port()
+            env = base_env(
+                {
+                    **common,
+                    **extra,
+                    "AGENT_API_PORT": str(port),
+                    "AGENT_METRICS_PORT": str(free_port()),
+                    "AGENT_WORKER_QUEUE": f"bench-{port}",
+                }
+            )
+            procs.append(Proc(f"api-{port}", cli("api"), env, work))
+            urls[name] = f"http://127.0.0.1:{port}"
+            wait_http(f"{urls[name]}/readyz", procs[-1], timeout=90)
+        results: dict[str, dict[str, list[float]]] = {
+            n: {"p50": [], "p99": [], "h50": []} for n in urls
+        }
+        for url in urls.values():  # warm-up
+            measure(url, "/v1/tasks", 100)
+        for _ in range(args.rounds):
+            for name, url in urls.items():
+                tasks = measure(url, "/v1/tasks", args.requests)
+                health = measure(url, "/healthz", args.requests)
+                results[name]["p50"].append(pct(tasks, 50))
+                results[name]["p99"].append(pct(tasks, 99))
+                results[name]["h50"].append(pct(health, 50))
+        print(
+            f"# POST /v1/tasks, {args.requests} sequential requests x {args.rounds} rounds, "
+            f"{os.cpu_count()} cores; medians of the rounds"
+        )
+        for name, r in results.items():
+            print(
+                f"{name:12s} p50 {statistics.median(r['p50']):.3f} ms  "
+                f"p99 {statistics.median(r['p99']):.3f} ms  (healthz p50 "
+                f"{statistics.median(r['h50']):.3f} ms)"
+            )
+        on, off = (statistics.median(results[n]["p50"]) for n in ("tracing on", "tracing off"))
+        print(f"tracing on / off (p50): {on / off:.3f}x  (+{on - off:.3f} ms)")
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        sink.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
