@@ -200,6 +200,26 @@ def test_keda_scale_to_zero_profile(rendered_profiles: dict[str, list[Manifest]]
     assert manifests.one(rendered, "PodDisruptionBudget", WORKER)["spec"]["maxUnavailable"] == 1
 
 
+def test_otel_collector_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    rendered = rendered_profiles["otel-collector"]
+    collector = "agent-service-otel-collector"
+    deployment = manifests.one(rendered, "Deployment", collector)
+    assert deployment["spec"]["replicas"] == 2
+    env = _env(deployment)
+    assert env["OTLP_TOKEN"] == {"secretKeyRef": {"name": "otlp-backend", "key": "token"}}
+    config = yaml.safe_load(manifests.one(rendered, "ConfigMap", collector)["data"]["config.yaml"])
+    backend = config["exporters"]["otlphttp/backend"]
+    # The collector expands ${env:...}; Helm must leave it alone.
+    assert backend["headers"]["authorization"] == "Bearer ${env:OTLP_TOKEN}"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlphttp/backend", "debug"]
+    assert config["processors"]["memory_limiter"]["limit_percentage"] == 75
+    for name in (API, WORKER):
+        assert _env(manifests.one(rendered, "Deployment", name))["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+            f"http://{collector}:4318"
+        )
+    assert collector in {m.name for m in manifests.find(rendered, "NetworkPolicy")}
+
+
 def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
     rendered = rendered_profiles["default"]
     assert _kinds(rendered) == {

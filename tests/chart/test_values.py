@@ -38,6 +38,12 @@ def _render_error(values: dict[str, Any]) -> str:
         ({"externalRedis": {"url": "redis://:secret@host:6379/0"}}, "/externalRedis/url"),
         ({"externalRedis": {"url": "http://host"}}, "/externalRedis/url"),
         ({"serviceMonitor": {"labels": {"release": 1}}}, "/serviceMonitor/labels/release"),
+        ({"otelCollector": {"exporters": []}}, "/otelCollector/exporters"),
+        ({"otelCollector": {"exporters": [{"name": "OTLP"}]}}, "does not match"),
+        ({"otelCollector": {"exporters": [{"name": "debug", "settings": {}}]}}, "'settings'"),
+        ({"otelCollector": {"image": {"tag": "latest"}}}, "/otelCollector/image/tag"),
+        ({"otelCollector": {"memoryLimiter": {"limitPercentage": 120}}}, "limitPercentage"),
+        ({"otelCollector": {"batch": {"timeout": "five"}}}, "/otelCollector/batch/timeout"),
     ],
 )
 def test_schema_rejects(values: dict[str, Any], message: str) -> None:
@@ -83,7 +89,20 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
             {"httpRoute": {"enabled": True}, "apiVersions": ["gateway.networking.k8s.io/v1"]},
             "parentRefs",
         ),
-        ({"otel": {"enabled": True}}, "needs otel.endpoint"),
+        ({"otel": {"enabled": True}}, "needs otel.endpoint (or otelCollector.enabled=true"),
+        (
+            {
+                "otelCollector": {
+                    "enabled": True,
+                    "exporters": [{"name": "debug"}, {"name": "debug"}],
+                }
+            },
+            "debug is listed twice",
+        ),
+        (
+            {"otelCollector": {"enabled": True, "memoryLimiter": {"spikeLimitPercentage": 80}}},
+            "spikeLimitPercentage (80) must be below limitPercentage (80)",
+        ),
         (
             {"strictCapabilities": True, "serviceMonitor": {"enabled": True}},
             "serviceMonitor.enabled (needs monitoring.coreos.com/v1)",

@@ -13,7 +13,7 @@ label every namespace carries.
           {{- toYaml . | nindent 10 }}
 {{- end }}
 
-{{/* Egress rules of api and worker pods: DNS, Redis, simulator, LLM providers, OTLP, extra. */}}
+{{/* Egress rules of api and worker pods: DNS, Redis, simulator, LLM providers, OTLP collector, extra. */}}
 {{- define "agent-service.np.appEgress" -}}
 {{- $np := .Values.networkPolicy -}}
 # DNS (kube-dns / CoreDNS) over UDP and TCP.
@@ -68,8 +68,19 @@ label every namespace carries.
     - port: {{ . }}
       protocol: TCP
     {{- end }}
-{{- if .Values.otel.enabled }}
-# The OpenTelemetry collector (OTLP gRPC 4317, HTTP 4318).
+{{- if include "agent-service.otel.toCollector" . }}
+# The release's OpenTelemetry collector (OTLP gRPC 4317, HTTP 4318).
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "agent-service.otelCollector.podLabels" . | nindent 10 }}
+  ports:
+    - port: 4317
+      protocol: TCP
+    - port: 4318
+      protocol: TCP
+{{- else if include "agent-service.otel.enabled" . }}
+# The OpenTelemetry collector at otel.endpoint (OTLP gRPC 4317, HTTP 4318).
 - ports:
     {{- range $np.otlpEgress.ports }}
     - port: {{ . }}

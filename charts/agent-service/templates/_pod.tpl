@@ -26,11 +26,11 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
 - name: AGENT_SIM_URL
   value: {{ include "agent-service.simulator.url" $root | quote }}
 {{- end }}
-{{- if $root.Values.otel.enabled }}
+{{- if include "agent-service.otel.enabled" $root }}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "agent-service-%s" .component | quote }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{ $root.Values.otel.endpoint | quote }}
+  value: {{ include "agent-service.otel.endpoint" $root | quote }}
 - name: OTEL_EXPORTER_OTLP_PROTOCOL
   value: {{ $root.Values.otel.protocol | quote }}
 - name: OTEL_TRACES_SAMPLER
