@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # End-to-end checks of a deployed agent-service release, run by .github/workflows/e2e-kind.yml
-# once the chart is installed next to kube-prometheus-stack and KEDA. Works against any cluster
-# the current kube context points at; needs kubectl, curl, jq and python3.
+# once scripts/kind-up.sh has installed the chart next to kube-prometheus-stack (release "kps",
+# k8s/kube-prometheus-stack-values.yaml) and KEDA. Works against any cluster the current kube
+# context points at (after `make kind-up`: kind-agent-service); needs kubectl, curl, jq, python3.
 #
 #   .github/kind/e2e.sh smoke        # sync chat answers 84; a queued task succeeds
-#   .github/kind/e2e.sh burst [N]    # N queued tasks (300) raise the worker replicas; all succeed
-#   .github/kind/e2e.sh monitoring   # Prometheus scrapes our targets, loaded our rules; dashboards
+#   .github/kind/e2e.sh burst [N]    # N queued tasks (300) make KEDA's HPA add workers; all succeed
+#   .github/kind/e2e.sh monitoring   # Prometheus scrapes our targets, loaded our rules; Grafana
+#                                    # loaded our dashboards into their folder
+#   .github/kind/e2e.sh traces       # spans of the api and the worker reach the OTel collector
 #   .github/kind/e2e.sh alert NAME   # traffic until Alertmanager shows alert NAME for our namespace
 #   .github/kind/e2e.sh dump [DIR]   # diagnostics: objects, events, ScaledObjects, pod logs
 #
 # Environment: NAMESPACE (agent-service), RELEASE (agent-service), FULLNAME (the chart's object
 # name prefix: the release name when it contains "agent-service"), MONITORING_NAMESPACE
-# (monitoring), TIMEOUT_SECONDS for each wait (300), API_URL (use this API instead of a
-# port-forward to the api Service, e.g. `API_URL=http://127.0.0.1:8000` for `agent-service up`).
+# (monitoring), KPS_RELEASE (kps: the kube-prometheus-stack object prefix), TIMEOUT_SECONDS for
+# each wait (300), API_URL (use this API instead of a port-forward to the api Service, e.g.
+# `API_URL=http://127.0.0.1:8000` for `agent-service up`).
 set -euo pipefail
 
 NAMESPACE=${NAMESPACE:-agent-service}
@@ -20,6 +24,7 @@ RELEASE=${RELEASE:-agent-service}
 if [[ $RELEASE == *agent-service* ]]; then FULLNAME=${FULLNAME:-$RELEASE}; fi
 FULLNAME=${FULLNAME:-$RELEASE-agent-service}
 MONITORING_NAMESPACE=${MONITORING_NAMESPACE:-monitoring}
+KPS_RELEASE=${KPS_RELEASE:-kps}
 TIMEOUT_SECONDS=${TIMEOUT_SECONDS:-300}
 QUESTION='{"message":"what is 12*(3+4)?"}'
 
@@ -113,11 +118,15 @@ worker_replicas() {
   kubectl -n "$NAMESPACE" get deployment "$FULLNAME-worker" -o jsonpath='{.status.replicas}'
 }
 
+# KEDA's HPA wants more workers than at the start ($1), and the Deployment has them.
 replicas_above() {
-  local now
+  local desired metrics now
+  desired=$(kubectl -n "$NAMESPACE" get "hpa/$HPA" -o jsonpath='{.status.desiredReplicas}')
+  metrics=$(kubectl -n "$NAMESPACE" get "hpa/$HPA" -o json | jq -c '[.status.currentMetrics[]?.external
+    | {(.metric.name): (.current.averageValue // .current.value)}] | add')
   now=$(worker_replicas)
-  log "worker replicas: ${now:-0} (started at $1)"
-  ((${now:-0} > $1))
+  log "hpa/$HPA desired ${desired:-0}, metrics ${metrics:-none}; worker replicas ${now:-0} (started at $1)"
+  ((${desired:-0} > $1 && ${now:-0} > $1))
 }
 
 # The HPA KEDA made for the ScaledObject (keda-hpa-<name> unless the ScaledObject names it).
@@ -176,15 +185,57 @@ metric_present() {
   [[ $value != 0 ]]
 }
 
+# Grafana (kps's sidecar) loaded as many dashboards into the release's folder as the release has
+# dashboard ConfigMaps ($1), e.g. folder "agent-service" from the chart's dashboards.folder.
+GRAFANA_AUTH=""
+dashboards_loaded() {
+  local wanted=$1 folder=$2 found
+  found=$(curl -fsS -u "$GRAFANA_AUTH" "$URL/api/search?type=dash-db" \
+    | jq --arg folder "$folder" '[.[] | select(.folderTitle == $folder)] | length')
+  log "Grafana dashboards in folder $folder: ${found:-0} of $wanted"
+  ((${found:-0} >= wanted))
+}
+
 cmd_monitoring() {
   port_forward "$MONITORING_NAMESPACE" prometheus-operated 9090
   eventually "Prometheus scrapes the api and worker targets, all up" targets_up
   eventually "Prometheus loaded the agent-service rule groups" rules_loaded
   eventually "Prometheus has agent_tasks_finished_total from $NAMESPACE" metric_present
-  local dashboards
-  dashboards=$(kubectl get configmap -A -l grafana_dashboard=1 -o name | wc -l)
+  local dashboards folder password
+  dashboards=$(kubectl get configmap -A -l "grafana_dashboard=1,app.kubernetes.io/instance=$RELEASE" -o name | wc -l)
   ((dashboards > 0)) || fail "no dashboard ConfigMap labelled grafana_dashboard=1"
   log "ok: $dashboards dashboard ConfigMaps"
+  folder=$(kubectl get configmap -A -l "grafana_dashboard=1,app.kubernetes.io/instance=$RELEASE" \
+    -o jsonpath='{.items[0].metadata.annotations.grafana_folder}')
+  password=$(kubectl -n "$MONITORING_NAMESPACE" get secret "$KPS_RELEASE-grafana" \
+    -o jsonpath='{.data.admin-password}' | base64 -d)
+  GRAFANA_AUTH="admin:$password"
+  port_forward "$MONITORING_NAMESPACE" "$KPS_RELEASE-grafana" 80
+  eventually "Grafana loaded the $dashboards dashboards into folder ${folder:-General}" \
+    dashboards_loaded "$dashboards" "${folder:-General}"
+}
+
+# The collector's debug exporter (verbosity detailed, k8s/kind-values.yaml) logs each span's
+# resource: both services must appear.
+spans_received() {
+  local logs service missing=""
+  logs=$(kubectl -n "$NAMESPACE" logs --tail=-1 --prefix \
+    -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=otel-collector" 2>/dev/null || true)
+  for service in agent-service-api agent-service-worker; do
+    grep -q "service.name: Str($service)" <<<"$logs" || missing+=" $service"
+  done
+  log "collector log: $(grep -c 'Span #' <<<"$logs" || true) spans; missing services:${missing:- none}"
+  [[ -z $missing ]]
+}
+
+cmd_traces() {
+  connect_api
+  curl -fsS "$URL/v1/chat" -H 'content-type: application/json' -d "$QUESTION" >/dev/null
+  local id
+  id=$(submit_task)
+  printf '%s\n' "$id" >"${TMPDIR:-/tmp}/traces-task"
+  eventually "queued task $id succeeded" tasks_succeeded "${TMPDIR:-/tmp}/traces-task"
+  eventually "the collector received spans of the api and the worker" spans_received
 }
 
 alert_active() {
@@ -217,13 +268,16 @@ cmd_dump() {
   kubectl -n "$NAMESPACE" describe scaledobject,hpa,deployment,statefulset,pods >"$dir/describe.txt" 2>&1 || true
   kubectl -n "$NAMESPACE" get servicemonitor,prometheusrule,scaledobject,triggerauthentication,configmap \
     -o yaml >"$dir/custom-resources.yaml" 2>&1 || true
+  kubectl -n "$NAMESPACE" get opentelemetrycollector -o yaml >>"$dir/custom-resources.yaml" 2>/dev/null || true
   for pod in $(kubectl -n "$NAMESPACE" get pods -o name 2>/dev/null); do
     kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --tail=500 >"$dir/${pod#pod/}.log" 2>&1 || true
     kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --previous >>"$dir/${pod#pod/}.log" 2>/dev/null || true
   done
   kubectl -n keda logs deployment/keda-operator --tail=300 >"$dir/keda-operator.log" 2>&1 || true
-  kubectl -n "$MONITORING_NAMESPACE" logs statefulset/prometheus-kps-prometheus --all-containers --tail=300 \
+  kubectl -n "$MONITORING_NAMESPACE" logs "statefulset/prometheus-$KPS_RELEASE-prometheus" --all-containers --tail=300 \
     >"$dir/prometheus.log" 2>&1 || true
+  kubectl -n "$MONITORING_NAMESPACE" logs "deployment/$KPS_RELEASE-grafana" --all-containers --tail=300 \
+    >"$dir/grafana.log" 2>&1 || true
   # The essentials to the job log as well.
   cat "$dir/all.txt" "$dir/events.txt" >&2
   kubectl -n "$NAMESPACE" describe scaledobject >&2 || true
@@ -231,7 +285,7 @@ cmd_dump() {
 }
 
 case ${1:-} in
-  smoke | burst | monitoring | alert | dump)
+  smoke | burst | monitoring | traces | alert | dump)
     command=$1
     shift
     "cmd_$command" "$@"

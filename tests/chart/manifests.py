@@ -1,7 +1,8 @@
 """Render the Helm chart offline and validate what it renders.
 
 * rendering: the real Helm engine (Helm v4's Go SDK through ``helm_python``, no binary, no
-  cluster); values files are merged like ``helm -f``;
+  cluster); values files are merged like ``helm -f``; the profiles are the chart's
+  ``ci/*-values.yaml`` plus the example values under ``k8s/`` (``EXAMPLE_PROFILES``);
 * built-in kinds: ``kubernetes_validate`` in strict mode (unknown fields fail) against the
   Kubernetes versions in ``KUBE_VERSIONS``;
 * CRD-backed kinds (ServiceMonitor, PrometheusRule, ScaledObject, ...): the openAPIV3Schema of the
@@ -28,11 +29,37 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "agent-service"
 PROFILES_DIR = CHART_DIR / "ci"
+K8S_DIR = REPO / "k8s"
 RELEASE = "agent-service"
 NAMESPACE = "agent-service"
 # The chart's kubeVersion floor and the newest schema kubernetes-validate ships.
 KUBE_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 CRD_SCHEMAS_ENV = "AGENT_TEST_CRD_SCHEMAS"
+
+
+@dataclass(frozen=True)
+class ExampleProfile:
+    """Values for the chart kept outside it, rendered as on a cluster serving ``api_versions``.
+
+    They set ``strictCapabilities`` and no ``apiVersions`` (on a cluster the chart detects the
+    APIs), so an offline render passes the APIs the way ``helm template --api-versions`` does.
+    scripts/chart-check.sh renders them with the same lists.
+    """
+
+    path: Path
+    api_versions: tuple[str, ...]
+
+
+EXAMPLE_PROFILES = {
+    "k8s-production": ExampleProfile(
+        K8S_DIR / "production-values.yaml",
+        ("monitoring.coreos.com/v1", "keda.sh/v1alpha1", "opentelemetry.io/v1beta1"),
+    ),
+    # What scripts/kind-up.sh installs: kube-prometheus-stack and KEDA, no OpenTelemetry Operator.
+    "k8s-kind": ExampleProfile(
+        K8S_DIR / "kind-values.yaml", ("monitoring.coreos.com/v1", "keda.sh/v1alpha1")
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -64,13 +91,26 @@ def chart() -> helm_python.Chart:
 
 
 def profiles() -> list[str]:
-    """Names of the value profiles in charts/agent-service/ci/ (file stem without -values)."""
-    return sorted(p.name.removesuffix("-values.yaml") for p in PROFILES_DIR.glob("*-values.yaml"))
+    """Names of the value profiles: those in charts/agent-service/ci/ (file stem without
+    -values), then the example profiles."""
+    chart_profiles = sorted(
+        p.name.removesuffix("-values.yaml") for p in PROFILES_DIR.glob("*-values.yaml")
+    )
+    return chart_profiles + sorted(EXAMPLE_PROFILES)
+
+
+def profile_path(name: str) -> Path:
+    example = EXAMPLE_PROFILES.get(name)
+    return example.path if example else PROFILES_DIR / f"{name}-values.yaml"
 
 
 def profile_values(name: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((PROFILES_DIR / f"{name}-values.yaml").read_text(encoding="utf-8"))
-    return loaded or {}
+    """A profile's values; an example profile's with the APIs of its cluster as apiVersions."""
+    loaded = yaml.safe_load(profile_path(name).read_text(encoding="utf-8")) or {}
+    example = EXAMPLE_PROFILES.get(name)
+    if example:
+        loaded["apiVersions"] = sorted({*loaded.get("apiVersions", []), *example.api_versions})
+    return dict(loaded)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import helm_python
+import pytest
 import yaml
 
 from agent_service.config import parse_agent_config
@@ -218,6 +220,66 @@ def test_otel_collector_profile(rendered_profiles: dict[str, list[Manifest]]) ->
             f"http://{collector}:4318"
         )
     assert collector in {m.name for m in manifests.find(rendered, "NetworkPolicy")}
+
+
+def test_k8s_production_example(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    """k8s/production-values.yaml: keys and Redis password from Secrets the chart does not
+    render, KEDA, kps release labels, the operator's collector, NetworkPolicy, SSE ingress."""
+    rendered = rendered_profiles["k8s-production"]
+    raw = yaml.safe_load(manifests.profile_path("k8s-production").read_text())
+    # On a cluster the chart detects the APIs; a missing CRD fails the install.
+    assert raw["strictCapabilities"] is True and "apiVersions" not in raw
+    with pytest.raises(helm_python.HelmRenderError, match="strictCapabilities"):
+        manifests.render(raw)
+
+    assert not manifests.find(rendered, "Secret"), "every secret is an existing one"
+    assert not manifests.find(rendered, "StatefulSet")
+    worker = manifests.one(rendered, "Deployment", WORKER)
+    env = _env(worker)
+    assert env["AGENT_REDIS_PASSWORD"] == {
+        "secretKeyRef": {"name": "agent-service-redis", "key": "redis-password"}
+    }
+    assert env["AGENT_REDIS_URL"].startswith("rediss://:$(AGENT_REDIS_PASSWORD)@")
+    assert _container(worker)["envFrom"] == [{"secretRef": {"name": "agent-service-llm"}}]
+    assert "replicas" not in worker["spec"]
+    so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
+    assert so["triggers"][0]["metadata"]["enableTLS"] == "true"
+    assert manifests.one(rendered, "TriggerAuthentication", "agent-service-redis-auth")
+    assert manifests.one(rendered, "HorizontalPodAutoscaler", API)
+
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        found = manifests.find(rendered, kind)
+        assert found, kind
+        for m in found:
+            assert m.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack", m
+
+    collector = manifests.one(rendered, "OpenTelemetryCollector", "agent-service-otel")
+    assert set(collector["spec"]["config"]["exporters"]) == {"otlp/tempo"}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://agent-service-otel-collector:4317"
+
+    assert {m.name for m in manifests.find(rendered, "NetworkPolicy")} == {API, WORKER}
+    annotations = manifests.one(rendered, "Ingress", API)["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+
+
+def test_k8s_kind_values(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    """k8s/kind-values.yaml is what the e2e checks rely on: KEDA with few slots per pod (a burst
+    must add workers), monitors and rules for kps, a one-minute LLM alert, the plain collector."""
+    rendered = rendered_profiles["k8s-kind"]
+    worker = manifests.one(rendered, "Deployment", WORKER)
+    assert _container(worker)["image"] == "agent-service:ci"
+    assert _env(worker)["AGENT_WORKER_CONCURRENCY"] == "8"
+    so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
+    assert so["maxReplicaCount"] > so["minReplicaCount"] == 1
+    assert int(so["triggers"][0]["metadata"]["listLength"]) <= 8
+    assert manifests.one(rendered, "HorizontalPodAutoscaler", API)
+    assert {m.name for m in manifests.find(rendered, "ServiceMonitor")} >= {API, WORKER}
+    (rule,) = manifests.find(rendered, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule.obj["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["AgentServiceLLMErrorRatioHigh"]["for"] == "1m"
+    assert manifests.one(rendered, "Deployment", "agent-service-otel-collector")
+    assert not manifests.find(rendered, "OpenTelemetryCollector")
 
 
 def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:

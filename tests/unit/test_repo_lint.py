@@ -8,7 +8,9 @@
   `apiVersion`, read from the directory named by AGENT_TEST_K8S_JSON_SCHEMAS (files named
   `skaffold-<version>.json`, as published in GoogleContainerTools/skaffold
   `docs-v2/content/en/schemas/`); the Helm values that skaffold.yaml and the kind e2e workflow
-  set exist in the chart and pass its values.schema.json.
+  set exist in the chart and pass its values.schema.json;
+- the kind flow (scripts/kind-up.sh, the e2e workflow, k8s/) agrees with itself: every file it
+  names exists, remote charts are pinned, and the release names and labels match.
 
 The linters are dev dependencies (PyPI wheels). A missing one fails the test when CI=true and
 skips it, with the reason, on a developer's machine.
@@ -34,7 +36,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 SKAFFOLD = ROOT / "skaffold.yaml"
-KIND_VALUES = ROOT / ".github" / "kind" / "agent-service-values.yaml"
+KIND_VALUES = ROOT / "k8s" / "kind-values.yaml"
+KIND_UP = ROOT / "scripts" / "kind-up.sh"
+E2E_WORKFLOW = WORKFLOWS / "e2e-kind.yml"
 SCHEMAS_ENV = "AGENT_TEST_K8S_JSON_SCHEMAS"
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1"}
 
@@ -120,7 +124,8 @@ def test_shell_scripts_pass_shellcheck() -> None:
 
 
 def test_workflow_actions_and_charts_are_pinned() -> None:
-    """Actions name a version (tag or SHA), never a branch; remote charts name a --version."""
+    """Actions name a version (tag or SHA), never a branch; remote charts name a --version, in
+    the workflows and in the scripts they run."""
     problems = []
     for workflow in sorted(WORKFLOWS.glob("*.y*ml")):
         text = workflow.read_text()
@@ -130,11 +135,15 @@ def test_workflow_actions_and_charts_are_pinned() -> None:
             version = ref.partition("@")[2]
             if not re.fullmatch(r"v\d+(\.\d+){0,2}|[0-9a-f]{40}", version):
                 problems.append(f"{workflow.name}: {ref} is not pinned to a version")
-        for command in _helm_installs(text):
+    installs = 0
+    for path in [*sorted(WORKFLOWS.glob("*.y*ml")), *sorted((ROOT / "scripts").glob("*.sh"))]:
+        for command in _helm_installs(path.read_text()):
+            installs += 1
             remote = "oci://" in command or re.search(r"\s[a-z0-9-]+/[a-z0-9-]+(\s|$)", command)
             if remote and "--version" not in command:
-                problems.append(f"{workflow.name}: no --version in `{command.strip()}`")
+                problems.append(f"{path.name}: no --version in `{command.strip()}`")
     assert not problems, "\n".join(problems)
+    assert installs >= 3, "kube-prometheus-stack, KEDA and metrics-server installs not found"
 
 
 def _helm_installs(text: str) -> Iterator[str]:
@@ -365,3 +374,137 @@ def test_kind_e2e_values_fit_the_chart() -> None:
     release = _releases(_skaffold())[0]
     problems = _check_against_chart(release, given, KIND_VALUES.name)
     assert not problems, "\n".join(problems)
+
+
+# --- the kind flow: scripts/kind-up.sh, the e2e workflow, k8s/ --------------------------------
+
+_REPO_PATH = re.compile(r"(?<![\w./-])((?:k8s|charts|scripts|\.github)/[\w./-]*\w)")
+
+
+def test_files_named_by_the_kind_flow_exist() -> None:
+    """Paths the workflows, skaffold.yaml, the Makefile and the kind scripts name are real (a
+    moved file must not leave a stale reference behind)."""
+    sources = [
+        *sorted(WORKFLOWS.glob("*.y*ml")),
+        SKAFFOLD,
+        ROOT / "Makefile",
+        KIND_UP,
+        ROOT / ".github" / "kind" / "e2e.sh",
+    ]
+    missing = [
+        f"{source.relative_to(ROOT)}: {path}"
+        for source in sources
+        for path in _REPO_PATH.findall(source.read_text())
+        if not (ROOT / path).exists()
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def _shell_default(path: Path, name: str) -> str:
+    """The default of `NAME=${NAME:-default}` (or `NAME=value`) in a shell script."""
+    match = re.search(rf"^{name}=(?:\$\{{{name}:-([^}}]*)\}}|(\S+))$", path.read_text(), re.M)
+    assert match, f"{path.name} sets no {name}"
+    return match.group(1) or match.group(2)
+
+
+def test_kind_up_installs_the_addons_with_the_k8s_values() -> None:
+    text = re.sub(r"\\\n\s*", " ", KIND_UP.read_text())
+    installs = {
+        chart: line
+        for line in text.splitlines()
+        if re.search(r"\bhelm upgrade -i\b", line)
+        for chart in ("kube-prometheus-stack", "kedacore/keda", "metrics-server/metrics-server")
+        if chart in line
+    }
+    assert installs["kube-prometheus-stack"].count("k8s/kube-prometheus-stack-values.yaml") == 1
+    assert "k8s/keda-values.yaml" in installs["kedacore/keda"]
+    assert "k8s/metrics-server-values.yaml" in installs["metrics-server/metrics-server"]
+    # kps before KEDA: KEDA's ServiceMonitor needs the Prometheus Operator CRDs.
+    assert text.index("--values k8s/kube-prometheus-stack-values") < text.index(
+        "--values k8s/keda-values"
+    )
+    (install,) = [
+        line
+        for line in text.splitlines()
+        if "helm upgrade -i" in line and " charts/agent-service " in line
+    ]
+    assert "--values k8s/kind-values.yaml" in install and "--wait" in install
+    assert "kind load docker-image" in text and "scripts/build-image.sh" in text
+    assert re.search(r"\bhelm test\b", text)
+    assert "kind create cluster" in text and "k8s/kind-cluster.yaml" in text
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^kind-up:.*\n\tscripts/kind-up\.sh\n", makefile, re.M), makefile
+
+
+def test_kind_release_names_and_labels_agree() -> None:
+    """The kps release kind-up.sh installs is the one the chart's kind values label monitors and
+    rules for, the prefix of the kps and Grafana objects the e2e script reaches, and kps selects
+    monitors and rules from every namespace."""
+    kps_release = _shell_default(KIND_UP, "KPS_RELEASE")
+    assert _shell_default(ROOT / ".github" / "kind" / "e2e.sh", "KPS_RELEASE") == kps_release
+    values = yaml.safe_load(KIND_VALUES.read_text())
+    assert values["serviceMonitor"]["labels"]["release"] == kps_release
+    assert values["prometheusRule"]["labels"]["release"] == kps_release
+    kps = yaml.safe_load((ROOT / "k8s" / "kube-prometheus-stack-values.yaml").read_text())
+    assert kps["fullnameOverride"] == kps_release
+    assert kps["grafana"]["fullnameOverride"] == f"{kps_release}-grafana"
+    spec = kps["prometheus"]["prometheusSpec"]
+    for kind in ("serviceMonitor", "podMonitor", "rule"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
+    assert kps["grafana"]["sidecar"]["dashboards"]["labelValue"] == "1"
+    assert (
+        kps["grafana"]["sidecar"]["dashboards"]["folderAnnotation"]
+        == (_chart_values(_releases(_skaffold())[0])["dashboards"]["folderAnnotation"])
+    )
+    metrics_server = yaml.safe_load((ROOT / "k8s" / "metrics-server-values.yaml").read_text())
+    assert "--kubelet-insecure-tls" in metrics_server["args"]
+    keda = yaml.safe_load((ROOT / "k8s" / "keda-values.yaml").read_text())
+    assert keda["prometheus"]["operator"]["serviceMonitor"]["enabled"] is True
+
+
+def test_e2e_workflow_covers_the_cluster_checks() -> None:
+    """The kind job builds the cluster with kind-action and kind-up.sh, installs and tests the
+    chart, and runs every check of e2e.sh (smoke, burst, monitoring, traces, alert)."""
+    workflow = yaml.safe_load(E2E_WORKFLOW.read_text())
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    (kind,) = [s for s in steps if str(s.get("uses", "")).startswith("helm/kind-action@")]
+    assert kind["with"]["config"] == "k8s/kind-cluster.yaml"
+    assert kind["with"]["cluster_name"] == "${{ env.CLUSTER_NAME }}"
+    assert workflow["env"]["CLUSTER_NAME"] == "chart-testing"
+    runs = [str(s.get("run", "")) for s in steps]
+    for step in ("addons", "image", "install", "test"):
+        assert f"scripts/kind-up.sh {step}" in runs, step
+    script = "\n".join(runs)
+    for check in ("smoke", "burst", "monitoring", "traces", "alert"):
+        assert re.search(rf"e2e\.sh {check}\b", script), check
+    order = [
+        next(i for i, r in enumerate(runs) if needle in r)
+        for needle in (
+            "kind-up.sh addons",
+            "kind-up.sh install",
+            "kind-up.sh test",
+            "e2e.sh smoke",
+            "e2e.sh burst",
+            "e2e.sh alert",
+        )
+    ]
+    assert order == sorted(order), "steps out of order"
+    # Each e2e.sh check the workflow runs exists in the script.
+    e2e = (ROOT / ".github" / "kind" / "e2e.sh").read_text()
+    for check in ("smoke", "burst", "monitoring", "traces", "alert", "dump"):
+        assert f"cmd_{check}()" in e2e, check
+
+
+def test_k8s_readme_lists_every_file() -> None:
+    """k8s/README.md has a row for each file under k8s/ in git, and no row for a missing one."""
+    readme = (ROOT / "k8s" / "README.md").read_text()
+    rows = set(re.findall(r"^\| `([^`]+)` \|", readme, re.M))
+    tracked = subprocess.run(
+        ["git", "ls-files", "k8s"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    files = {path.removeprefix("k8s/") for path in tracked} - {"README.md"}
+    assert files, "git lists no file under k8s/"
+    assert not files - rows, f"add rows to k8s/README.md for {sorted(files - rows)}"
+    stale = [row for row in rows if not (ROOT / "k8s" / row).exists()]
+    assert not stale, f"k8s/README.md lists missing files: {stale}"
