@@ -1,9 +1,13 @@
 """Worker concurrency benchmark: runs in flight in ONE worker process, and throughput vs ideal.
 
-Not a test: it prints figures. For each N it starts one worker process with N slots, enqueues
-``rounds * N`` one-LLM-call runs against the simulator answering in ``--latency`` seconds, and
-reports runs/s against the ideal N / latency, p50/p95 run latency, the most runs seen in flight
-at once, and the worker's RSS. Each N is repeated ``--repeat`` times; the median is reported.
+Not a test: it prints figures. For each N it starts one worker process with N slots, warms it
+(LiteLLM's lazy imports, the HTTP pool) on a warm-up queue, pre-loads ``rounds * N`` one-LLM-call
+runs on a second queue and only then tells the worker to consume it (Celery's ``add_consumer``
+control command), so the figure is the worker's and not the enqueuer's (they share the cores).
+It reports runs/s from the first start to the last finish against the ideal N / latency, p50/p95
+run latency, the most runs seen in flight at once, the worker's RSS and CPU per run, and that CPU
+against a bare ``litellm.acompletion`` call on the same simulator measured in the same run. Each
+N is repeated ``--repeat`` times; the median is reported.
 
     uv run python bench/worker_concurrency.py                 # N = 1 10 100 200
     uv run python bench/worker_concurrency.py --n 100 500 --repeat 3
@@ -71,6 +75,16 @@ async def enqueue(redis_url: str, queue: str, prefix: str, count: int) -> list[s
         ids.append(record.task_id)
     await client.aclose()
     return ids
+
+
+def consume(redis_url: str, queue: str) -> None:
+    """Make the running worker consume ``queue`` (Celery remote control, through Redis)."""
+    from celery import Celery
+
+    app = Celery(broker=redis_url, set_as_current=False)
+    replies = app.control.add_consumer(queue, reply=True, timeout=10)
+    if not replies:
+        raise RuntimeError("the worker did not answer add_consumer")
 
 
 def wait_done(
@@ -172,8 +186,10 @@ def measure(
             time.sleep(0.1)
         warm = asyncio.run(enqueue(redis_url, queue, prefix, min(n, 10)))  # warm the loop and pools
         wait_done(redis_url, prefix, warm, 60)
+        measured = f"{queue}-measured"
+        ids = asyncio.run(enqueue(redis_url, measured, prefix, rounds * n))
         cpu_before = cpu_seconds(worker.pid)
-        ids = asyncio.run(enqueue(redis_url, queue, prefix, rounds * n))
+        consume(redis_url, measured)
         records = wait_done(redis_url, prefix, ids, 60 + rounds * latency * 10)
         cpu = cpu_seconds(worker.pid) - cpu_before
         span = max(r["finished"] for r in records) - min(r["started"] for r in records)
@@ -199,7 +215,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 200])
-    parser.add_argument("--rounds", type=int, default=3, help="tasks per slot (N * rounds runs)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="tasks per slot (N * rounds runs, pre-loaded)"
+    )
     parser.add_argument("--latency", type=float, default=1.0, help="simulated LLM latency (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per N; the median is shown")
     args = parser.parse_args()
