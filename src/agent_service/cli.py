@@ -1,4 +1,4 @@
-"""The ``agent-service`` command: api, worker, sim-llm, up, config validate.
+"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run Prometheus (with the rules in alerts/) and Alertmanager",
     )
 
+    sub.add_parser(
+        "controller",
+        help="run the AgentConfig controller (Kubernetes)",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    sub.add_parser("crd", help="print the AgentConfig CustomResourceDefinition (YAML)")
+
     config = sub.add_parser("config", help="agent config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
@@ -95,37 +103,25 @@ def _validate_config(path: str) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command: str = args.command
-    if command == "sim-llm":
-        from agent_service.sim.options import options_from_args
-        from agent_service.sim.server import serve as serve_sim
-
-        serve_sim(options_from_args(args))
-        return 0
-    if command == "config":
-        return _validate_config(args.file)
-
-    settings = Settings()
+def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    """Start a long-running process: api, worker, controller or the local stack."""
     if command == "api":
         from agent_service.api.server import serve_api
 
-        if args.host:
-            settings.api.host = args.host
-        if args.port:
-            settings.api.port = args.port
-        if args.workers:
-            settings.api.workers = args.workers
+        settings.api.host = args.host or settings.api.host
+        settings.api.port = args.port or settings.api.port
+        settings.api.workers = args.workers or settings.api.workers
         return serve_api(settings)
     if command == "worker":
         from agent_service.worker.main import run_worker
 
-        if args.concurrency:
-            settings.worker.concurrency = args.concurrency
-        if args.queue:
-            settings.worker.queue = args.queue
+        settings.worker.concurrency = args.concurrency or settings.worker.concurrency
+        settings.worker.queue = args.queue or settings.worker.queue
         return run_worker(settings)
+    if command == "controller":
+        from agent_service.controller.main import run_controller
+
+        return run_controller(settings)
     if command == "up":
         from agent_service.launcher import run_local_stack
 
@@ -137,6 +133,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             with_monitoring=args.with_monitoring,
         )
     raise AssertionError(command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command: str = args.command
+    if command == "sim-llm":
+        from agent_service.sim.options import options_from_args
+        from agent_service.sim.server import serve as serve_sim
+
+        serve_sim(options_from_args(args))
+        return 0
+    if command == "config":
+        return _validate_config(args.file)
+    if command == "crd":
+        from agent_service.controller.crd import render_crd_yaml
+
+        sys.stdout.write(render_crd_yaml())
+        return 0
+    return _serve(command, args, Settings())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agent_service.domain.agent_config import AgentConfig, SecretRef, default_agent_config
+from agent_service.domain.agent_config import (
+    AgentConfig,
+    ConfigVersion,
+    SecretRef,
+    default_agent_config,
+)
 
 
 class RedisSettings(BaseModel):
@@ -35,12 +40,26 @@ class RedisSettings(BaseModel):
     )
 
 
+DEFAULT_SECRETS_DIR = Path("/var/run/secrets/agent-service")
+
+
 class ConfigFileSettings(BaseModel):
     """Where the agent config (models, fallbacks, tools, limits) comes from."""
 
     file: Path | None = Field(
         default=None,
         description="YAML agent config file. Unset: the built-in config on the LLM simulator.",
+    )
+    reload_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often the config file is checked for changes (a ConfigMap update is an "
+        "atomic symlink swap); a valid new file is applied without restart. 0: never reloaded.",
+    )
+    secrets_dir: Path = Field(
+        default=DEFAULT_SECRETS_DIR,
+        description="Where Kubernetes Secrets named by `secretKeyRef` in the config are mounted "
+        "(one directory per Secret, one file per key).",
     )
 
 
@@ -152,6 +171,47 @@ class TracingSettings(BaseModel):
     )
 
 
+class ControllerSettings(BaseModel):
+    """The AgentConfig controller (``agent-service controller``)."""
+
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace watched (default: the pod's own, from its service account).",
+    )
+    agentconfig: str = Field(
+        default="agent-service", description="Name of the AgentConfig resource to render."
+    )
+    configmap: str = Field(
+        default="agent-service-config",
+        description="ConfigMap written with the accepted config (the pods mount it).",
+    )
+    mounted_secrets: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Secrets mounted into api/worker pods, comma-separated: a `secretKeyRef` "
+        "to any other is rejected. Unset: not checked.",
+    )
+    allowed_tool_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host patterns HTTP tools may call, comma-separated (`*.svc.cluster.local`). "
+        "Empty: any public host.",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Whether an AgentConfig may let HTTP tools reach private addresses.",
+    )
+    resync_seconds: float = Field(
+        default=60.0, gt=0, description="Re-check interval (Secrets created later, drift)."
+    )
+    health_port: int = Field(default=8080, ge=1, le=65535, description="Liveness endpoint port.")
+
+    @field_validator("mounted_secrets", "allowed_tool_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
 class LogSettings(BaseModel):
     level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     json_lines: bool = Field(
@@ -182,6 +242,7 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 
@@ -207,48 +268,84 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-def parse_agent_config(text: str, source: str = "<config>") -> AgentConfig:
-    """Parse and validate YAML (or JSON) text into an ``AgentConfig``."""
+def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
+
+
+def parse_config_document(text: str, source: str = "<config>") -> tuple[AgentConfig, int | None]:
+    """Parse YAML (or JSON) text into an ``AgentConfig`` and the generation it declares.
+
+    The text is either the config itself or a manifest that nests it under ``spec`` (an
+    ``AgentConfig`` resource, or the controller's rendering of one, which carries the
+    resource's ``metadata.generation``; the generation is None otherwise).
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("(file)", f"invalid YAML: {exc}")]) from exc
     if not isinstance(data, dict):
         raise ConfigError(source, [("(file)", "expected a mapping at the top level")])
-    # A custom resource (or a manifest copied from one) nests the config under `spec`.
+    generation: int | None = None
     if "spec" in data and "apiVersion" in data:
+        metadata = data.get("metadata")
+        declared = metadata.get("generation") if isinstance(metadata, dict) else None
+        if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+            generation = declared
         data = data["spec"]
     try:
-        return AgentConfig.model_validate(data)
+        return AgentConfig.model_validate(data), generation
     except ValidationError as exc:
-        errors = [
-            (".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()
-        ]
-        raise ConfigError(source, errors) from exc
+        raise ConfigError(source, _validation_errors(exc)) from exc
 
 
-def load_agent_config(settings: Settings) -> AgentConfig:
-    """The agent config in force: the file named by ``AGENT_CONFIG_FILE``, else the built-in one."""
-    path = settings.config.file
-    if path is None:
-        return default_agent_config(settings.sim.url)
+def parse_agent_config(text: str, source: str = "<config>") -> AgentConfig:
+    """Parse and validate YAML (or JSON) text into an ``AgentConfig``."""
+    return parse_config_document(text, source)[0]
+
+
+def read_config_file(path: Path) -> tuple[AgentConfig, int | None]:
+    """The config in ``path`` and its declared generation (``ConfigError`` if unusable)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from exc
-    return parse_agent_config(text, str(path))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), [("(file)", "not UTF-8 text")]) from None
+    return parse_config_document(text, str(path))
 
 
-def resolve_secret(ref: SecretRef | None) -> str | None:
-    """The value of a secret reference (an env variable or a file), or None if unset/absent."""
+def load_agent_config(settings: Settings) -> AgentConfig:
+    """The agent config in force: the file named by ``AGENT_CONFIG_FILE``, else the built-in one."""
+    return load_config_version(settings).config
+
+
+def load_config_version(settings: Settings) -> ConfigVersion:
+    """The agent config in force at start, with its generation (1 unless the file says)."""
+    path = settings.config.file
+    if path is None:
+        return ConfigVersion.of(default_agent_config(settings.sim.url), 1)
+    config, generation = read_config_file(path)
+    return ConfigVersion.of(config, generation or 1)
+
+
+def resolve_secret(ref: SecretRef | None, secrets_dir: Path) -> str | None:
+    """The value of a secret reference, or None if unset or absent.
+
+    ``secretKeyRef`` is read from ``secrets_dir/<name>/<key>``, where the chart mounts the
+    Secret (a mounted Secret follows its updates, so a rotated key is used at the next call).
+    """
     if ref is None:
         return None
     if ref.env is not None:
         return os.environ.get(ref.env)
-    assert ref.file is not None
+    if ref.secret_key_ref is not None:
+        path = secrets_dir / ref.secret_key_ref.name / ref.secret_key_ref.key
+    else:
+        assert ref.file is not None
+        path = Path(ref.file)
     try:
-        return Path(ref.file).read_text(encoding="utf-8").strip()
-    except OSError:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
         return None
 
 

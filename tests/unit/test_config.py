@@ -137,3 +137,54 @@ def test_multiprocess_cleanup_removes_dead_and_own_pid_files(tmp_path: Path) -> 
     assert not files["dead"].exists()
     assert not files["own"].exists()
     assert files["alive"].exists()
+
+
+def test_a_manifest_declares_its_generation() -> None:
+    from agent_service.config import parse_config_document
+
+    nested = "".join(f"  {line}\n" for line in VALID.strip().splitlines())
+    manifest = (
+        "apiVersion: agent-service.dev/v1alpha1\nkind: AgentConfig\n"
+        f"metadata: {{name: a, generation: 12}}\nspec:\n{nested}"
+    )
+    config, generation = parse_config_document(manifest)
+    assert generation == 12 and config.default_model == "fast"
+    assert parse_config_document(VALID)[1] is None
+    bogus = manifest.replace("generation: 12", "generation: yes")
+    assert parse_config_document(bogus)[1] is None
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "{}",
+        "{env: A, file: /b}",
+        "{env: A, secretKeyRef: {name: s, key: k}}",
+        "{secretKeyRef: {name: S_Upper, key: k}}",
+        "{value: sk-live-123}",
+    ],
+)
+def test_api_key_must_name_exactly_one_place(ref: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_agent_config(VALID.replace("{env: OPENAI_API_KEY}", ref))
+    assert any(path.startswith("models.0.apiKey") for path, _ in caught.value.errors)
+
+
+def test_secret_key_ref_reads_the_mounted_secret(tmp_path: Path) -> None:
+    from agent_service.config import resolve_secret
+    from agent_service.domain.agent_config import SecretKeyRef, SecretRef
+
+    (tmp_path / "llm-keys").mkdir()
+    (tmp_path / "llm-keys" / "openai").write_text("sk-from-secret\n")
+    ref = SecretRef(secret_key_ref=SecretKeyRef(name="llm-keys", key="openai"))
+    assert resolve_secret(ref, tmp_path) == "sk-from-secret"
+    missing = SecretRef(secret_key_ref=SecretKeyRef(name="llm-keys", key="other"))
+    assert resolve_secret(missing, tmp_path) is None
+    (tmp_path / "key").write_text("sk-file")
+    assert resolve_secret(SecretRef(file=str(tmp_path / "key")), tmp_path) == "sk-file"
+
+
+def test_duplicate_tenants_are_refused() -> None:
+    text = VALID + "tenants: [{name: team-a}, {name: team-a}]\n"
+    with pytest.raises(ConfigError, match="duplicate tenant names"):
+        parse_agent_config(text)

@@ -57,8 +57,9 @@ async def test_a_run_is_an_invoke_agent_span_over_chat_and_tool_spans(
     exporter: InMemorySpanExporter, tracer: trace.Tracer
 ) -> None:
     llm = ScriptedLLM([tool_calls(("echo", '{"x": 1}')), "done"])
-    agent = Agent(config(), llm, {"echo": EchoTool()}, tracer=tracer)
+    agent = Agent(config(), llm, {"echo": EchoTool()}, tracer=tracer, generation=5)
     result = await agent.run(RunRequest(message="secret prompt", session_id="s-1"))
+    assert result.config_generation == 5
 
     run, chat1, tool, chat2 = finished(exporter)
     assert [run.name, chat1.name, tool.name, chat2.name] == [
@@ -75,6 +76,7 @@ async def test_a_run_is_an_invoke_agent_span_over_chat_and_tool_spans(
         "gen_ai.request.model": "m1",
         "gen_ai.response.model": "m1",
         "gen_ai.conversation.id": "s-1",
+        "agent.config.generation": 5,
         "gen_ai.usage.input_tokens": 20,
         "gen_ai.usage.output_tokens": 10,
         "agent.cost_usd": pytest.approx(0.002),

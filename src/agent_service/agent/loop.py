@@ -69,8 +69,11 @@ class Agent:
         *,
         tracer: trace.Tracer | None = None,
         capture_content: bool = False,
+        generation: int = 1,
     ) -> None:
         self.config = config
+        self.generation = generation
+        self.created_at = time.time()
         self._llm = llm
         self._tools = dict(tools)
         self._tool_specs = [tool.spec for tool in self._tools.values()]
@@ -93,7 +96,7 @@ class Agent:
         one ``invoke_agent`` span; the result's ``trace_id`` is its trace.
         """
         model = request.model or self.config.default_model
-        attributes = spans.invoke_agent_attributes(model, mode, request.session_id)
+        attributes = spans.invoke_agent_attributes(model, mode, request.session_id, self.generation)
         with self._tracer.start_as_current_span("invoke_agent", attributes=attributes) as span:
             try:
                 result = await self._run(request, model, mode, sink)
@@ -105,6 +108,7 @@ class Agent:
                 raise
             span.set_attributes(spans.run_result_attributes(result))
             result.trace_id = spans.trace_id_of(span)
+            result.config_generation = self.generation
             return result
 
     async def _run(

@@ -40,6 +40,7 @@ OUTPUT_MESSAGES = "gen_ai.output.messages"
 TOOL_ARGUMENTS = "gen_ai.tool.call.arguments"
 TOOL_RESULT = "gen_ai.tool.call.result"
 COST = "agent.cost_usd"
+CONFIG_GENERATION = "agent.config.generation"
 ERROR_TYPE = "error.type"
 
 Attributes = dict[str, AttributeValue]
@@ -68,9 +69,17 @@ def _usage(usage: TokenUsage) -> Attributes:
     }
 
 
-def invoke_agent_attributes(model: str, mode: RunMode, session_id: str | None) -> Attributes:
-    """Attributes known when a run starts (``model``: the configured name asked for)."""
-    attributes: Attributes = {OPERATION: "invoke_agent", REQUEST_MODEL: model, "agent.mode": mode}
+def invoke_agent_attributes(
+    model: str, mode: RunMode, session_id: str | None, generation: int
+) -> Attributes:
+    """Attributes known when a run starts (``model``: the configured name asked for;
+    ``generation``: of the agent config the run uses)."""
+    attributes: Attributes = {
+        OPERATION: "invoke_agent",
+        REQUEST_MODEL: model,
+        "agent.mode": mode,
+        CONFIG_GENERATION: generation,
+    }
     if session_id:
         attributes["gen_ai.conversation.id"] = session_id
     return attributes

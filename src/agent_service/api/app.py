@@ -8,6 +8,7 @@ per request, continuing an incoming ``traceparent``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,16 +22,17 @@ from prometheus_client import CollectorRegistry
 from agent_service import __version__
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import chat, health, tasks
+from agent_service.api.routes import chat, health, models, tasks
 from agent_service.api.routes import metrics as metrics_route
-from agent_service.config import Settings, load_agent_config, multiprocess_metrics_dir
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.config import Settings, load_config_version, multiprocess_metrics_dir
+from agent_service.domain.agent_config import AgentConfig, ConfigVersion
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import flush_traces
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
+from agent_service.reloader import ConfigReloader
 from agent_service.services import Services
 
 # Probes and scrapes are frequent and say nothing about a run: no spans for them (regexes
@@ -38,34 +40,53 @@ from agent_service.services import Services
 UNTRACED_URLS = "/healthz$,/readyz$,/metrics$"
 
 
+def _start_reloader(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """Watch the config file (if any) on this process's loop; None when reload is off."""
+    path, interval = settings.config.file, settings.config.reload_interval_seconds
+    if path is None or interval <= 0:
+        return None
+    return asyncio.get_running_loop().create_task(
+        ConfigReloader(path, services, interval).run(), name="config-reloader"
+    )
+
+
 def create_app(
     settings: Settings,
-    config: AgentConfig | None = None,
+    config: AgentConfig | ConfigVersion | None = None,
     metrics: Metrics | None = None,
     scrape: CollectorRegistry | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The API application.
 
-    ``config`` defaults to the one ``settings`` points at; ``metrics`` and ``scrape`` (the
-    registry ``/metrics`` serves) default to this process's own, with the queue depth;
-    ``tracer_provider`` to the global one (``observability.tracing.configure_tracing``).
+    ``config`` defaults to the one ``settings`` points at; the file (if any) is watched and
+    reloaded when it changes;
+    ``metrics`` and ``scrape`` (the registry ``/metrics`` serves) default to this process's
+    own, with the queue depth; ``tracer_provider`` to the global one
+    (``observability.tracing.configure_tracing``).
     """
-    agent_config = config or load_agent_config(settings)
+    if config is None:
+        version = load_config_version(settings)
+    elif isinstance(config, AgentConfig):
+        version = ConfigVersion.of(config, 1)
+    else:
+        version = config
     app_metrics = metrics or Metrics()
     app_metrics.build_info.labels(__version__).set(1)
-    app_metrics.set_config(1, agent_config.fingerprint())
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        services = await Services.open(settings, agent_config, app_metrics)
-        celery_app = create_celery_app(settings, agent_config.limits.run_timeout_seconds)
+        services = await Services.open(settings, version, app_metrics)
+        celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
         queue = TaskQueue(services.redis, celery_app, services.store)
+        reloading = _start_reloader(settings, services)
         try:
             yield {"services": services, "task_queue": queue, "scrape_registry": scrape_from}
         finally:
+            if reloading is not None:
+                reloading.cancel()
             await services.close()
             reader.close()
             flush_traces(tracer_provider)
@@ -80,6 +101,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tasks.router)
+    app.include_router(models.router)
     app.include_router(metrics_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -89,7 +111,7 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Trace-Id", "Location"],
         )
-    routers = (health.router, chat.router, tasks.router, metrics_route.router)
+    routers = (health.router, chat.router, tasks.router, models.router, metrics_route.router)
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     app.add_middleware(
         RequestContextMiddleware,

@@ -74,3 +74,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "A dependency (Redis, every LLM) is unavailable",
     }.items()
 }
+
+
+class ModelCard(BaseModel):
+    """A configured model, in OpenAI's ``/v1/models`` shape plus what the agent knows of it."""
+
+    id: str = Field(description="The configured model name (what `model` in a request takes).")
+    object: str = "model"
+    created: int = Field(description="When this process loaded the config (Unix seconds).")
+    owned_by: str = Field(description="The LiteLLM provider behind it.")
+    default: bool = Field(description="Whether requests naming no model use it.")
+    fallbacks: list[str] = Field(description="Models tried in order when this one fails.")
+
+
+class ModelList(BaseModel):
+    object: str = "list"
+    data: list[ModelCard]
+    config_generation: int = Field(description="Generation of the agent config in force.")

@@ -17,7 +17,7 @@ from agent_service.config import (
     ConfigError,
     Settings,
     ensure_multiprocess_metrics_dir,
-    load_agent_config,
+    load_config_version,
     multiprocess_metrics_dir,
 )
 from agent_service.observability.exposition import (
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def serve_api(settings: Settings) -> int:
     configure_logging(settings.log, component="api")
     try:
-        config = load_agent_config(settings)
+        config = load_config_version(settings)
     except ConfigError as exc:
         log.error("invalid agent config: %s", exc)
         return 2

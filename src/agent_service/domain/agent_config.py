@@ -1,14 +1,17 @@
 """The agent configuration: models, fallbacks, tools, prompt and limits.
 
 One pydantic model is the single source of truth for the YAML file (``AGENT_CONFIG_FILE``), the
-built-in default (the simulator) and, later, the ``AgentConfig`` custom resource. Field names are
-camelCase on the wire (Kubernetes style); snake_case is accepted too.
+built-in default (the simulator) and the ``AgentConfig`` custom resource, whose OpenAPI schema is
+generated from it (``controller.crd``). Field names are camelCase on the wire (Kubernetes style);
+snake_case is accepted too. Every field carries a description and its bounds: they become the
+CRD's documentation (``kubectl explain agentconfig.spec``) and its server-side validation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,16 +27,37 @@ class _Spec(BaseModel):
     )
 
 
-class SecretRef(_Spec):
-    """Where a secret comes from: an environment variable or a file (never the value itself)."""
+class SecretKeyRef(_Spec):
+    """A key of a Kubernetes Secret in the config's namespace, mounted into the pods."""
 
-    env: str | None = Field(default=None, description="Name of an environment variable.")
-    file: str | None = Field(default=None, description="Path of a file holding the secret.")
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", description="Name of the Secret."
+    )
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$", description="Key in the Secret's data.")
+
+
+class SecretRef(_Spec):
+    """Where a secret comes from (never the value itself): exactly one of an environment
+    variable, a file, or a key of a Kubernetes Secret (read by the pods from the directory the
+    chart mounts the Secret in: ``AGENT_CONFIG_SECRETS_DIR/<name>/<key>``)."""
+
+    env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+        description="Name of an environment variable holding the secret.",
+    )
+    file: str | None = Field(
+        default=None, min_length=1, max_length=4096, description="Path of a file holding it."
+    )
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None, description="A key of a Kubernetes Secret mounted into the pods."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("set exactly one of env or file")
+        sources = [self.env, self.file, self.secret_key_ref]
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError("set exactly one of env, file or secretKeyRef")
         return self
 
 
@@ -54,7 +78,9 @@ class ModelSpec(_Spec):
         default=1024, ge=1, le=1_000_000, description="Max output tokens per call."
     )
     timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Timeout of one call.")
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature (unset: the provider's)."
+    )
     fallbacks: list[str] = Field(
         default_factory=list, description="Models tried in order when this one fails."
     )
@@ -68,33 +94,49 @@ class ModelSpec(_Spec):
 class RetryPolicy(_Spec):
     """Retries of one model before falling back: exponential backoff with full jitter."""
 
-    max_retries: int = Field(default=2, ge=0, le=10)
-    backoff_initial_seconds: float = Field(default=0.5, ge=0, le=60)
-    backoff_max_seconds: float = Field(default=8.0, ge=0, le=300)
+    max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one model.")
+    backoff_initial_seconds: float = Field(
+        default=0.5, ge=0, le=60, description="Backoff before the first retry (the cap grows x2)."
+    )
+    backoff_max_seconds: float = Field(
+        default=8.0, ge=0, le=300, description="Largest backoff between two retries."
+    )
 
 
 class HttpToolSpec(_Spec):
     """A tool served by an HTTP endpoint: the arguments are sent as JSON (POST) or query (GET)."""
 
-    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]{0,63}$")
-    description: str = Field(min_length=1, max_length=2000)
+    name: str = Field(
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]{0,63}$", description="Tool name the model calls."
+    )
+    description: str = Field(
+        min_length=1, max_length=2000, description="What the tool does (the model reads it)."
+    )
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}},
         description="JSON schema of the arguments.",
     )
-    url: str = Field(pattern=r"^https?://", description="Endpoint URL (http or https).")
-    method: Literal["GET", "POST"] = "POST"
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    retries: int = Field(default=0, ge=0, le=5)
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: str = Field(
+        pattern=r"^https?://", max_length=2048, description="Endpoint URL (http or https)."
+    )
+    method: Literal["GET", "POST"] = Field(
+        default="POST", description="POST sends the arguments as JSON, GET as the query."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="Timeout of a call.")
+    retries: int = Field(default=0, ge=0, le=5, description="Retries after a failed call.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers (no secrets: they are shown)."
+    )
 
 
 class ToolsSpec(_Spec):
     """Built-in tool switches and HTTP tools."""
 
-    calculator: bool = True
-    current_time: bool = True
-    http: list[HttpToolSpec] = Field(default_factory=list)
+    calculator: bool = Field(default=True, description="The built-in calculator tool.")
+    current_time: bool = Field(default=True, description="The built-in clock tool.")
+    http: list[HttpToolSpec] = Field(
+        default_factory=list, max_length=64, description="Tools served over HTTP."
+    )
     allow_private_networks: bool = Field(
         default=False,
         description="Let HTTP tools reach loopback, link-local and private addresses (SSRF guard).",
@@ -105,11 +147,48 @@ class Limits(_Spec):
     """Per-run guardrails."""
 
     max_iterations: int = Field(default=8, ge=1, le=100, description="LLM calls per run.")
-    run_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
-    max_tokens_per_run: int = Field(default=50_000, ge=1)
+    run_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest a run may take."
+    )
+    max_tokens_per_run: int = Field(default=50_000, ge=1, description="LLM tokens per run.")
     memory_turns: int = Field(default=10, ge=0, le=200, description="Past session turns kept.")
     memory_token_budget: int = Field(default=4000, ge=0, description="Tokens of history sent.")
-    tool_output_max_chars: int = Field(default=8000, ge=100, le=1_000_000)
+    tool_output_max_chars: int = Field(
+        default=8000, ge=100, le=1_000_000, description="Tool output kept in the conversation."
+    )
+    max_cost_usd_per_run: float | None = Field(
+        default=None, gt=0, description="USD a run may spend before it stops (unset: no cap)."
+    )
+
+
+class RateLimits(_Spec):
+    """Per API key request and token rates, per tenant daily budgets (unset: unlimited).
+
+    Enforced by the API in Redis, shared by every replica; a tenant entry of ``tenants``
+    overrides these defaults for one tenant.
+    """
+
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="Requests one API key may make per minute."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="LLM tokens one API key's runs may use per minute."
+    )
+    daily_tokens: int | None = Field(
+        default=None, ge=1, description="LLM tokens one tenant may use per UTC day."
+    )
+    daily_cost_usd: float | None = Field(
+        default=None, gt=0, description="USD one tenant may spend per UTC day."
+    )
+
+
+class TenantSpec(_Spec):
+    """Limits of one tenant, overriding ``rateLimits`` field by field."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Tenant name, as API keys map to it.")
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits, description="This tenant's limits (unset fields inherit)."
+    )
 
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -121,12 +200,27 @@ DEFAULT_SYSTEM_PROMPT = (
 class AgentConfig(_Spec):
     """The whole agent configuration."""
 
-    default_model: str
-    models: list[ModelSpec] = Field(min_length=1)
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    tools: ToolsSpec = Field(default_factory=ToolsSpec)
-    limits: Limits = Field(default_factory=Limits)
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    default_model: str = Field(
+        pattern=NAME_PATTERN, description="Model used when a request names none."
+    )
+    models: list[ModelSpec] = Field(
+        min_length=1, max_length=100, description="Models the agent may call."
+    )
+    system_prompt: str = Field(
+        default=DEFAULT_SYSTEM_PROMPT,
+        min_length=1,
+        max_length=100_000,
+        description="System prompt of every run.",
+    )
+    tools: ToolsSpec = Field(default_factory=ToolsSpec, description="Tools the agent may call.")
+    limits: Limits = Field(default_factory=Limits, description="Per-run guardrails.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retries per model.")
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits, description="Request and token rates, daily budgets."
+    )
+    tenants: list[TenantSpec] = Field(
+        default_factory=list, max_length=1000, description="Per-tenant limit overrides."
+    )
 
     @field_validator("models")
     @classmethod
@@ -150,6 +244,9 @@ class AgentConfig(_Spec):
                     )
                 if fallback == spec.name:
                     raise ValueError(f"model {spec.name!r} lists itself as a fallback")
+        tenant_names = [t.name for t in self.tenants]
+        if len(set(tenant_names)) != len(tenant_names):
+            raise ValueError("duplicate tenant names")
         tool_names = [t.name for t in self.tools.http]
         clashes = sorted({n for n in tool_names if tool_names.count(n) > 1 or n in BUILTIN_TOOLS})
         if clashes:
@@ -171,6 +268,23 @@ class AgentConfig(_Spec):
         """A short stable hash of the config (reported in metrics and status)."""
         raw = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    """An agent config as a process holds it: with its generation and hash.
+
+    ``generation`` is the ``AgentConfig`` resource's ``metadata.generation`` when the file was
+    rendered by the controller, else a per-process count of applied configs (1 at start).
+    """
+
+    config: AgentConfig
+    generation: int
+    hash: str
+
+    @classmethod
+    def of(cls, config: AgentConfig, generation: int) -> ConfigVersion:
+        return cls(config=config, generation=generation, hash=config.fingerprint())
 
 
 def default_agent_config(sim_base_url: str) -> AgentConfig:

@@ -72,6 +72,7 @@ class RunResult(BaseModel):
     duration_ms: float
     trace_id: str | None = None
     degraded: bool = False
+    config_generation: int | None = None
 
 
 EventType = Literal["status", "step", "delta", "done", "error", "cancelled"]

@@ -21,9 +21,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from agent_service.config import prepare_litellm_environment, resolve_secret
+from agent_service.config import (
+    DEFAULT_SECRETS_DIR,
+    prepare_litellm_environment,
+    resolve_secret,
+)
 
 # LiteLLM reads its environment at import (offline price map, telemetry): prepare it first.
 prepare_litellm_environment()
@@ -168,16 +173,19 @@ class RequestRejectedError(LLMBadRequestError):
 
 
 class LiteLLMClient:
-    """``LLMPort`` on LiteLLM. ``rng`` and ``sleep`` are injectable for deterministic tests."""
+    """``LLMPort`` on LiteLLM. ``rng`` and ``sleep`` are injectable for deterministic tests;
+    ``secrets_dir`` is where Secrets named by ``secretKeyRef`` are mounted."""
 
     def __init__(
         self,
         *,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets_dir: Path = DEFAULT_SECRETS_DIR,
     ) -> None:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         self._sleep = sleep
+        self._secrets_dir = secrets_dir
 
     async def complete(
         self,
@@ -271,7 +279,7 @@ class LiteLLMClient:
         on_delta: DeltaCallback | None,
         progress: _Progress,
     ) -> _Answer:
-        api_key = resolve_secret(spec.api_key)
+        api_key = resolve_secret(spec.api_key, self._secrets_dir)
         if api_key is None and spec.api_base is not None:
             api_key = NO_KEY
         kwargs: dict[str, Any] = {

@@ -34,6 +34,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.registry = r
+        self._config_labels: tuple[str, str] | None = None
         self.http_requests = Counter(
             "agent_http_requests", "HTTP requests answered.",
             ["method", "route", "status_code"], registry=r,
@@ -161,6 +162,14 @@ class Metrics:
             self.config_reloads.labels(result)
 
     def set_config(self, generation: int, config_hash: str) -> None:
-        """Record the config in force (one series at 1; the previous one is dropped)."""
-        self.config_info.clear()
-        self.config_info.labels(str(generation), config_hash).set(1)
+        """Record the config in force: its series at 1, the previous one at 0.
+
+        The previous series is set to 0 rather than removed: in multiprocess mode a removed
+        label set would keep its last value (1) in this process's file.
+        """
+        labels = (str(generation), config_hash)
+        previous = self._config_labels
+        if previous is not None and previous != labels:
+            self.config_info.labels(*previous).set(0)
+        self.config_info.labels(*labels).set(1)
+        self._config_labels = labels

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 
 from celery import signals
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -18,7 +19,7 @@ from agent_service import __version__
 from agent_service.config import (
     ConfigError,
     Settings,
-    load_agent_config,
+    load_config_version,
     multiprocess_metrics_dir,
 )
 from agent_service.domain.agent_config import AgentConfig
@@ -34,8 +35,13 @@ from agent_service.observability.tracing import (
     configure_tracing,
     flush_traces,
 )
-from agent_service.queue.celery_app import create_celery_app, visibility_timeout
+from agent_service.queue.celery_app import (
+    VISIBILITY_MARGIN_SECONDS,
+    create_celery_app,
+    visibility_timeout,
+)
 from agent_service.queue.stats import QueueStatsReader
+from agent_service.reloader import ConfigReloader
 from agent_service.services import Services
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
@@ -51,13 +57,12 @@ def _quiet_task_lines(**_: object) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _start_metrics(settings: Settings, config: AgentConfig) -> Metrics:
+def _start_metrics(settings: Settings) -> Metrics:
     """Metrics of this process, served on the metrics port with the queue depth."""
     multiprocess_dir = multiprocess_metrics_dir()
     clean_multiprocess_dir(multiprocess_dir)
     metrics = Metrics()
     metrics.build_info.labels(__version__).set(1)
-    metrics.set_config(1, config.fingerprint())
     metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
@@ -65,13 +70,46 @@ def _start_metrics(settings: Settings, config: AgentConfig) -> Metrics:
     return metrics
 
 
+def run_timeout_cap(visibility: float) -> Callable[[AgentConfig], AgentConfig]:
+    """For reloads: cap a new config's run timeout below the broker visibility timeout this
+    worker started with (Celery cannot change it live), so a slow run is never redelivered
+    while it still runs. Restarting the workers lifts the cap."""
+    cap = visibility - VISIBILITY_MARGIN_SECONDS
+
+    def adjust(config: AgentConfig) -> AgentConfig:
+        limits = config.limits
+        if cap <= 0 or limits.run_timeout_seconds <= cap:
+            return config
+        log.warning(
+            "config reload: runTimeoutSeconds %g s is above what this worker's visibility "
+            "timeout allows; runs here stop at %g s until the worker restarts",
+            limits.run_timeout_seconds,
+            cap,
+        )
+        capped = limits.model_copy(update={"run_timeout_seconds": cap})
+        return config.model_copy(update={"limits": capped})
+
+    return adjust
+
+
+def _start_reloader(
+    settings: Settings, loop: LoopThread, services: Services, visibility: float
+) -> None:
+    path, interval = settings.config.file, settings.config.reload_interval_seconds
+    if path is None or interval <= 0:
+        return
+    reloader = ConfigReloader(path, services, interval, adjust=run_timeout_cap(visibility))
+    loop.submit(reloader.run())
+
+
 def run_worker(settings: Settings) -> int:
     configure_logging(settings.log, component="worker")
     try:
-        config = load_agent_config(settings)
+        version = load_config_version(settings)
     except ConfigError as exc:
         log.error("invalid agent config: %s", exc)
         return 2
+    config = version.config
     run_timeout = config.limits.run_timeout_seconds
     if visibility_timeout(settings, run_timeout) <= run_timeout:
         log.warning(
@@ -81,7 +119,7 @@ def run_worker(settings: Settings) -> int:
             run_timeout,
         )
     app = create_celery_app(settings, run_timeout)
-    metrics = _start_metrics(settings, config)
+    metrics = _start_metrics(settings)
     # Before the loop thread and the pool threads exist: every span goes to this provider.
     tracer_provider = configure_tracing(WORKER_SERVICE_NAME, settings.tracing)
     if tracer_provider is not None:
@@ -89,7 +127,8 @@ def run_worker(settings: Settings) -> int:
         CeleryInstrumentor().instrument(tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
     loop = LoopThread()
     loop.start()
-    services = loop.run(Services.open(settings, config, metrics))
+    services = loop.run(Services.open(settings, version, metrics))
+    _start_reloader(settings, loop, services, visibility_timeout(settings, run_timeout))
     register_tasks(app, loop, services)
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 

@@ -27,9 +27,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         status="ready" if redis_ok else "not_ready",
         redis="ok" if redis_ok else "unreachable",
         config={
-            "generation": 1,
-            "hash": services.config.fingerprint(),
-            "default_model": services.config.default_model,
+            "generation": services.version.generation,
+            "hash": services.version.hash,
+            "default_model": services.version.config.default_model,
         },
     )
     headers = {} if redis_ok else {"Retry-After": RETRY_AFTER_SECONDS}

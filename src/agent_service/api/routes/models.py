@@ -1,0 +1,30 @@
+"""``GET /v1/models``: the configured models, as OpenAI SDKs list them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent_service.api.deps import ServicesDep
+from agent_service.api.schemas import ModelCard, ModelList
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models", response_model=ModelList)
+async def list_models(services: ServicesDep) -> ModelList:
+    """The models of the agent config in force (it changes on a hot reload)."""
+    version = services.version
+    config = version.config
+    return ModelList(
+        data=[
+            ModelCard(
+                id=spec.name,
+                created=int(services.agent.created_at),
+                owned_by=spec.provider,
+                default=spec.name == config.default_model,
+                fallbacks=list(spec.fallbacks),
+            )
+            for spec in config.models
+        ],
+        config_generation=version.generation,
+    )

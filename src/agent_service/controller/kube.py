@@ -1,0 +1,117 @@
+"""``KubeCluster``: the controller's ``Cluster`` port on the official Kubernetes client.
+
+The only module that talks to the Kubernetes API. Calls are synchronous (kopf runs sync
+handlers in its thread pool); API errors other than "not found" become
+``ApiUnavailableError`` so the handler retries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from agent_service.controller.crd import API_VERSION, KIND
+from agent_service.controller.reconcile import (
+    ApiUnavailableError,
+    ConfigMapState,
+    EventType,
+    ObjectRef,
+)
+
+MANAGED_BY = "agent-service-controller"
+
+log = logging.getLogger(__name__)
+
+
+def connect() -> client.ApiClient:
+    """An API client from the pod's service account, else from the local kubeconfig."""
+    try:
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class KubeCluster:
+    """The namespace's Secrets, the pods' ConfigMap and Events."""
+
+    def __init__(self, namespace: str, api: client.ApiClient) -> None:
+        self._namespace = namespace
+        self._core = client.CoreV1Api(api)
+
+    def secret_keys(self, name: str) -> set[str] | None:
+        try:
+            secret = self._core.read_namespaced_secret(name, self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ApiUnavailableError(f"reading Secret {name}: {exc.status} {exc.reason}") from exc
+        return set(secret.data or {}) | set(secret.string_data or {})
+
+    def read_configmap(self, name: str) -> ConfigMapState | None:
+        try:
+            found = self._core.read_namespaced_config_map(name, self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ApiUnavailableError(
+                f"reading ConfigMap {name}: {exc.status} {exc.reason}"
+            ) from exc
+        annotations = found.metadata.annotations if found.metadata is not None else None
+        return ConfigMapState(data=dict(found.data or {}), annotations=dict(annotations or {}))
+
+    def write_configmap(self, name: str, data: dict[str, str], annotations: dict[str, str]) -> None:
+        body = client.V1ConfigMap(
+            api_version="v1",
+            kind="ConfigMap",
+            metadata=client.V1ObjectMeta(
+                name=name,
+                namespace=self._namespace,
+                labels={
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    "app.kubernetes.io/part-of": "agent-service",
+                },
+                annotations=annotations,
+            ),
+            data=data,
+        )
+        try:
+            try:
+                self._core.patch_namespaced_config_map(name, self._namespace, body)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self._core.create_namespaced_config_map(self._namespace, body)
+        except ApiException as exc:
+            raise ApiUnavailableError(
+                f"writing ConfigMap {name}: {exc.status} {exc.reason}"
+            ) from exc
+
+    def event(self, obj: ObjectRef, type_: EventType, reason: str, message: str) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{obj.name}.", namespace=obj.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=API_VERSION,
+                kind=KIND,
+                name=obj.name,
+                namespace=obj.namespace,
+                uid=obj.uid or None,
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component=MANAGED_BY),
+            reporting_component=MANAGED_BY,
+        )
+        try:
+            self._core.create_namespaced_event(obj.namespace, event)
+        except ApiException as exc:  # best effort: the status says it all
+            log.warning("cannot post an event for %s: %s %s", obj.name, exc.status, exc.reason)

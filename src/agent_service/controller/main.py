@@ -1,0 +1,82 @@
+"""``agent-service controller``: the kopf operator for this release's AgentConfig.
+
+One active controller per release: the chart runs a single replica with the ``Recreate``
+strategy, and kopf runs standalone (no peering objects, so no cluster-wide RBAC). kopf keeps
+its bookkeeping in the resource's status, so the controller needs only ``patch`` on
+``agentconfigs/status``, not on the resource itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import kopf
+
+from agent_service import __version__
+from agent_service.config import Settings
+from agent_service.controller.handlers import build_registry
+from agent_service.controller.kube import KubeCluster, connect
+from agent_service.controller.reconcile import Policy
+from agent_service.observability.exposition import serve_metrics
+from agent_service.observability.logging import configure_logging
+from agent_service.observability.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _namespace(configured: str | None) -> str:
+    if configured:
+        return configured
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
+    except OSError:
+        return "default"
+
+
+def operator_settings() -> kopf.OperatorSettings:
+    """kopf settings for a namespaced controller with least privileges."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.progress_storage = kopf.StatusProgressStorage()
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
+    settings.scanning.disabled = True  # no cluster-wide CRD/namespace listing
+    settings.posting.level = logging.WARNING  # our own events say what happened
+    settings.watching.server_timeout = 300
+    return settings
+
+
+def run_controller(settings: Settings) -> int:
+    configure_logging(settings.log, component="controller")
+    options = settings.controller
+    namespace = _namespace(options.namespace)
+    metrics = Metrics()
+    metrics.build_info.labels(__version__).set(1)
+    for result in ("applied", "rejected"):
+        metrics.config_reloads.labels(result)
+    serve_metrics(metrics.registry, settings.metrics.port, settings.metrics.host)
+    policy = Policy(
+        configmap=options.configmap,
+        mounted_secrets=frozenset(options.mounted_secrets)
+        if options.mounted_secrets is not None
+        else None,
+        allowed_tool_hosts=tuple(options.allowed_tool_hosts),
+        allow_private_networks=options.allow_private_networks,
+    )
+    cluster = KubeCluster(namespace, connect())
+    registry = build_registry(options.agentconfig, cluster, policy, metrics, options.resync_seconds)
+    log.info(
+        "controller starting: AgentConfig %s/%s -> ConfigMap %s",
+        namespace,
+        options.agentconfig,
+        options.configmap,
+    )
+    kopf.run(
+        registry=registry,
+        settings=operator_settings(),
+        standalone=True,
+        namespaces=[namespace],
+        liveness_endpoint=f"http://0.0.0.0:{options.health_port}/healthz",
+    )
+    return 0
