@@ -37,6 +37,15 @@ KUBE_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 CRD_SCHEMAS_ENV = "AGENT_TEST_CRD_SCHEMAS"
 
 
+# The APIs of the chart's optional objects (Chart.yaml's agent-service/optional-apis).
+OPTIONAL_APIS = (
+    "monitoring.coreos.com/v1",
+    "keda.sh/v1alpha1",
+    "gateway.networking.k8s.io/v1",
+    "opentelemetry.io/v1beta1",
+)
+
+
 @dataclass(frozen=True)
 class ExampleProfile:
     """Values for the chart kept outside it, rendered as on a cluster serving ``api_versions``.

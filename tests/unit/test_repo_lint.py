@@ -508,3 +508,35 @@ def test_k8s_readme_lists_every_file() -> None:
     assert not files - rows, f"add rows to k8s/README.md for {sorted(files - rows)}"
     stale = [row for row in rows if not (ROOT / "k8s" / row).exists()]
     assert not stale, f"k8s/README.md lists missing files: {stale}"
+
+
+def test_chart_workflow_runs_the_chart_checks() -> None:
+    """chart.yml runs on chart, alert and dashboard changes; installs Python, uv and a pinned
+    Helm; runs helm lint/template (scripts/chart-check.sh) and pytest tests/chart on their
+    renders with the CRD schemas."""
+    workflow = yaml.safe_load((WORKFLOWS / "chart.yml").read_text())
+    # PyYAML reads the `on:` key as True (YAML 1.1).
+    triggers = workflow.get("on", workflow.get(True))
+    for event in ("push", "pull_request"):
+        paths = triggers[event]["paths"]
+        for wanted in ("charts/**", "alerts/**", "dashboards/**", ".github/workflows/chart.yml"):
+            assert wanted in paths, f"{event}: {wanted}"
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    uses = [str(s.get("uses", "")).partition("@")[0] for s in steps]
+    for action in ("actions/setup-python", "astral-sh/setup-uv", "azure/setup-helm"):
+        assert action in uses, action
+    helm = next(s for s in steps if str(s.get("uses", "")).startswith("azure/setup-helm@"))
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", workflow["env"]["HELM_VERSION"])
+    assert helm["with"]["version"] == "${{ env.HELM_VERSION }}"
+    runs = {str(s.get("run", "")).split()[0]: s for s in steps if s.get("run")}
+    check = runs["scripts/chart-check.sh"]["run"].split()
+    pytest_step = runs["uv"]
+    assert pytest_step["run"] == "uv run --frozen pytest tests/chart"
+    assert pytest_step["env"]["AGENT_TEST_HELM_RENDERS"] == check[1].replace(
+        '"$RUNNER_TEMP', "${{ runner.temp }}"
+    ).rstrip('"')
+    assert "AGENT_TEST_CRD_SCHEMAS" in pytest_step["env"]
+    assert [*runs].index("scripts/chart-check.sh") < [*runs].index("uv")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"ARG UV_VERSION={workflow['env']['UV_VERSION']}" in dockerfile
