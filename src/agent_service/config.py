@@ -159,6 +159,10 @@ class MetricsSettings(BaseModel):
         description="Port of the separate /metrics endpoint of api and worker processes (0: off).",
     )
     host: str = Field(default="0.0.0.0", description="Bind address of the metrics port.")  # noqa: S104
+    enabled: bool = Field(
+        default=True,
+        description="Record metrics. False only to measure their cost: nothing is exported.",
+    )
 
 
 class TracingSettings(BaseModel):

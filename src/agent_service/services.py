@@ -69,7 +69,7 @@ class Services:
             llm=llm,
             version=version,
             agent=None,  # type: ignore[arg-type]  # set just below
-            metrics=metrics or Metrics(),
+            metrics=metrics or Metrics(enabled=settings.metrics.enabled),
         )
         services.agent, sessions = services.build_agent(version)
         services.tool_sessions = sessions

@@ -71,7 +71,7 @@ def create_app(
         version = ConfigVersion.of(config, 1)
     else:
         version = config
-    app_metrics = metrics or Metrics()
+    app_metrics = metrics or Metrics(enabled=settings.metrics.enabled)
     app_metrics.build_info.labels(__version__).set(1)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)

@@ -45,7 +45,7 @@ def serve_api(settings: Settings) -> int:
         return _serve_gunicorn(settings)
     multiprocess_dir = multiprocess_metrics_dir()
     clean_multiprocess_dir(multiprocess_dir)
-    metrics = Metrics()
+    metrics = Metrics(enabled=settings.metrics.enabled)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
     serve_metrics(registry, settings.metrics.port, settings.metrics.host)
@@ -82,7 +82,9 @@ def _serve_gunicorn(settings: Settings) -> int:
 
     def when_ready(_: Any) -> None:
         reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
-        registry = scrape_registry(Metrics(), multiprocess_dir, reader.read)
+        registry = scrape_registry(
+            Metrics(enabled=settings.metrics.enabled), multiprocess_dir, reader.read
+        )
         serve_metrics(registry, settings.metrics.port, settings.metrics.host)
 
     def child_exit(_: Any, worker: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 # Milliseconds to minutes: HTTP, queue waits, LLM calls and whole runs share one scale.
 LATENCY_BUCKETS = (
@@ -28,12 +29,32 @@ LLM_OUTCOMES = (
 RATE_LIMIT_REASONS = ("requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd")
 
 
-class Metrics:
-    """Owns every metric; one instance per process, built by the entry point."""
+class _Disabled:
+    """Stands in for every metric when metrics are off: each operation does nothing."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def labels(self, *_: object, **__: object) -> _Disabled:
+        return self
+
+    def inc(self, *_: object, **__: object) -> None:
+        return None
+
+    dec = set = observe = remove = inc
+
+    def clear(self) -> None:
+        return None
+
+
+class Metrics:
+    """Owns every metric; one instance per process, built by the entry point.
+
+    ``enabled=False`` (``AGENT_METRICS_ENABLED=false``) replaces every metric by a no-op: only
+    to measure what metrics cost (``bench/observability_overhead.py``); nothing is exported.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
         r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.registry = r
+        self.enabled = enabled
         self._config_labels: tuple[str, str] | None = None
         self.http_requests = Counter(
             "agent_http_requests", "HTTP requests answered.",
@@ -127,6 +148,11 @@ class Metrics:
             "agent_build_info", "Build of the running service (value 1).",
             ["version"], multiprocess_mode="livemax", registry=r,
         )  # fmt: skip
+        if not enabled:
+            for name, value in list(vars(self).items()):
+                if isinstance(value, MetricWrapperBase):
+                    r.unregister(value)
+                    setattr(self, name, _Disabled())
 
     def prime(
         self,

@@ -61,7 +61,7 @@ def _start_metrics(settings: Settings) -> Metrics:
     """Metrics of this process, served on the metrics port with the queue depth."""
     multiprocess_dir = multiprocess_metrics_dir()
     clean_multiprocess_dir(multiprocess_dir)
-    metrics = Metrics()
+    metrics = Metrics(enabled=settings.metrics.enabled)
     metrics.build_info.labels(__version__).set(1)
     metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
