@@ -237,9 +237,15 @@ def _describe(error: Any) -> str:
 
 
 def _releases(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The releases of the repository's own charts (remote charts, e.g. kps, left out)."""
     releases = config["deploy"]["helm"]["releases"]
     assert isinstance(releases, list)
-    return releases
+    return [release for release in releases if "chartPath" in release]
+
+
+def _remote_releases(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    releases = config["deploy"]["helm"]["releases"]
+    return {release["name"]: release for release in releases if "remoteChart" in release}
 
 
 def test_skaffold_builds_the_image_the_chart_deploys() -> None:
@@ -250,6 +256,7 @@ def test_skaffold_builds_the_image_the_chart_deploys() -> None:
     # skaffold replaces '-', '.', '/' and ':' of an artifact name by '_' in template keys
     key = re.sub(r"[-./:]", "_", artifacts[0])
     for profile, effective in _effective_configs():
+        assert len(_releases(effective)) == 1, f"{profile}: one release of charts/agent-service"
         for release in _releases(effective):
             assert (ROOT / release["chartPath"] / "Chart.yaml").exists(), profile
             templates = release["setValueTemplates"]
@@ -540,3 +547,35 @@ def test_chart_workflow_runs_the_chart_checks() -> None:
     assert [*runs].index("scripts/chart-check.sh") < [*runs].index("uv")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"ARG UV_VERSION={workflow['env']['UV_VERSION']}" in dockerfile
+
+
+def test_skaffold_stack_profile_installs_kps_and_keda_first() -> None:
+    """`skaffold dev -p stack` installs kube-prometheus-stack and KEDA from their charts, at the
+    versions and with the values of scripts/kind-up.sh, before the agent-service release; labels
+    monitors and rules for that kps release; forwards Grafana."""
+    (stack,) = [config for profile, config in _effective_configs() if profile == "stack"]
+    remote = _remote_releases(stack)
+    kps_release = _shell_default(KIND_UP, "KPS_RELEASE")
+    assert set(remote) == {kps_release, "keda"}
+    kps, keda = remote[kps_release], remote["keda"]
+    assert kps["remoteChart"] == "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack"
+    assert kps["version"] == _shell_default(KIND_UP, "KPS_VERSION")
+    assert kps["valuesFiles"] == ["k8s/kube-prometheus-stack-values.yaml"]
+    assert (keda["remoteChart"], keda["repo"]) == ("keda", "https://kedacore.github.io/charts")
+    assert keda["version"] == _shell_default(KIND_UP, "KEDA_VERSION")
+    assert keda["valuesFiles"] == ["k8s/keda-values.yaml"]
+    assert keda["dependsOn"] == [kps_release], "KEDA's ServiceMonitor needs the kps CRDs"
+    assert kps["namespace"] == _shell_default(KIND_UP, "MONITORING_NAMESPACE")
+    assert keda["namespace"] == _shell_default(KIND_UP, "KEDA_NAMESPACE")
+    for release in remote.values():
+        assert release["wait"] is True and release["createNamespace"] is True, release["name"]
+    (ours,) = _releases(stack)
+    assert set(ours["dependsOn"]) == {kps_release, "keda"}
+    values = ours["setValues"]
+    assert values["serviceMonitor.labels.release"] == kps_release
+    assert values["prometheusRule.labels.release"] == kps_release
+    assert values["worker.autoscaling.mode"] == "keda"
+    assert values["strictCapabilities"] == "true"
+    forwards = {(f["namespace"], f["resourceName"], f["localPort"]) for f in stack["portForward"]}
+    assert ("monitoring", f"{kps_release}-grafana", 3000) in forwards
+    assert ("agent-service", "agent-service-api", 8000) in forwards
