@@ -112,6 +112,16 @@ def test_find_timezone(text: str, zone: str | None) -> None:
         ("Asia/Shanghai 现在几点？", TOOLS, "current_time", {"timezone": "Asia/Shanghai"}),
         # arithmetic wins over time when both appear
         ("what time is 2+3", TOOLS, "calculator", {"expression": "2+3"}),
+        # a named tool that is offered: called with the rest of the message
+        (
+            "Use the lookup tool: weather in Paris",
+            [_tool("lookup")],
+            "lookup",
+            {"query": "weather in Paris"},
+        ),
+        ("please use the lookup tool", [*TOOLS, _tool("lookup")], "lookup", {"query": "please"}),
+        # the built-in rules still win for their own questions
+        ("use the calculator tool for 2+3", TOOLS, "calculator", {"expression": "2+3"}),
     ],
 )
 def test_tool_calls(text: str, tools: list[dict[str, Any]], name: str, arguments: Any) -> None:
@@ -125,6 +135,7 @@ def test_tool_calls(text: str, tools: list[dict[str, Any]], name: str, arguments
         ("what is 12*(3+4)?", [_tool("current_time")]),
         ("What time is it?", [_tool("calculator")]),
         ("hello there", TOOLS),
+        ("use the lookup tool: weather", TOOLS),  # named, but not offered
     ],
 )
 def test_text_when_no_matching_tool(text: str, tools: list[dict[str, Any]]) -> None:

@@ -5,7 +5,9 @@
 1. The conversation ends with tool results: answer in text from them.
 2. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
 3. The last user message asks for the time or date and ``current_time`` is offered: call it.
-4. Otherwise: a short text answer that quotes the message.
+4. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
+   the message as ``{"query": ...}`` (how tests and benchmarks reach HTTP tools).
+5. Otherwise: a short text answer that quotes the message.
 
 Everything is deterministic for a given seed and conversation, including tool call ids.
 """
@@ -49,6 +51,9 @@ _ANSWER_TAILS = (
     "Answered by the simulated model {model}.",
 )
 _SNIPPET_CHARS = 60
+_USE_TOOL = re.compile(
+    r"\buse\s+the\s+([A-Za-z_][A-Za-z0-9_-]{0,63})\s+tool\b[\s:,.]*", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,12 @@ def decide(
     if CURRENT_TIME in offered and asks_for_time(user_text):
         arguments = json.dumps({"timezone": find_timezone(user_text) or "UTC"})
         return _call(CURRENT_TIME, arguments, messages, seed)
+    named = _USE_TOOL.search(user_text)
+    if named is not None and named.group(1) in offered:
+        query = (user_text[: named.start()] + user_text[named.end() :]).strip()
+        return _call(
+            named.group(1), json.dumps({"query": query}, ensure_ascii=False), messages, seed
+        )
     return Reply(text=text_answer(user_text, model=model, seed=seed))
 
 
