@@ -7,8 +7,9 @@
   Kubernetes versions in ``KUBE_VERSIONS``;
 * CRD-backed kinds (ServiceMonitor, PrometheusRule, ScaledObject, ...): the openAPIV3Schema of the
   CustomResourceDefinition files in the directory named by ``AGENT_TEST_CRD_SCHEMAS`` (CI points it
-  at upstream CRDs; unset, those validations are skipped), made strict the way kubeconform's
-  ``-strict`` does: objects with declared properties reject unknown fields.
+  at upstream CRDs; unset, those validations are skipped) and of the chart's own crds/ (the
+  AgentConfig: always checked), made strict the way kubeconform's ``-strict`` does: objects with
+  declared properties reject unknown fields.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "agent-service"
+CHART_CRDS_DIR = CHART_DIR / "crds"
 PROFILES_DIR = CHART_DIR / "ci"
 K8S_DIR = REPO / "k8s"
 RELEASE = "agent-service"
@@ -228,6 +230,22 @@ def _strict(schema: Any) -> Any:
     return out
 
 
+def _json_schema(node: Any) -> Any:
+    """OpenAPI v3.0's boolean exclusiveMinimum/Maximum as JSON Schema's numeric form (what a
+    Draft 7 validator understands; the AgentConfig CRD uses the boolean form)."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _json_schema(v) for k, v in node.items()}
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if out.get(exclusive) is True:
+            out[exclusive] = out.pop(bound)
+        elif out.get(exclusive) is False:
+            del out[exclusive]
+    return out
+
+
 @functools.cache
 def crd_schemas(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict JSON schema, from every CRD file in ``directory``."""
@@ -241,16 +259,24 @@ def crd_schemas(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
             for version in doc["spec"]["versions"]:
                 schema = version.get("schema", {}).get("openAPIV3Schema")
                 if schema and version.get("served", True):
-                    schemas[(f"{group}/{version['name']}", kind)] = _strict(schema)
+                    schemas[(f"{group}/{version['name']}", kind)] = _json_schema(_strict(schema))
     return schemas
 
 
-def validate_crd(obj: dict[str, Any], directory: Path) -> None:
-    """Validate a custom resource against its CRD schema (metadata as an ObjectMeta)."""
+def has_chart_crd(obj: dict[str, Any]) -> bool:
+    """Whether the chart's own crds/ defines this object's kind (no external schemas needed)."""
+    return (obj["apiVersion"], obj["kind"]) in crd_schemas(CHART_CRDS_DIR)
+
+
+def validate_crd(obj: dict[str, Any], directory: Path | None = None) -> None:
+    """Validate a custom resource against its CRD schema (metadata as an ObjectMeta): the
+    chart's own CRDs, then those in ``directory``."""
     key = (obj["apiVersion"], obj["kind"])
-    schema = crd_schemas(directory).get(key)
+    schema = crd_schemas(CHART_CRDS_DIR).get(key)
+    if schema is None and directory is not None:
+        schema = crd_schemas(directory).get(key)
     if schema is None:
-        raise SchemaUnavailable(f"no CRD for {key[0]} {key[1]} in {directory}")
+        raise SchemaUnavailable(f"no CRD for {key[0]} {key[1]} in {CHART_CRDS_DIR} or {directory}")
     body = {k: v for k, v in obj.items() if k != "metadata"}
     errors = sorted(
         jsonschema.Draft7Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path)

@@ -14,7 +14,7 @@ import yaml
 from agent_service.controller import crd
 from agent_service.controller.reconcile import ObjectRef, render_config
 from agent_service.domain.agent_config import default_agent_config
-from tests.chart.manifests import KUBE_VERSIONS, _strict, validate_builtin
+from tests.chart.manifests import KUBE_VERSIONS, _json_schema, _strict, validate_builtin
 from tests.procs import base_env, cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,19 +28,6 @@ EXAMPLE = ROOT / "k8s/examples/agentconfig.yaml"
 def _cr_schema() -> dict[str, Any]:
     schema = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return _json_schema(_strict(schema))
-
-
-def _json_schema(node: Any) -> Any:
-    """OpenAPI v3.0's boolean exclusiveMinimum/Maximum as JSON Schema's numeric form."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _json_schema(v) for k, v in node.items()}
-    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-        if out.get(exclusive) is True:
-            out[exclusive] = out.pop(bound)
-    return out
 
 
 def _schema_errors(obj: dict[str, Any]) -> list[str]:
