@@ -46,7 +46,12 @@ def test_pods_are_restricted(profile: str, rendered_profiles: dict[str, list[Man
         assert pod_sc.get("runAsNonRoot") is True, f"{m}: pod runAsNonRoot"
         assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{m}: seccomp"
         assert isinstance(pod_sc.get("runAsUser"), int) and pod_sc["runAsUser"] > 0, m
-        assert spec.get("automountServiceAccountToken") is False, f"{m}: token mounted"
+        if _component(m) == "controller":
+            # The one pod that talks to the Kubernetes API, as its own ServiceAccount.
+            assert spec.get("automountServiceAccountToken") is True, f"{m}: no token"
+            assert spec["serviceAccountName"] == f"{manifests.RELEASE}-controller", m
+        else:
+            assert spec.get("automountServiceAccountToken") is False, f"{m}: token mounted"
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), m
         for c in _containers(spec):
             where = f"{m} container {c['name']}"
@@ -229,17 +234,40 @@ def test_services_name_their_ports_and_monitors_find_them(
 def test_checksum_annotations_roll_app_pods(
     profile: str, rendered_profiles: dict[str, list[Manifest]]
 ) -> None:
+    """Secrets and the Redis address roll the pods; the agent config only when asked to (the
+    pods hot-reload it), and never in agentconfig mode (the chart does not render it)."""
+    values = manifests.deep_merge(manifests.chart().values, manifests.profile_values(profile))
+    wanted = values["configReload"]["restartOnChange"] and values["configSource"] == "values"
     for m in manifests.find(rendered_profiles[profile], "Deployment"):
         if _component(m) in APP_COMPONENTS:
             annotations = m.obj["spec"]["template"]["metadata"]["annotations"]
-            assert "checksum/config" in annotations, m
+            assert {"checksum/llm-secret", "checksum/redis-auth"} <= set(annotations), m
+            assert ("checksum/config" in annotations) == wanted, m
 
 
-def test_config_change_rolls_the_pods() -> None:
-    def checksum(values: dict[str, Any]) -> str:
-        worker = manifests.one(manifests.render(values), "Deployment", "agent-service-worker")
-        return str(worker["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+def _app_pod_templates(values: dict[str, Any]) -> dict[str, Any]:
+    rendered = manifests.render(values)
+    return {
+        name: manifests.one(rendered, "Deployment", f"{manifests.RELEASE}-{name}")["spec"][
+            "template"
+        ]
+        for name in sorted(APP_COMPONENTS)
+    }
 
-    config = manifests.profile_values("minimal")
+
+@pytest.mark.parametrize("restart", [False, True], ids=["hot-reload", "restart-on-change"])
+def test_config_change_rolls_the_pods_only_with_restart_on_change(restart: bool) -> None:
+    """A config-only upgrade leaves the api and worker pod templates untouched (no rollout: the
+    pods reload the ConfigMap), unless configReload.restartOnChange asks for a rollout."""
+    config = manifests.deep_merge(
+        manifests.profile_values("minimal"), {"configReload": {"restartOnChange": restart}}
+    )
     changed = manifests.deep_merge(config, {"agentConfig": {"systemPrompt": "Be brief."}})
-    assert checksum(config) != checksum(changed)
+    before, after = _app_pod_templates(config), _app_pod_templates(changed)
+    for name in APP_COMPONENTS:
+        annotations = before[name]["metadata"]["annotations"]
+        assert ("checksum/config" in annotations) is restart, name
+        assert (before[name] != after[name]) is restart, name
+        if restart:
+            rolled = after[name]["metadata"]["annotations"]["checksum/config"]
+            assert annotations["checksum/config"] != rolled, name

@@ -11,6 +11,8 @@ import yaml
 
 from tests.chart import manifests, values_doc
 
+_KEY_IN_SECRET = {"apiKey": {"secretKeyRef": {"name": "llm-keys", "key": "openai"}}}
+
 
 def _render_error(values: dict[str, Any]) -> str:
     with pytest.raises((helm_python.HelmValuesError, helm_python.HelmRenderError)) as info:
@@ -44,6 +46,18 @@ def _render_error(values: dict[str, Any]) -> str:
         ({"otelCollector": {"image": {"tag": "latest"}}}, "/otelCollector/image/tag"),
         ({"otelCollector": {"memoryLimiter": {"limitPercentage": 120}}}, "limitPercentage"),
         ({"otelCollector": {"batch": {"timeout": "five"}}}, "/otelCollector/batch/timeout"),
+        ({"configSource": "crd"}, "value must be one of"),
+        ({"agentConfigSecrets": ["Not_A_Secret"]}, "/agentConfigSecrets/0"),
+        ({"agentConfigSecrets": ["keys", "keys"]}, "/agentConfigSecrets"),
+        ({"agentConfigResource": {"create": "yes"}}, "/agentConfigResource/create"),
+        ({"configReload": {"restartOnChange": "yes"}}, "/configReload/restartOnChange"),
+        ({"configReload": {"interval": 5}}, "'interval'"),
+        ({"controller": {"replicaCount": 2}}, "'replicaCount'"),
+        ({"controller": {"resyncSeconds": 0}}, "minimum"),
+        ({"controller": {"logLevel": "TRACE"}}, "value must be one of"),
+        ({"controller": {"image": {"tag": "latest"}}}, "/controller/image/tag"),
+        ({"controller": {"allowedToolHosts": ["a.com,b.com"]}}, "/controller/allowedToolHosts/0"),
+        ({"networkPolicy": {"kubeApiEgress": {"ports": []}}}, "/networkPolicy/kubeApiEgress"),
     ],
 )
 def test_schema_rejects(values: dict[str, Any], message: str) -> None:
@@ -118,6 +132,19 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
             "no rule named NoSuchAlert",
         ),
         ({"redis": {"auth": {"enabled": False, "password": "x"}}}, "redis.auth.enabled=false"),
+        ({"configSource": "agentconfig"}, "agentConfig, which is empty"),
+        (
+            {"agentConfig": {"defaultModel": "m", "models": [{"name": "m"} | _KEY_IN_SECRET]}},
+            "references the Secret llm-keys (secretKeyRef) but agentConfigSecrets does not list",
+        ),
+        (
+            {
+                "configSource": "agentconfig",
+                "agentConfigSecrets": ["other"],
+                "agentConfig": {"defaultModel": "m", "models": [{"name": "m"} | _KEY_IN_SECRET]},
+            },
+            "references the Secret llm-keys",
+        ),
     ],
 )
 def test_contradictions_fail(values: dict[str, Any], message: str) -> None:
@@ -145,6 +172,18 @@ def test_missing_capability_is_skipped_and_reported() -> None:
     notes = raw["agent-service/templates/NOTES.txt"]
     assert "serviceMonitor.enabled (needs monitoring.coreos.com/v1)" in notes
     assert "worker.autoscaling.mode=keda (needs keda.sh/v1alpha1)" in notes
+
+
+def test_listed_secrets_satisfy_the_secret_check() -> None:
+    """The refusal above is about the list: with the Secret listed, the same config renders."""
+    model = {"name": "m", "model": "openai/m"} | _KEY_IN_SECRET
+    for source in ("values", "agentconfig"):
+        values = {
+            "configSource": source,
+            "agentConfigSecrets": ["llm-keys"],
+            "agentConfig": {"defaultModel": "m", "models": [model]},
+        }
+        assert manifests.render(values)
 
 
 def test_notes_print_port_forward() -> None:

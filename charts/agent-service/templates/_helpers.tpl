@@ -107,6 +107,17 @@ repository@digest. .default is the tag used when the tag is empty. `latest` is r
 {{- include "agent-service.imageRef" (dict "image" .Values.image "default" .Chart.AppVersion) }}
 {{- end }}
 
+{{/* The controller's image: controller.image field by field, each empty field the image's. */}}
+{{- define "agent-service.controller.image" -}}
+{{- $image := deepCopy .Values.image }}
+{{- range $field, $value := .Values.controller.image }}
+{{- if $value }}
+{{- $_ := set $image $field $value }}
+{{- end }}
+{{- end }}
+{{- include "agent-service.imageRef" (dict "image" $image "default" .Chart.AppVersion) }}
+{{- end }}
+
 {{/*
 "true" when an API group/version is served by the cluster or listed in .Values.apiVersions.
 Usage: include "agent-service.hasApi" (list "monitoring.coreos.com/v1" $)
@@ -154,6 +165,50 @@ strictCapabilities fails on) enabled features whose API is missing.
 {{- printf "http://%s:%d/v1" (include "agent-service.componentName" (dict "root" . "component" "simulator")) (int .Values.llmSimulator.port) }}
 {{- end }}
 
+{{/*
+The agent config's source. "true" from agent-service.agentConfigMode when an AgentConfig and the
+controller provide it; "true" from agent-service.configFile when api and worker read a file
+(always in agentconfig mode; in values mode when agentConfig is set, else the built-in config).
+*/}}
+{{- define "agent-service.agentConfigMode" -}}
+{{- if eq .Values.configSource "agentconfig" }}true{{ end }}
+{{- end }}
+
+{{- define "agent-service.configFile" -}}
+{{- if or (include "agent-service.agentConfigMode" .) .Values.agentConfig }}true{{ end }}
+{{- end }}
+
+{{/* The config ConfigMap the pods mount: rendered by the chart (values) or written by the
+controller (agentconfig); one name, so switching modes keeps the mount. */}}
+{{- define "agent-service.config.configMapName" -}}
+{{- include "agent-service.componentName" (dict "root" . "component" "config") }}
+{{- end }}
+
+{{/* Where the Secrets of agentConfigSecrets are mounted (AGENT_CONFIG_SECRETS_DIR/<name>/<key>). */}}
+{{- define "agent-service.config.secretsDir" -}}
+/var/run/secrets/agent-service
+{{- end }}
+
+{{/*
+Names of the Secrets a config references with secretKeyRef (anywhere in it), one per line.
+Usage: include "agent-service.secretKeyRefNames" .Values.agentConfig | splitList "\n" | compact
+*/}}
+{{- define "agent-service.secretKeyRefNames" -}}
+{{- if kindIs "map" . }}
+{{- range $key, $value := . }}
+{{- if and (eq $key "secretKeyRef") (kindIs "map" $value) }}
+{{- printf "%v\n" ($value.name | default "") }}
+{{- else }}
+{{- include "agent-service.secretKeyRefNames" $value }}
+{{- end }}
+{{- end }}
+{{- else if kindIs "slice" . }}
+{{- range . }}
+{{- include "agent-service.secretKeyRefNames" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The run timeout of the agent config (seconds; the service's default when unset). */}}
 {{- define "agent-service.runTimeoutSeconds" -}}
 {{- $limits := (.Values.agentConfig | default dict).limits | default dict }}
@@ -187,10 +242,16 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
-{{/* Pod-level fields shared by every pod of the chart. */}}
+{{/* Pod-level fields shared by every pod of the chart: no API token (only the controller talks
+to the Kubernetes API, with its own ServiceAccount), plus agent-service.podBase. */}}
 {{- define "agent-service.podCommon" -}}
 serviceAccountName: {{ include "agent-service.serviceAccountName" . }}
 automountServiceAccountToken: false
+{{ include "agent-service.podBase" . }}
+{{- end }}
+
+{{/* Service links, pull secrets and the pod security context of every pod. */}}
+{{- define "agent-service.podBase" -}}
 enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:

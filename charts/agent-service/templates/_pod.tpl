@@ -18,10 +18,12 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
 - name: AGENT_WORKER_QUEUE
   value: {{ $root.Values.queue | quote }}
 {{- include "agent-service.redis.env" $root }}
-{{- if $root.Values.agentConfig }}
+{{- if include "agent-service.configFile" $root }}
 - name: AGENT_CONFIG_FILE
   value: /etc/agent-service/config.yaml
 {{- end }}
+- name: AGENT_CONFIG_SECRETS_DIR
+  value: {{ include "agent-service.config.secretsDir" $root | quote }}
 {{- if $root.Values.llmSimulator.enabled }}
 - name: AGENT_SIM_URL
   value: {{ include "agent-service.simulator.url" $root | quote }}
@@ -62,7 +64,15 @@ envFrom:
 {{- end }}
 {{- end }}
 
-{{/* Volumes shared by api and worker: /tmp, the multiprocess metrics dir, the agent config. */}}
+{{/*
+Volumes shared by api and worker: /tmp, the multiprocess metrics dir, the agent config and the
+Secrets of agentConfigSecrets (one volume each: a Secret is a directory of its keys).
+The config volume is not optional: in agentconfig mode the controller writes the ConfigMap a few
+seconds after the install, and until then the kubelet retries the mount and the container waits
+(an optional volume would start it with no file, and the process exits without its config).
+Secrets are not optional either: a listed Secret that does not exist keeps the pods waiting with
+a FailedMount event naming it, rather than failing later at an LLM call.
+*/}}
 {{- define "agent-service.volumes" -}}
 - name: tmp
   emptyDir: {}
@@ -70,10 +80,16 @@ envFrom:
   emptyDir:
     medium: Memory
     sizeLimit: 64Mi
-{{- if .Values.agentConfig }}
+{{- if include "agent-service.configFile" . }}
 - name: config
   configMap:
-    name: {{ include "agent-service.componentName" (dict "root" . "component" "config") }}
+    name: {{ include "agent-service.config.configMapName" . }}
+{{- end }}
+{{- range $i, $name := .Values.agentConfigSecrets }}
+- name: {{ printf "config-secret-%d" $i }}
+  secret:
+    secretName: {{ $name }}
+    defaultMode: 288 # 0440: the pod's user and fsGroup only
 {{- end }}
 {{- end }}
 
@@ -82,9 +98,15 @@ envFrom:
   mountPath: /tmp
 - name: prometheus-multiproc
   mountPath: /tmp/prometheus
-{{- if .Values.agentConfig }}
+{{- if include "agent-service.configFile" . }}
 - name: config
   mountPath: /etc/agent-service
+  readOnly: true
+{{- end }}
+{{- $dir := include "agent-service.config.secretsDir" . }}
+{{- range $i, $name := .Values.agentConfigSecrets }}
+- name: {{ printf "config-secret-%d" $i }}
+  mountPath: {{ printf "%s/%s" $dir $name }}
   readOnly: true
 {{- end }}
 {{- end }}
@@ -92,9 +114,14 @@ envFrom:
 {{/*
 Pod template annotations that roll the pods when their configuration changes. User-managed
 Secrets (existingSecret) are invisible here: restart the pods after changing one.
+The agent config is hot-reloaded by the pods, so a config-only upgrade rolls nothing unless
+configReload.restartOnChange asks for it; in agentconfig mode the chart does not render the
+config at all (the controller does).
 */}}
 {{- define "agent-service.checksums" -}}
+{{- if and (not (include "agent-service.agentConfigMode" .)) .Values.configReload.restartOnChange }}
 checksum/config: {{ include (print .Template.BasePath "/config/configmap.yaml") . | sha256sum }}
+{{- end }}
 checksum/llm-secret: {{ include (print .Template.BasePath "/config/llm-secret.yaml") . | sha256sum }}
 checksum/redis-auth: {{ toJson (list .Values.redis.auth .Values.externalRedis) | sha256sum }}
 {{- end }}
