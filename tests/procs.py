@@ -33,6 +33,9 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env["PYTHONUNBUFFERED"] = "1"
     env["AGENT_LOG_LEVEL"] = "INFO"
+    # Authentication is on by default; tests of it turn it on with their own keys, the others
+    # exercise what lies behind it.
+    env["AGENT_AUTH_ENABLED"] = "false"
     if extra:
         env.update(extra)
     return env

@@ -95,6 +95,12 @@ class ApiSettings(BaseModel):
         default_factory=list,
         description="Origins allowed by CORS, comma-separated. Empty (default): CORS off.",
     )
+    max_in_flight: int = Field(
+        default=256,
+        ge=0,
+        description="Requests one API process serves at once (probes and /metrics excepted); "
+        "above it, 503 with Retry-After at once instead of queueing. 0: no limit.",
+    )
     sse_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -175,6 +181,65 @@ class TracingSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    """Client authentication: API keys mapped to tenants."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Require an API key (`Authorization: Bearer` or `X-API-Key`) on /v1. False "
+        "serves every caller as tenant `default` (logged as a warning at start).",
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description="YAML file (a mounted Secret) of keys: `keys: [{tenant, key | sha256, "
+        "name}]`. Re-read when it changes. Adds to `apiKeys` of the agent config.",
+    )
+    metrics_token_file: Path | None = Field(
+        default=None,
+        description="File holding a bearer token required on /metrics (both ports). Unset: "
+        "/metrics is open.",
+    )
+
+
+class WebhookSettings(BaseModel):
+    """Completion webhooks of tasks (`webhook_url`)."""
+
+    secret_file: Path | None = Field(
+        default=None,
+        description="File with the HMAC secret signing webhooks of tenants without their own "
+        "`webhookSecret`. Unset: those tenants cannot use webhooks.",
+    )
+    allow_http: bool = Field(
+        default=False, description="Allow plain http:// webhook URLs (https only by default)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host patterns webhooks may target, comma-separated (`*.example.com`). "
+        "Empty: any public host.",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, link-local and private addresses (SSRF guard).",
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Deliveries tried before a webhook goes dead-letter."
+    )
+    backoff_initial_seconds: float = Field(
+        default=2.0, gt=0, description="Wait before the first retry (doubles, with jitter)."
+    )
+    backoff_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait between two deliveries."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Timeout of a POST.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
 class ControllerSettings(BaseModel):
     """The AgentConfig controller (``agent-service controller``)."""
 
@@ -246,6 +311,8 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
@@ -351,6 +418,24 @@ def resolve_secret(ref: SecretRef | None, secrets_dir: Path) -> str | None:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def metrics_token(settings: Settings) -> str | None:
+    """The bearer token /metrics requires (``AGENT_AUTH_METRICS_TOKEN_FILE``), or None.
+
+    An unreadable or empty file is an error: starting with /metrics open would silently undo
+    what the operator asked for.
+    """
+    path = settings.auth.metrics_token_file
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from exc
+    if not token:
+        raise ConfigError(str(path), [("(file)", "the metrics token file is empty")])
+    return token
 
 
 def multiprocess_metrics_dir() -> Path | None:

@@ -18,12 +18,15 @@ from agent_service.agent.ports import RunObserver, Tool
 from agent_service.agent.tools.registry import build_toolset
 from agent_service.config import Settings
 from agent_service.domain.agent_config import AgentConfig, ConfigVersion
+from agent_service.domain.callers import Caller
 from agent_service.httptools.client import build_http_tools, create_tool_session
 from agent_service.llm import LiteLLMClient
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.observer import MetricsObserver
+from agent_service.store.cache import RedisResponseCache
 from agent_service.store.client import Redis, create_redis
 from agent_service.store.keys import Keys
+from agent_service.store.limits import Limiter, RedisRunGuard
 from agent_service.store.sessions import RedisSessionMemory
 from agent_service.store.tasks import TaskStore
 
@@ -36,6 +39,8 @@ class Services:
     store: TaskStore
     memory: RedisSessionMemory
     llm: LiteLLMClient
+    limiter: Limiter
+    cache: RedisResponseCache
     version: ConfigVersion
     agent: Agent
     metrics: Metrics
@@ -67,6 +72,8 @@ class Services:
             store=store,
             memory=memory,
             llm=llm,
+            limiter=Limiter(client, keys),
+            cache=RedisResponseCache(client, keys),
             version=version,
             agent=None,  # type: ignore[arg-type]  # set just below
             metrics=metrics or Metrics(enabled=settings.metrics.enabled),
@@ -101,8 +108,17 @@ class Services:
             observer,
             capture_content=self.settings.tracing.capture_content,
             generation=version.generation,
+            cache=self.cache,
         )
         return agent, sessions
+
+    def guard(self, caller: Caller, task_id: str | None = None) -> RedisRunGuard | None:
+        """The between-steps guard of a run for ``caller`` (a task's also watches its cancel
+        flag); None when there is nothing to check."""
+        limits = self.config.limits_for(caller.tenant)
+        cancel_key = self.keys.cancel(task_id) if task_id is not None else None
+        guard = RedisRunGuard(self.limiter, self.redis, caller, limits, cancel_key)
+        return guard if guard.needed else None
 
     def apply_config(self, version: ConfigVersion) -> None:
         """Serve new runs with ``version``; runs in flight keep the agent they started with.

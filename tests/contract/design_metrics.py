@@ -41,6 +41,8 @@ DESIGN_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_tool_calls_total": ("counter", ("tool", "status")),
     "agent_tool_duration_seconds": ("histogram", ("tool",)),
     "agent_rate_limited_total": ("counter", ("reason",)),
+    "agent_cache_lookups_total": ("counter", ("result",)),
+    "agent_webhook_deliveries_total": ("counter", ("outcome",)),
     "agent_config_reloads_total": ("counter", ("result",)),
     "agent_config_info": ("gauge", ("generation", "hash")),
     "agent_build_info": ("gauge", ("version",)),

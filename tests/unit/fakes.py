@@ -26,6 +26,7 @@ class ScriptedLLM:
     ) -> None:
         self.script = list(script)
         self.calls: list[list[ChatMessage]] = []
+        self.tools_offered: list[list[str]] = []
         self.delay = delay
 
     async def complete(
@@ -39,6 +40,7 @@ class ScriptedLLM:
         on_delta: DeltaCallback | None = None,
     ) -> LLMCompletion:
         self.calls.append(list(messages))
+        self.tools_offered.append([t.name for t in tools])
         if self.delay:
             await asyncio.sleep(self.delay)
         item = self.script.pop(0)
@@ -92,6 +94,37 @@ class EchoTool:
         return f"echo:{arguments}"
 
 
+class GuardFake:
+    """A RunGuard that stops the run at its ``stop_at``-th check with ``error``."""
+
+    def __init__(self, stop_at: int | None = None, error: AgentError | None = None) -> None:
+        self.checks = 0
+        self.charged: list[TokenUsage] = []
+        self.stop_at = stop_at
+        self.error = error
+
+    async def check(self) -> None:
+        self.checks += 1
+        if self.stop_at is not None and self.checks >= self.stop_at and self.error is not None:
+            raise self.error
+
+    async def charge(self, usage: TokenUsage) -> None:
+        self.charged.append(usage)
+
+
+class CacheFake:
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+        self.ttls: list[int] = []
+
+    async def get(self, key: str) -> Any:
+        return self.items.get(key)
+
+    async def put(self, key: str, result: Any, ttl_seconds: int) -> None:
+        self.items[key] = result
+        self.ttls.append(ttl_seconds)
+
+
 class MemoryFake:
     def __init__(self) -> None:
         self.turns: dict[str, list[ChatMessage]] = {}
@@ -105,4 +138,14 @@ class MemoryFake:
         self.turns.setdefault(session_id, []).extend(messages)
 
 
-__all__ = ["AgentError", "EchoTool", "MemoryFake", "ScriptedLLM", "ToolError", "text", "tool_calls"]
+__all__ = [
+    "AgentError",
+    "CacheFake",
+    "EchoTool",
+    "GuardFake",
+    "MemoryFake",
+    "ScriptedLLM",
+    "ToolError",
+    "text",
+    "tool_calls",
+]

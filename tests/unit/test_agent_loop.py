@@ -115,13 +115,16 @@ async def test_requested_model_is_used_and_fallback_is_recorded() -> None:
 
 async def test_session_memory_is_loaded_trimmed_and_appended() -> None:
     memory = MemoryFake()
-    llm = ScriptedLLM(["first answer", "second answer"])
+    llm = ScriptedLLM(["first answer", "second answer", "third answer"])
     agent = Agent(config(memory_turns=5), llm, {}, memory)
     await agent.run(RunRequest(message="first", session_id="s1"))
     await agent.run(RunRequest(message="second", session_id="s1"))
     second_call = [m.content for m in llm.calls[1]]
     assert second_call[1:] == ["first", "first answer", "second"]
-    assert len(memory.turns["s1"]) == 4
+    assert len(memory.turns["default:s1"]) == 4, "sessions are kept per tenant"
+    # Another tenant's session of the same id is another conversation.
+    await agent.run(RunRequest(message="third", session_id="s1", tenant="team-b"))
+    assert [m.content for m in llm.calls[2]][1:] == ["third"]
 
 
 async def test_stream_mode_emits_deltas_and_steps_in_order() -> None:

@@ -20,6 +20,8 @@ from agent_service.agent.ports import (
     EventSink,
     LLMPort,
     NullObserver,
+    ResponseCache,
+    RunGuard,
     RunObserver,
     SessionMemory,
     Tool,
@@ -27,10 +29,20 @@ from agent_service.agent.ports import (
 from agent_service.agent.tools.registry import parse_arguments
 from agent_service.domain.agent_config import AgentConfig
 from agent_service.domain.errors import AgentError, ErrorType, ToolError
-from agent_service.domain.messages import ChatMessage, LLMCompletion, TokenUsage, ToolCall
+from agent_service.domain.messages import (
+    ChatMessage,
+    LLMCompletion,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+)
 from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult, Step, Usage
 
 _PREVIEW_CHARS = 500
+_DEGRADED_NOTE = (
+    "The tools are failing right now and are no longer offered. Answer from what you know, "
+    "and say that the answer could not use the tools."
+)
 
 
 class RunFailedError(AgentError):
@@ -47,9 +59,13 @@ class _RunState:
     """What one run accumulates; owned by a single ``Agent.run`` call."""
 
     started: float
+    guard: RunGuard | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     usage: TokenUsage = field(default_factory=TokenUsage)
     last_model: str = ""
+    failed_tools_in_a_row: int = 0
+    degraded: bool = False
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -70,10 +86,13 @@ class Agent:
         tracer: trace.Tracer | None = None,
         capture_content: bool = False,
         generation: int = 1,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.config = config
         self.generation = generation
+        self.config_hash = config.fingerprint()
         self.created_at = time.time()
+        self._cache = cache if config.cache.enabled else None
         self._llm = llm
         self._tools = dict(tools)
         self._tool_specs = [tool.spec for tool in self._tools.values()]
@@ -88,33 +107,74 @@ class Agent:
         return list(self._tools)
 
     async def run(
-        self, request: RunRequest, *, mode: RunMode = "sync", sink: EventSink | None = None
+        self,
+        request: RunRequest,
+        *,
+        mode: RunMode = "sync",
+        sink: EventSink | None = None,
+        guard: RunGuard | None = None,
     ) -> RunResult:
         """Run the agent to an answer; raises ``RunFailedError`` with a typed error otherwise.
 
-        ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode). The run is
-        one ``invoke_agent`` span; the result's ``trace_id`` is its trace.
+        ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode); ``guard``
+        may stop the run between steps (cancellation, budgets). The run is one ``invoke_agent``
+        span; the result's ``trace_id`` is its trace.
         """
-        model = request.model or self.config.default_model
+        routed = policy.routed_model(request, self.config.router)
+        model = request.model or routed or self.config.default_model
         attributes = spans.invoke_agent_attributes(model, mode, request.session_id, self.generation)
         with self._tracer.start_as_current_span("invoke_agent", attributes=attributes) as span:
-            try:
-                result = await self._run(request, model, mode, sink)
-            except RunFailedError as exc:
-                # The span records the exception and the error status as the error leaves it.
-                span.set_attributes(
-                    spans.run_failure_attributes(exc.type, exc.usage, len(exc.steps))
-                )
-                raise
+            if routed is not None:
+                span.set_attribute("agent.routed", True)
+            key = self._cache_key(request, model, mode)
+            cached = await self._cached(key)
+            if cached is not None:
+                span.set_attribute("agent.cache_hit", True)
+                result = cached
+            else:
+                tools = [] if routed is not None else self._tool_specs
+                state = _RunState(started=time.monotonic(), guard=guard, tools=tools)
+                try:
+                    result = await self._run(request, model, mode, sink, state)
+                except RunFailedError as exc:
+                    # The span records the exception and the error status as the error leaves.
+                    span.set_attributes(
+                        spans.run_failure_attributes(exc.type, exc.usage, len(exc.steps))
+                    )
+                    raise
+                if key is not None and not result.degraded:
+                    assert self._cache is not None
+                    await self._cache.put(key, result, self.config.cache.ttl_seconds)
             span.set_attributes(spans.run_result_attributes(result))
             result.trace_id = spans.trace_id_of(span)
             result.config_generation = self.generation
             return result
 
+    def _cache_key(self, request: RunRequest, model: str, mode: RunMode) -> str | None:
+        # Streams are not served from cache: their callers wait for deltas as they come.
+        if self._cache is None or mode == "stream":
+            return None
+        return policy.cache_key(request, model, self.config_hash)
+
+    async def _cached(self, key: str | None) -> RunResult | None:
+        if key is None or self._cache is None:
+            return None
+        found = await self._cache.get(key)
+        self._observer.cache_lookup(found is not None)
+        if found is None:
+            return None
+        return found.model_copy(
+            update={"cached": True, "usage": Usage(), "duration_ms": 0.0, "steps": []}
+        )
+
     async def _run(
-        self, request: RunRequest, model: str, mode: RunMode, sink: EventSink | None
+        self,
+        request: RunRequest,
+        model: str,
+        mode: RunMode,
+        sink: EventSink | None,
+        state: _RunState,
     ) -> RunResult:
-        state = _RunState(started=time.monotonic())
         limits = self.config.limits
         try:
             async with asyncio.timeout(limits.run_timeout_seconds):
@@ -134,13 +194,14 @@ class Agent:
                 ChatMessage(role="user", content=request.message),
                 ChatMessage(role="assistant", content=answer),
             ]
-            await self._memory.append(request.session_id, turn, limits.memory_turns)
+            await self._memory.append(_session(request), turn, limits.memory_turns)
         return RunResult(
             answer=answer,
             steps=state.steps,
             usage=Usage.from_tokens(state.usage),
             model=state.last_model,
             duration_ms=round((time.monotonic() - state.started) * 1000, 3),
+            degraded=state.degraded,
         )
 
     async def _loop(
@@ -158,9 +219,13 @@ class Agent:
             max_tokens = policy.remaining_output_tokens(
                 state.usage, config.limits, config.model(model).max_tokens
             )
+            await _check(state)
             completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
             await _emit(sink, state.steps[-1])
+            if state.guard is not None:
+                await state.guard.charge(completion.usage)
             policy.check_token_budget(state.usage, config.limits)
+            policy.check_run_cost(state.usage, config.limits)
             if not completion.tool_calls:
                 return completion.content or ""
             messages.append(
@@ -169,21 +234,33 @@ class Agent:
                 )
             )
             for call in completion.tool_calls:
+                await _check(state)
                 result = await self._call_tool(state, call)
                 messages.append(
                     ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
                 )
                 await _emit(sink, state.steps[-1])
+            self._degrade_if_tools_keep_failing(state, messages)
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
             f"no answer after {config.limits.max_iterations} LLM calls (max_iterations)",
         )
 
+    def _degrade_if_tools_keep_failing(self, state: _RunState, messages: list[ChatMessage]) -> None:
+        """After too many failed tool calls in a row, stop offering tools (once per run)."""
+        limit = self.config.limits.max_consecutive_tool_failures
+        if state.degraded or not state.tools or state.failed_tools_in_a_row < limit:
+            return
+        state.degraded, state.tools = True, []
+        messages.append(ChatMessage(role="system", content=_DEGRADED_NOTE))
+
     async def _initial_messages(self, request: RunRequest) -> list[ChatMessage]:
         limits = self.config.limits
         history: list[ChatMessage] = []
-        if request.session_id and self._memory is not None and limits.memory_turns > 0:
-            stored = await self._memory.load(request.session_id, limits.memory_turns)
+        if request.history:
+            history = policy.trim_history(request.history, limits.memory_token_budget)
+        elif request.session_id and self._memory is not None and limits.memory_turns > 0:
+            stored = await self._memory.load(_session(request), limits.memory_turns)
             history = policy.trim_history(stored, limits.memory_token_budget)
         return [
             ChatMessage(role="system", content=self.config.system_prompt),
@@ -238,7 +315,7 @@ class Agent:
                 config=self.config,
                 model=model,
                 messages=messages,
-                tools=self._tool_specs,
+                tools=state.tools,
                 max_tokens=max_tokens,
                 on_delta=on_delta,
             )
@@ -307,6 +384,7 @@ class Agent:
             output, ok, error = f"error: tool failed ({type(exc).__name__})", False, repr(exc)
             spans.mark_error(span, type(exc).__qualname__, f"tool failed: {exc!r}", exc)
         duration_s = time.monotonic() - started
+        state.failed_tools_in_a_row = 0 if ok else state.failed_tools_in_a_row + 1
         self._observer.tool_call(call.name, ok, duration_s)
         output = policy.truncate(output, self.config.limits.tool_output_max_chars)
         state.add_step(
@@ -323,6 +401,16 @@ class Agent:
             )
         )
         return output
+
+
+def _session(request: RunRequest) -> str:
+    """The memory key of a session: sessions belong to a tenant."""
+    return f"{request.tenant}:{request.session_id}"
+
+
+async def _check(state: _RunState) -> None:
+    if state.guard is not None:
+        await state.guard.check()
 
 
 def _ms_since(started: float) -> float:

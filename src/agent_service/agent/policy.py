@@ -5,11 +5,15 @@ Functions over domain objects only, so they are tested table-driven without any 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Sequence
 
-from agent_service.domain.agent_config import Limits
+from agent_service.domain.agent_config import Limits, RouterSpec
 from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.messages import ChatMessage, TokenUsage
+from agent_service.domain.runs import RunRequest
 
 
 def estimate_tokens(text: str | None) -> int:
@@ -70,3 +74,52 @@ def truncate(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     return text[: max_chars - 15] + " …[truncated]"
+
+
+def check_run_cost(usage: TokenUsage, limits: Limits) -> None:
+    """Raise ``budget_exceeded`` once a run has spent more than ``max_cost_usd_per_run``."""
+    cap = limits.max_cost_usd_per_run
+    if cap is not None and usage.cost_usd > cap:
+        raise AgentError(
+            ErrorType.BUDGET_EXCEEDED,
+            f"run cost ${usage.cost_usd:.6f}, above its limit of ${cap:g} (maxCostUsdPerRun)",
+        )
+
+
+def routed_model(request: RunRequest, router: RouterSpec) -> str | None:
+    """The cheap model for a short request that names no model and needs no tool, else None.
+
+    "Needs no tool" is a guess from ``router.tool_hints`` (regexes: arithmetic, dates and
+    times by default); a routed run is offered no tools, so a wrong guess costs an answer
+    without them, never a tool call on the cheap model.
+    """
+    if not router.enabled or router.model is None or request.model or request.history:
+        return None
+    message = request.message
+    if len(message) > router.max_chars:
+        return None
+    if any(re.search(hint, message) for hint in router.tool_hints):
+        return None
+    return router.model
+
+
+def cache_key(request: RunRequest, model: str, config_hash: str) -> str | None:
+    """The response-cache key of a stateless run (None when it must not be cached).
+
+    Scoped by tenant and by config hash: a config change (prompt, tools, prices) never serves
+    an answer computed under the previous one.
+    """
+    if request.session_id:
+        return None
+    material = json.dumps(
+        {
+            "tenant": request.tenant,
+            "config": config_hash,
+            "model": model,
+            "message": request.message,
+            "history": [m.model_dump(mode="json", exclude_defaults=True) for m in request.history],
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()

@@ -10,8 +10,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from agent_service.domain.agent_config import AgentConfig
-from agent_service.domain.messages import ChatMessage, LLMAttempt, LLMCompletion, ToolSpec
-from agent_service.domain.runs import RunEvent
+from agent_service.domain.messages import (
+    ChatMessage,
+    LLMAttempt,
+    LLMCompletion,
+    TokenUsage,
+    ToolSpec,
+)
+from agent_service.domain.runs import RunEvent, RunResult
 
 DeltaCallback = Callable[[str], Awaitable[None]]
 """Receives each text fragment of a streamed LLM answer."""
@@ -60,6 +66,30 @@ class SessionMemory(Protocol):
         ...
 
 
+class RunGuard(Protocol):
+    """What may stop a run between steps: cancellation and the caller's budgets.
+
+    ``store.limits.RedisRunGuard`` implements it; the loop calls ``check`` before every LLM and
+    tool call and ``charge`` after every LLM call.
+    """
+
+    async def check(self) -> None:
+        """Raise ``AgentError`` (``cancelled`` or ``budget_exceeded``) if the run must stop."""
+        ...
+
+    async def charge(self, usage: TokenUsage) -> None:
+        """Account one LLM call's tokens and cost against the caller's rates and budgets."""
+        ...
+
+
+class ResponseCache(Protocol):
+    """Exact-match answers of earlier runs (``store.cache.RedisResponseCache``)."""
+
+    async def get(self, key: str) -> RunResult | None: ...
+
+    async def put(self, key: str, result: RunResult, ttl_seconds: int) -> None: ...
+
+
 class RunObserver(Protocol):
     """Hears about every LLM and tool call (metrics and traces implement it)."""
 
@@ -73,6 +103,10 @@ class RunObserver(Protocol):
 
     def tool_call(self, name: str, ok: bool, duration_s: float) -> None: ...
 
+    def cache_lookup(self, hit: bool) -> None:
+        """A response-cache lookup was answered (``hit``) or missed."""
+        ...
+
 
 class NullObserver:
     """A RunObserver that records nothing."""
@@ -84,4 +118,7 @@ class NullObserver:
         return None
 
     def tool_call(self, name: str, ok: bool, duration_s: float) -> None:
+        return None
+
+    def cache_lookup(self, hit: bool) -> None:
         return None

@@ -9,6 +9,7 @@ per request, continuing an incoming ``traceparent``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,11 +21,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from agent_service import __version__
+from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
 from agent_service.api.routes import chat, health, models, tasks
 from agent_service.api.routes import metrics as metrics_route
-from agent_service.config import Settings, load_config_version, multiprocess_metrics_dir
+from agent_service.config import (
+    Settings,
+    load_config_version,
+    metrics_token,
+    multiprocess_metrics_dir,
+)
 from agent_service.domain.agent_config import AgentConfig, ConfigVersion
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -35,9 +42,24 @@ from agent_service.queue.stats import QueueStatsReader
 from agent_service.reloader import ConfigReloader
 from agent_service.services import Services
 
+log = logging.getLogger(__name__)
+
 # Probes and scrapes are frequent and say nothing about a run: no spans for them (regexes
 # searched in the request URL, which carries no query string).
 UNTRACED_URLS = "/healthz$,/readyz$,/metrics$"
+
+
+def _warn_about_auth(settings: Settings, keyring: KeyRing) -> None:
+    if not settings.auth.enabled:
+        log.warning(
+            "AUTHENTICATION IS OFF (AGENT_AUTH_ENABLED=false): every caller is served as "
+            "tenant 'default'. Never expose this API beyond a trusted network."
+        )
+    elif keyring.empty:
+        log.warning(
+            "no API keys are configured (AGENT_AUTH_KEYS_FILE, apiKeys in the agent config): "
+            "every /v1 request will be refused with 401"
+        )
 
 
 def _start_reloader(settings: Settings, services: Services) -> asyncio.Task[None] | None:
@@ -75,15 +97,25 @@ def create_app(
     app_metrics.build_info.labels(__version__).set(1)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
+    token = metrics_token(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         services = await Services.open(settings, version, app_metrics)
         celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
         queue = TaskQueue(services.redis, celery_app, services.store)
+        keyring = KeyRing(settings.auth.keys_file, lambda: services.config.api_keys)
+        _warn_about_auth(settings, keyring)
         reloading = _start_reloader(settings, services)
+        state = {
+            "services": services,
+            "task_queue": queue,
+            "scrape_registry": scrape_from,
+            "keyring": keyring,
+            "metrics_token": token,
+        }
         try:
-            yield {"services": services, "task_queue": queue, "scrape_registry": scrape_from}
+            yield state
         finally:
             if reloading is not None:
                 reloading.cancel()
@@ -118,6 +150,7 @@ def create_app(
         max_body_bytes=settings.api.max_body_bytes,
         metrics=app_metrics,
         routes=routes,
+        max_in_flight=settings.api.max_in_flight,
     )
     # Wraps the whole middleware stack, so the request middleware and every handler run inside
     # the server span (X-Trace-Id, trace ids on log lines, the task record's trace_id).

@@ -1,16 +1,28 @@
-"""FastAPI dependencies: the process's services from the lifespan state, request checks."""
+"""FastAPI dependencies: the process's services from the lifespan state, the caller (API key),
+run admission (rate limits and budgets), request checks."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 
+from agent_service.api.auth import KeyRing, presented_key
 from agent_service.api.errors import ApiError
 from agent_service.config import Settings
+from agent_service.domain.callers import ANONYMOUS, Caller
 from agent_service.domain.errors import ErrorType
 from agent_service.queue.producer import TaskQueue
 from agent_service.services import Services
+from agent_service.store.limits import BUDGET_MESSAGES, Admission
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agent-service"'}
+_RATE_MESSAGES = {
+    "requests_per_minute": "too many requests for this API key: the per-minute limit is reached",
+    "tokens_per_minute": "this API key used its LLM tokens for this minute",
+    **BUDGET_MESSAGES,
+}
 
 
 def get_services(request: Request) -> Services:
@@ -39,7 +51,63 @@ def require_json(request: Request) -> None:
         )
 
 
+def get_caller(request: Request) -> Caller:
+    """The caller of a /v1 request: its API key's tenant (401 without a valid key), or the
+    anonymous ``default`` tenant when authentication is off."""
+    services: Services = request.state.services
+    if not services.settings.auth.enabled:
+        caller = ANONYMOUS
+    else:
+        keyring: KeyRing = request.state.keyring
+        key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        if key is None:
+            raise ApiError(
+                401,
+                ErrorType.UNAUTHORIZED,
+                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                headers=_CHALLENGE,
+            )
+        found = keyring.lookup(key)
+        if found is None:
+            raise ApiError(401, ErrorType.UNAUTHORIZED, "invalid API key", headers=_CHALLENGE)
+        caller = found
+    request.state.caller = caller
+    structlog.contextvars.bind_contextvars(tenant=caller.tenant, key_id=caller.key_id)
+    return caller
+
+
+def rate_headers(admission: Admission) -> dict[str, str]:
+    """``X-RateLimit-*`` of the per-minute request limit (none when it is not set)."""
+    if admission.limit is None or admission.remaining is None:
+        return {}
+    return {
+        "X-RateLimit-Limit": str(admission.limit),
+        "X-RateLimit-Remaining": str(admission.remaining),
+        "X-RateLimit-Reset": str(admission.reset),
+    }
+
+
+async def admit_run(services: Services, caller: Caller) -> dict[str, str]:
+    """Count a run against the caller's rates and budgets: 429 when one is exhausted (with
+    ``Retry-After`` and ``X-RateLimit-*``), else the headers to add to the answer."""
+    limits = services.config.limits_for(caller.tenant)
+    admission = await services.limiter.admit(caller, limits)
+    headers = rate_headers(admission)
+    if admission.allowed:
+        return headers
+    reason = admission.reason or "requests_per_minute"
+    services.metrics.rate_limited.labels(reason).inc()
+    error = ErrorType.BUDGET_EXCEEDED if reason.startswith("daily_") else ErrorType.RATE_LIMITED
+    raise ApiError(
+        429,
+        error,
+        _RATE_MESSAGES.get(reason, reason),
+        headers={**headers, "Retry-After": str(admission.retry_after)},
+    )
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 JsonBody = Depends(require_json)

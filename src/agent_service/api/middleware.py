@@ -1,4 +1,6 @@
-"""Pure-ASGI middleware: request and trace ids, the access log line, the request body limit.
+"""Pure-ASGI middleware: request and trace ids, the access log line, the request body limit,
+and the overload guard (at most ``AGENT_API_MAX_IN_FLIGHT`` requests at once: beyond it, 503
+with ``Retry-After`` at once, so an overloaded API sheds load instead of timing out).
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through untouched
 and the per-request cost stays in microseconds.
@@ -25,6 +27,9 @@ access_log = structlog.get_logger("agent_service.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
+UNGUARDED_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Never shed: probes must tell the truth under load, and scrapes show the overload."""
+OVERLOAD_RETRY_AFTER = "1"
 
 
 class _BodyTooLargeError(Exception):
@@ -86,6 +91,22 @@ class _Exchange:
                 message["headers"].append((b"x-trace-id", self.trace_id.encode()))
         await self._send(message)
 
+    async def reject_overloaded(self, limit: int) -> None:
+        body = json.dumps(
+            error_body(
+                ErrorType.OVERLOADED,
+                f"the API is serving its limit of {limit} requests; retry shortly",
+                self.request_id,
+            )
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", OVERLOAD_RETRY_AFTER.encode()),
+        ]
+        await self._send_raw({"type": "http.response.start", "status": 503, "headers": headers})
+        await self._send_raw({"type": "http.response.body", "body": body})
+
     async def reject_too_large(self) -> None:
         body = json.dumps(
             error_body(
@@ -125,12 +146,19 @@ class RequestContextMiddleware:
     """Request id, body limit (413), HTTP metrics and the access line, for every request."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: RouteTemplates
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics,
+        routes: RouteTemplates,
+        max_in_flight: int = 0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.routes = routes
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,7 +176,14 @@ class RequestContextMiddleware:
         route = self.routes(scope["path"])
         in_progress = self.metrics.http_in_progress.labels(route)
         in_progress.inc()
+        guarded = self.max_in_flight > 0 and route not in UNGUARDED_ROUTES
+        if guarded:
+            self._in_flight += 1
         try:
+            if guarded and self._in_flight > self.max_in_flight:
+                self.metrics.rate_limited.labels("overloaded").inc()
+                await exchange.reject_overloaded(self.max_in_flight)
+                return
             length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 exchange.too_large = True
@@ -159,6 +194,8 @@ class RequestContextMiddleware:
             if not exchange.started:
                 await exchange.reject_too_large()
         finally:
+            if guarded:
+                self._in_flight -= 1
             in_progress.dec()
             elapsed = time.perf_counter() - started
             method = scope["method"]
@@ -168,6 +205,7 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id", "task_id")
 
     def _log(self, scope: Scope, route: str, status: int, elapsed: float, request_id: str) -> None:
+        caller = scope.get("state", {}).get("caller")
         access_log.info(
             "request",
             method=scope["method"],
@@ -176,4 +214,5 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             request_id=request_id,
+            tenant=getattr(caller, "tenant", None),
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_service.domain.runs import RunRequest
+from agent_service.domain.runs import DEFAULT_TENANT, RunRequest
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -28,19 +28,44 @@ class RunBody(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Small free-form metadata.")
     stream: bool = Field(default=False, description="`POST /v1/chat` only: answer as SSE.")
 
-    def to_run_request(self) -> RunRequest:
+    def to_run_request(self, tenant: str = DEFAULT_TENANT) -> RunRequest:
         return RunRequest(
             message=self.message,
             session_id=self.session_id,
             model=self.model,
             metadata=self.metadata,
+            tenant=tenant,
         )
+
+
+class TaskBody(RunBody):
+    """A queued run: ``POST /v1/tasks``."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Called (POST, signed) when the task ends: https unless the service allows "
+        "http; private addresses refused (see docs/api.md#webhooks).",
+    )
 
 
 class TaskAccepted(BaseModel):
     task_id: str
     status: str = "queued"
     queue: str
+    idempotent_replay: bool = Field(
+        default=False,
+        description="True when an earlier request with the same Idempotency-Key made the task.",
+    )
+
+
+class CancelAnswer(BaseModel):
+    task_id: str
+    status: str = Field(
+        description="`cancelled` (it was queued: it will never start) or `cancelling` (it is "
+        "running and stops at its next step)."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -67,11 +92,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid JSON",
+        401: "Missing or invalid API key",
         404: "Unknown task",
         413: "Body too large",
         415: "Not JSON",
         422: "Invalid input",
-        503: "A dependency (Redis, every LLM) is unavailable",
+        429: "Rate limited or over budget (see Retry-After)",
+        503: "A dependency (Redis, every LLM) is unavailable, or the API is at capacity",
     }.items()
 }
 

@@ -18,6 +18,7 @@ from agent_service.config import (
     Settings,
     ensure_multiprocess_metrics_dir,
     load_config_version,
+    metrics_token,
     multiprocess_metrics_dir,
 )
 from agent_service.observability.exposition import (
@@ -48,7 +49,7 @@ def serve_api(settings: Settings) -> int:
     metrics = Metrics(enabled=settings.metrics.enabled)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
-    serve_metrics(registry, settings.metrics.port, settings.metrics.host)
+    serve_metrics(registry, settings.metrics.port, settings.metrics.host, metrics_token(settings))
     tracer_provider = configure_tracing(API_SERVICE_NAME, settings.tracing)
     app = create_app(
         settings, config, metrics=metrics, scrape=registry, tracer_provider=tracer_provider
@@ -85,7 +86,9 @@ def _serve_gunicorn(settings: Settings) -> int:
         registry = scrape_registry(
             Metrics(enabled=settings.metrics.enabled), multiprocess_dir, reader.read
         )
-        serve_metrics(registry, settings.metrics.port, settings.metrics.host)
+        serve_metrics(
+            registry, settings.metrics.port, settings.metrics.host, metrics_token(settings)
+        )
 
     def child_exit(_: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid, str(multiprocess_dir))  # type: ignore[no-untyped-call]

@@ -177,6 +177,16 @@ HEADER = (
 )
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors and aliases: a schema reused in two places is written out twice."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render_crd_yaml() -> str:
     """The CRD as the YAML document committed in the chart and in ``k8s/crds/``."""
-    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+    text = yaml.dump(
+        build_crd(), Dumper=_PlainDumper, sort_keys=False, width=100, allow_unicode=True
+    )
+    return HEADER + text

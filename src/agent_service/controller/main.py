@@ -14,7 +14,7 @@ from pathlib import Path
 import kopf
 
 from agent_service import __version__
-from agent_service.config import Settings
+from agent_service.config import Settings, metrics_token
 from agent_service.controller.handlers import build_registry
 from agent_service.controller.kube import KubeCluster, connect
 from agent_service.controller.reconcile import Policy
@@ -55,7 +55,9 @@ def run_controller(settings: Settings) -> int:
     metrics.build_info.labels(__version__).set(1)
     for result in ("applied", "rejected"):
         metrics.config_reloads.labels(result)
-    serve_metrics(metrics.registry, settings.metrics.port, settings.metrics.host)
+    serve_metrics(
+        metrics.registry, settings.metrics.port, settings.metrics.host, metrics_token(settings)
+    )
     policy = Policy(
         configmap=options.configmap,
         mounted_secrets=frozenset(options.mounted_secrets)

@@ -134,7 +134,7 @@ def _secret_problems(config: AgentConfig, cluster: Cluster, policy: Policy) -> I
                 path,
                 "SecretNotMounted",
                 f"Secret {ref.name!r} is not mounted into the pods (add it to the chart's "
-                "agentConfig.secrets value)",
+                "agentConfigSecrets value)",
             )
 
 

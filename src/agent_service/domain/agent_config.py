@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -159,6 +160,13 @@ class Limits(_Spec):
     max_cost_usd_per_run: float | None = Field(
         default=None, gt=0, description="USD a run may spend before it stops (unset: no cap)."
     )
+    max_consecutive_tool_failures: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Failed tool calls in a row after which the agent answers without tools "
+        "(the answer is marked degraded).",
+    )
 
 
 class RateLimits(_Spec):
@@ -183,12 +191,72 @@ class RateLimits(_Spec):
 
 
 class TenantSpec(_Spec):
-    """Limits of one tenant, overriding ``rateLimits`` field by field."""
+    """One tenant: limits overriding ``rateLimits`` field by field, and its webhook secret."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Tenant name, as API keys map to it.")
     rate_limits: RateLimits = Field(
         default_factory=RateLimits, description="This tenant's limits (unset fields inherit)."
     )
+    webhook_secret: SecretRef | None = Field(
+        default=None,
+        description="Where the HMAC secret signing this tenant's webhooks is (unset: the "
+        "service-wide AGENT_WEBHOOKS_SECRET_FILE).",
+    )
+
+
+class ApiKeySpec(_Spec):
+    """A client API key, by its SHA-256 (the key itself never appears in the config)."""
+
+    tenant: str = Field(pattern=NAME_PATTERN, description="The tenant the key acts for.")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the key (`sha256sum` of it)."
+    )
+    name: str | None = Field(
+        default=None, max_length=128, description="A label for the key (shown in logs)."
+    )
+
+
+class CacheSpec(_Spec):
+    """Exact-match response cache for stateless runs (no ``session_id``), per tenant."""
+
+    enabled: bool = Field(default=False, description="Serve repeated identical runs from cache.")
+    ttl_seconds: int = Field(
+        default=300, ge=1, le=7 * 24 * 3600, description="How long an answer is reused."
+    )
+
+
+DEFAULT_TOOL_HINTS = (
+    r"\d\s*[-+*/%^]\s*\d",  # arithmetic
+    r"(?i)\b(time|date|day|today|tomorrow|yesterday|clock|hour|timezone)\b",
+)
+
+
+class RouterSpec(_Spec):
+    """Sends short requests that need no tool to a cheaper model (when no model is named)."""
+
+    enabled: bool = Field(default=False, description="Route short, tool-free requests.")
+    model: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="The cheaper model (a configured name)."
+    )
+    max_chars: int = Field(
+        default=200, ge=1, le=100_000, description="Longest message routed to the cheap model."
+    )
+    tool_hints: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TOOL_HINTS),
+        max_length=50,
+        description="Regular expressions: a message matching one may need a tool, so it is "
+        "not routed (defaults: arithmetic, dates and times).",
+    )
+
+    @field_validator("tool_hints")
+    @classmethod
+    def _compiles(cls, hints: list[str]) -> list[str]:
+        for hint in hints:
+            try:
+                re.compile(hint)
+            except re.error as exc:
+                raise ValueError(f"tool hint {hint!r} is not a valid regex: {exc}") from None
+        return hints
 
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -221,6 +289,14 @@ class AgentConfig(_Spec):
     tenants: list[TenantSpec] = Field(
         default_factory=list, max_length=1000, description="Per-tenant limit overrides."
     )
+    api_keys: list[ApiKeySpec] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Client API keys by SHA-256, each mapped to a tenant (more can come from "
+        "the keys file, AGENT_AUTH_KEYS_FILE).",
+    )
+    cache: CacheSpec = Field(default_factory=CacheSpec, description="Response cache.")
+    router: RouterSpec = Field(default_factory=RouterSpec, description="Cheap-model router.")
 
     @field_validator("models")
     @classmethod
@@ -247,6 +323,8 @@ class AgentConfig(_Spec):
         tenant_names = [t.name for t in self.tenants]
         if len(set(tenant_names)) != len(tenant_names):
             raise ValueError("duplicate tenant names")
+        if self.router.enabled and self.router.model not in names:
+            raise ValueError(f"router.model {self.router.model!r} is not a configured model")
         tool_names = [t.name for t in self.tools.http]
         clashes = sorted({n for n in tool_names if tool_names.count(n) > 1 or n in BUILTIN_TOOLS})
         if clashes:
@@ -263,6 +341,20 @@ class AgentConfig(_Spec):
     @property
     def model_names(self) -> list[str]:
         return [m.name for m in self.models]
+
+    def tenant(self, name: str) -> TenantSpec | None:
+        for spec in self.tenants:
+            if spec.name == name:
+                return spec
+        return None
+
+    def limits_for(self, tenant: str) -> RateLimits:
+        """The rate limits of ``tenant``: its own fields over the defaults."""
+        spec = self.tenant(tenant)
+        if spec is None:
+            return self.rate_limits
+        own = spec.rate_limits.model_dump(exclude_none=True)
+        return self.rate_limits.model_copy(update=own)
 
     def fingerprint(self) -> str:
         """A short stable hash of the config (reported in metrics and status)."""

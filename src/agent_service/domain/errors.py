@@ -20,8 +20,9 @@ class ErrorType(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
-    # dependency errors (503)
+    # dependency errors and load shedding (503)
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
+    OVERLOADED = "overloaded"
     # run outcomes
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_REQUEST = "llm_bad_request"

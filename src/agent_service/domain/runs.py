@@ -9,18 +9,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent_service.domain.messages import TokenUsage
+from agent_service.domain.messages import ChatMessage, TokenUsage
+
+DEFAULT_TENANT = "default"
 
 RunMode = Literal["sync", "stream", "async"]
 
 
 class RunRequest(BaseModel):
-    """What the caller asked for. Validated at the API edge; trusted from here on."""
+    """What the caller asked for. Validated at the API edge; trusted from here on.
+
+    ``tenant`` scopes sessions, budgets and the cache; ``history`` holds earlier turns sent by
+    the caller (the OpenAI-compatible endpoint) and replaces session memory when present.
+    """
 
     message: str
     session_id: str | None = None
     model: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tenant: str = DEFAULT_TENANT
+    history: list[ChatMessage] = Field(default_factory=list)
 
 
 class Usage(BaseModel):
@@ -72,7 +80,10 @@ class RunResult(BaseModel):
     duration_ms: float
     trace_id: str | None = None
     degraded: bool = False
+    """True when the agent answered without tools because they kept failing."""
     config_generation: int | None = None
+    cached: bool = False
+    """True when the answer came from the response cache (no LLM call was made)."""
 
 
 EventType = Literal["status", "step", "delta", "done", "error", "cancelled"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent_service.domain.runs import RunRequest, RunResult, Usage
+from agent_service.domain.runs import DEFAULT_TENANT, RunRequest, RunResult, Usage
 
 
 class TaskStatus(StrEnum):
@@ -30,14 +30,40 @@ class TaskError(BaseModel):
     message: str
 
 
+class WebhookDelivery(BaseModel):
+    """One attempt to deliver a task's completion webhook."""
+
+    attempt: int
+    at: float
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+class WebhookState(BaseModel):
+    """The completion webhook of a task and its delivery history."""
+
+    url: str
+    status: str = "pending"
+    """``pending`` (not yet due), ``delivering``, ``delivered`` or ``dead`` (retries exhausted)."""
+    attempts: list[WebhookDelivery] = []
+
+
 class TaskRecord(BaseModel):
-    """A queued run. Timestamps are Unix seconds (float)."""
+    """A queued run. Timestamps are Unix seconds (float). ``tenant`` owns it: other tenants
+    see it as not found."""
 
     task_id: str
     status: TaskStatus
     queue: str
     request: RunRequest
     created_at: float
+    tenant: str = DEFAULT_TENANT
+    key_id: str | None = None
+    """Id of the API key that submitted it (its per-minute token rate is charged)."""
+    idempotency_key: str | None = None
+    cancel_requested_at: float | None = None
+    webhook: WebhookState | None = None
     started_at: float | None = None
     finished_at: float | None = None
     attempts: int = 0

@@ -6,12 +6,19 @@ that owns it: uvicorn itself, or gunicorn's master) and the worker (metrics port
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse
+from wsgiref.types import WSGIApplication as WSGIApp
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -105,8 +112,51 @@ def scrape_registry(
     return registry
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
-    """Serve ``/metrics`` on ``port`` from a daemon thread (0: not served)."""
-    if port:
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+        return
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def bearer_guard(app: WSGIApp, token: str) -> WSGIApp:
+    """``app`` behind ``Authorization: Bearer <token>`` (401 otherwise; constant-time check)."""
+    expected = f"Bearer {token}".encode()
+
+    def guarded(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        presented = str(environ.get("HTTP_AUTHORIZATION", "")).encode()
+        if not hmac.compare_digest(presented, expected):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')],
+            )
+            return [b"unauthorized\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def serve_metrics(
+    registry: CollectorRegistry,
+    port: int,
+    host: str = "0.0.0.0",  # noqa: S104
+    token: str | None = None,
+) -> None:
+    """Serve ``/metrics`` on ``port`` from a daemon thread (0: not served), behind a bearer
+    ``token`` when one is configured (``AGENT_AUTH_METRICS_TOKEN_FILE``)."""
+    if not port:
+        return
+    if token is None:
         start_http_server(port, addr=host, registry=registry)
-        log.info("metrics served on port %d", port)
+    else:
+        server = make_server(
+            host,
+            port,
+            bearer_guard(make_wsgi_app(registry), token),
+            _ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics served on port %d%s", port, " (bearer token required)" if token else "")

@@ -26,7 +26,9 @@ LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
 )  # fmt: skip
-RATE_LIMIT_REASONS = ("requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd")
+RATE_LIMIT_REASONS = (
+    "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
+)  # fmt: skip
 
 
 class _Disabled:
@@ -137,6 +139,13 @@ class Metrics:
             "agent_rate_limited", "Requests refused by rate limits or budgets.",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.cache_lookups = Counter(
+            "agent_cache_lookups", "Response-cache lookups by result.", ["result"], registry=r
+        )
+        self.webhook_deliveries = Counter(
+            "agent_webhook_deliveries", "Webhook delivery attempts by outcome.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter(
             "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
         )
@@ -186,6 +195,10 @@ class Metrics:
             self.rate_limited.labels(reason)
         for result in ("applied", "rejected"):
             self.config_reloads.labels(result)
+        for result in ("hit", "miss"):
+            self.cache_lookups.labels(result)
+        for outcome in ("delivered", "retry", "dead"):
+            self.webhook_deliveries.labels(outcome)
 
     def set_config(self, generation: int, config_hash: str) -> None:
         """Record the config in force: its series at 1, the previous one at 0.

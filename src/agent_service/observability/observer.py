@@ -43,3 +43,6 @@ class MetricsObserver:
         label = name if name in self._tools else UNKNOWN_TOOL
         self._m.tool_calls.labels(label, "ok" if ok else "error").inc()
         self._m.tool_duration.labels(label).observe(duration_s)
+
+    def cache_lookup(self, hit: bool) -> None:
+        self._m.cache_lookups.labels("hit" if hit else "miss").inc()

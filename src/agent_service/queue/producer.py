@@ -15,9 +15,11 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from celery import Celery
 from opentelemetry import trace
+from redis.exceptions import WatchError
 
 from agent_service.domain.tasks import TaskRecord
 from agent_service.observability.tracing import inject_context
@@ -58,6 +60,16 @@ def build_message(
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """What ``TaskQueue.submit`` did: created ``task_id``, or found the task an
+    ``Idempotency-Key`` already names (``created`` False; ``same_body`` says if it matches)."""
+
+    task_id: str
+    created: bool
+    same_body: bool = True
+
+
 class TaskQueue:
     """Submits runs to the Celery queue (a Redis list named after it) and measures it."""
 
@@ -67,10 +79,18 @@ class TaskQueue:
         self._store = store
 
     @guarded
-    async def submit(self, record: TaskRecord, headers: Mapping[str, str] | None = None) -> None:
+    async def submit(
+        self,
+        record: TaskRecord,
+        headers: Mapping[str, str] | None = None,
+        body_hash: str | None = None,
+    ) -> Submitted:
         """Create the record and publish its message atomically (raises 503-type errors).
 
-        The message carries the current trace context (``traceparent``) in its headers.
+        The message carries the current trace context (``traceparent``) in its headers. With
+        ``record.idempotency_key``, the key is claimed in the same transaction (optimistic,
+        WATCH): concurrent duplicates create exactly one task, the others get its id. The key
+        lives as long as the record.
         """
         attributes = {
             "messaging.system": "celery",
@@ -85,10 +105,36 @@ class TaskQueue:
             carrier = dict(headers or {})
             inject_context(carrier)
             message = build_message(self._app, record.task_id, record.queue, carrier)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                self._store.add_create(pipe, record)
-                pipe.lpush(record.queue, message)
-                await pipe.execute()
+            if record.idempotency_key is None:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    self._store.add_create(pipe, record)
+                    pipe.lpush(record.queue, message)
+                    await pipe.execute()
+                return Submitted(record.task_id, created=True)
+            return await self._submit_once(record, message, body_hash or "")
+
+    async def _submit_once(self, record: TaskRecord, message: bytes, body_hash: str) -> Submitted:
+        assert record.idempotency_key is not None
+        claim = self._store.keys.idempotency(record.tenant, record.idempotency_key)
+        value = f"{record.task_id} {body_hash}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(claim)
+                    existing = await pipe.get(claim)
+                    if existing is not None:
+                        await pipe.reset()  # type: ignore[no-untyped-call]
+                        text = existing.decode() if isinstance(existing, bytes) else existing
+                        task_id, _, known_hash = str(text).partition(" ")
+                        return Submitted(task_id, created=False, same_body=known_hash == body_hash)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(claim, value, ex=self._store.ttl_seconds)
+                    self._store.add_create(pipe, record)
+                    pipe.lpush(record.queue, message)
+                    await pipe.execute()
+                    return Submitted(record.task_id, created=True)
+                except WatchError:
+                    continue  # another request claimed the key meanwhile: read its task
 
     @guarded
     async def depth(self, queue: str) -> int:

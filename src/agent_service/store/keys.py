@@ -16,4 +16,37 @@ class Keys:
         return f"{self.prefix}task:{task_id}:events"
 
     def session(self, session_id: str) -> str:
+        """``session_id`` is tenant-scoped by the agent loop (``tenant:session``)."""
         return f"{self.prefix}session:{session_id}"
+
+    def cancel(self, task_id: str) -> str:
+        return f"{self.prefix}task:{task_id}:cancel"
+
+    def idempotency(self, tenant: str, key: str) -> str:
+        return f"{self.prefix}idem:{tenant}:{key}"
+
+    def requests_window(self, key_id: str, minute: int) -> str:
+        return f"{self.prefix}rl:req:{key_id}:{minute}"
+
+    def tokens_window(self, key_id: str, minute: int) -> str:
+        return f"{self.prefix}rl:tok:{key_id}:{minute}"
+
+    def daily_tokens(self, tenant: str, day: str) -> str:
+        return f"{self.prefix}budget:tok:{tenant}:{day}"
+
+    def daily_cost(self, tenant: str, day: str) -> str:
+        """Micro-dollars (an integer, so INCRBY stays exact)."""
+        return f"{self.prefix}budget:usd:{tenant}:{day}"
+
+    def cache(self, digest: str) -> str:
+        return f"{self.prefix}cache:{digest}"
+
+    @property
+    def webhook_outbox(self) -> str:
+        """Sorted set of task ids whose completion webhook is due (score: due time)."""
+        return f"{self.prefix}webhooks:outbox"
+
+    @property
+    def webhook_dead(self) -> str:
+        """List of task ids whose webhook exhausted its retries (dead letters)."""
+        return f"{self.prefix}webhooks:dead"

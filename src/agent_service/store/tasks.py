@@ -1,7 +1,9 @@
 """Task records (a Redis hash per task) and their progress events (a Redis stream per task).
 
-The API creates records (inside the enqueue transaction of ``queue.producer``) and reads them;
-the worker moves them through ``running`` to a terminal state; the SSE endpoint tails events.
+The API creates records (inside the enqueue transaction of ``queue.producer``), reads them and
+cancels them; the worker moves them through ``running`` to a terminal state; the SSE endpoint
+tails events. A record with a webhook is put on the webhook outbox in the same transaction that
+makes it terminal, so a completion is never without its notification.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any, cast
 
 from redis.asyncio.client import Pipeline
 
-from agent_service.domain.runs import RunEvent, RunResult, Usage
-from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
+from agent_service.domain.runs import DEFAULT_TENANT, RunEvent, RunResult, Usage
+from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus, WebhookState
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
 
@@ -39,6 +41,35 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
+# Cancels a queued task at once (it will never start) or flags a running one (its worker stops
+# at the next step boundary); returns the outcome, or the terminal status it already had.
+# KEYS: record, events, cancel flag, webhook outbox. ARGV: now, events maxlen, ttl, task id.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1],
+             'cancel_requested_at', ARGV[1],
+             'error', '{"type":"cancelled","message":"cancelled before it started"}')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'cancelled',
+             'data', '{"status":"cancelled"}')
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  if redis.call('HEXISTS', KEYS[1], 'webhook') == 1 then
+    redis.call('ZADD', KEYS[4], ARGV[1], ARGV[4])
+  end
+  return 'cancelled'
+end
+if status == 'running' then
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
+  if not redis.call('HGET', KEYS[1], 'cancel_requested_at') then
+    redis.call('HSET', KEYS[1], 'cancel_requested_at', ARGV[1])
+  end
+  return 'cancelling'
+end
+return status
+"""
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -51,9 +82,16 @@ def _record_fields(record: TaskRecord) -> dict[str, str]:
         "request": record.request.model_dump_json(),
         "created_at": repr(record.created_at),
         "attempts": str(record.attempts),
+        "tenant": record.tenant,
     }
     if record.trace_id:
         fields["trace_id"] = record.trace_id
+    if record.idempotency_key:
+        fields["idempotency_key"] = record.idempotency_key
+    if record.key_id:
+        fields["key_id"] = record.key_id
+    if record.webhook is not None:
+        fields["webhook"] = record.webhook.model_dump_json()
     return fields
 
 
@@ -68,11 +106,14 @@ def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
         "created_at": float(data["created_at"]),
         "attempts": int(data.get("attempts", "0")),
         "trace_id": data.get("trace_id"),
+        "tenant": data.get("tenant", DEFAULT_TENANT),
+        "idempotency_key": data.get("idempotency_key"),
+        "key_id": data.get("key_id"),
     }
-    for name in ("started_at", "finished_at"):
+    for name in ("started_at", "finished_at", "cancel_requested_at"):
         if name in data:
             parsed[name] = float(data[name])
-    for name in ("result", "error", "usage"):
+    for name in ("result", "error", "usage", "webhook"):
         if name in data:
             parsed[name] = json.loads(data[name])
     return TaskRecord.model_validate(parsed)
@@ -87,6 +128,15 @@ class TaskStore:
         self._ttl = ttl_seconds
         self._events_max = events_max
         self._start_attempt = client.register_script(_START_ATTEMPT)
+        self._cancel = client.register_script(_CANCEL)
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl
 
     def add_create(self, pipe: Pipeline, record: TaskRecord) -> None:
         """Queue the commands creating ``record`` (and its ``queued`` event) on ``pipe``."""
@@ -140,8 +190,10 @@ class TaskStore:
         result: RunResult | None = None,
         error: TaskError | None = None,
         usage: Usage | None = None,
+        webhook: bool = False,
     ) -> None:
-        """Record the terminal state and emit the terminal event, atomically."""
+        """Record the terminal state and emit the terminal event, atomically; with ``webhook``
+        (the record has one), put the task on the webhook outbox in the same transaction."""
         key = self._keys.task(task_id)
         fields: dict[str, str] = {"status": status.value, "finished_at": repr(time.time())}
         if result is not None:
@@ -166,7 +218,32 @@ class TaskStore:
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.expire(key, self._ttl)
             self._add_event(pipe, task_id, event)
+            pipe.delete(self._keys.cancel(task_id))
+            if webhook:
+                pipe.zadd(self._keys.webhook_outbox, {task_id: time.time()})
             await pipe.execute()
+
+    @guarded
+    async def cancel(self, task_id: str) -> str | None:
+        """Cancel ``task_id``: ``cancelled`` (it was queued), ``cancelling`` (it runs and will
+        stop at its next step), the terminal status it already had, or None if unknown."""
+        outcome = await self._cancel(
+            keys=[
+                self._keys.task(task_id),
+                self._keys.events(task_id),
+                self._keys.cancel(task_id),
+                self._keys.webhook_outbox,
+            ],
+            args=[repr(time.time()), self._events_max, self._ttl, task_id],
+        )
+        if outcome is None:
+            return None
+        return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+
+    @guarded
+    async def set_webhook(self, task_id: str, state: WebhookState) -> None:
+        """Replace the webhook state of a record (delivery attempts, final status)."""
+        await self._redis.hset(self._keys.task(task_id), "webhook", state.model_dump_json())
 
     @guarded
     async def read_events(

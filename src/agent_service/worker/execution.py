@@ -14,6 +14,7 @@ import time
 from opentelemetry.context import Context
 
 from agent_service.agent.loop import RunFailedError
+from agent_service.domain.callers import ANONYMOUS_KEY, Caller
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.runs import RunEvent, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
@@ -74,7 +75,10 @@ async def _execute(
         )
         log.error("poison task: %s", message, extra={"task_id": task_id})
         await store.finish(
-            task_id, TaskStatus.FAILED, error=TaskError(type=ErrorType.POISON, message=message)
+            task_id,
+            TaskStatus.FAILED,
+            error=TaskError(type=ErrorType.POISON, message=message),
+            webhook=record.webhook is not None,
         )
         metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
         return TaskStatus.FAILED
@@ -83,26 +87,31 @@ async def _execute(
         await store.append_event(task_id, event)
 
     agent = services.agent  # the snapshot in force now; a reload does not touch this run
+    caller = Caller(record.tenant, record.key_id or ANONYMOUS_KEY)
+    guard = services.guard(caller, task_id)
     started = time.monotonic()
     in_progress = metrics.worker_in_progress.labels(record.queue)
     in_progress.inc()
+    webhook = record.webhook is not None
     try:
-        result = await agent.run(record.request, mode="async", sink=sink)
+        result = await agent.run(record.request, mode="async", sink=sink, guard=guard)
     except RunFailedError as exc:
+        status = TaskStatus.CANCELLED if exc.type == ErrorType.CANCELLED else TaskStatus.FAILED
         await store.finish(
             task_id,
-            TaskStatus.FAILED,
+            status,
             error=TaskError(type=exc.type, message=exc.message),
             usage=Usage.from_tokens(exc.usage),
+            webhook=webhook,
         )
-        _count_end(metrics, record, TaskStatus.FAILED, started, len(exc.steps))
-        _log_end(task_id, TaskStatus.FAILED, record.attempts, started, exc.type)
-        return TaskStatus.FAILED
+        _count_end(metrics, record, status, started, len(exc.steps))
+        _log_end(task_id, status, record.attempts, started, exc.type)
+        return status
     finally:
         in_progress.dec()
     # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
     result.trace_id = record.trace_id or result.trace_id
-    await store.finish(task_id, TaskStatus.SUCCEEDED, result=result)
+    await store.finish(task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
     _count_end(metrics, record, TaskStatus.SUCCEEDED, started, len(result.steps))
     _log_end(task_id, TaskStatus.SUCCEEDED, record.attempts, started, None)
     return TaskStatus.SUCCEEDED

@@ -20,6 +20,7 @@ from agent_service.config import (
     ConfigError,
     Settings,
     load_config_version,
+    metrics_token,
     multiprocess_metrics_dir,
 )
 from agent_service.domain.agent_config import AgentConfig
@@ -66,7 +67,7 @@ def _start_metrics(settings: Settings) -> Metrics:
     metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
     reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
-    serve_metrics(registry, settings.metrics.port, settings.metrics.host)
+    serve_metrics(registry, settings.metrics.port, settings.metrics.host, metrics_token(settings))
     return metrics
 
 

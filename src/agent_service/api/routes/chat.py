@@ -8,11 +8,12 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.api.deps import JsonBody, ServicesDep, check_run_body
+from agent_service.agent.ports import RunGuard
+from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
@@ -32,49 +33,61 @@ log = logging.getLogger(__name__)
     },
     dependencies=[JsonBody],
 )
-async def chat(body: RunBody, services: ServicesDep) -> RunResult | StreamingResponse:
+async def chat(
+    body: RunBody, response: Response, services: ServicesDep, caller: CallerDep
+) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
     SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
     result), ``error`` (the error shape's ``error`` object).
     """
     check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
-    request = body.to_run_request()
+    rate = await admit_run(services, caller)
+    request = body.to_run_request(caller.tenant)
     agent = services.agent  # the config snapshot in force when the run starts
+    guard = services.guard(caller)
     metrics = services.metrics
     if body.stream:
         keepalive = services.settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            _stream(agent, request, keepalive, metrics),
+            stream_run(agent, request, keepalive, metrics, guard),
             media_type="text/event-stream",
-            headers=SSE_HEADERS,
+            headers={**SSE_HEADERS, **rate},
         )
+    response.headers.update(rate)
     try:
-        result = await agent.run(request, mode="sync")
+        result = await agent.run(request, mode="sync", guard=guard)
     except RunFailedError as exc:
-        _count_run(metrics, "sync", "failed", len(exc.steps))
-        raise ApiError(run_error_status(exc.type), exc.type, exc.message) from exc
-    _count_run(metrics, "sync", "succeeded", len(result.steps))
+        count_run(metrics, "sync", "failed", len(exc.steps))
+        raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=rate) from exc
+    count_run(metrics, "sync", "succeeded", len(result.steps))
     return result
 
 
-def _count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
+def count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
     metrics.runs.labels(mode, status).inc()
     metrics.run_steps.labels(mode).observe(steps)
 
 
-async def _stream(
-    agent: Agent, request: RunRequest, keepalive: float, metrics: Metrics
-) -> AsyncIterator[bytes]:
+async def run_events(
+    agent: Agent,
+    request: RunRequest,
+    keepalive: float,
+    metrics: Metrics,
+    guard: RunGuard | None = None,
+) -> AsyncIterator[RunEvent | None]:
+    """A streamed run's events (``step``, ``delta``, then ``done`` or ``error``), with None
+    for every ``keepalive`` seconds of silence. Closing the iterator cancels the run."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+    finished = asyncio.Event()
 
     async def produce() -> None:
         try:
-            result = await agent.run(request, mode="stream", sink=events.put)
-            _count_run(metrics, "stream", "succeeded", len(result.steps))
+            result = await agent.run(request, mode="stream", sink=events.put, guard=guard)
+            count_run(metrics, "stream", "succeeded", len(result.steps))
             await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
         except RunFailedError as exc:
-            _count_run(metrics, "stream", "failed", len(exc.steps))
+            count_run(metrics, "stream", "failed", len(exc.steps))
             await events.put(
                 RunEvent(type="error", data={"type": exc.type, "message": exc.message})
             )
@@ -84,6 +97,7 @@ async def _stream(
                 RunEvent(type="error", data={"type": "internal", "message": "internal error"})
             )
         finally:
+            finished.set()
             await events.put(None)
 
     runner = asyncio.create_task(produce())
@@ -92,13 +106,25 @@ async def _stream(
             try:
                 event = await asyncio.wait_for(events.get(), timeout=keepalive)
             except TimeoutError:
-                yield KEEPALIVE
+                yield None
                 continue
-            if event is None:
+            if event is None and finished.is_set():
                 break
-            yield sse_event(event.type, event.data)
+            yield event
     finally:
         # The client went away (or the run ended): never leave a run behind.
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+async def stream_run(
+    agent: Agent,
+    request: RunRequest,
+    keepalive: float,
+    metrics: Metrics,
+    guard: RunGuard | None = None,
+) -> AsyncIterator[bytes]:
+    """``run_events`` as SSE bytes (keep-alive comments for the silences)."""
+    async for event in run_events(agent, request, keepalive, metrics, guard):
+        yield KEEPALIVE if event is None else sse_event(event.type, event.data)

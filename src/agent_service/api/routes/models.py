@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_service.api.deps import ServicesDep
-from agent_service.api.schemas import ModelCard, ModelList
+from agent_service.api.deps import CallerDep, ServicesDep
+from agent_service.api.schemas import ERROR_RESPONSES, ModelCard, ModelList
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/v1/models", response_model=ModelList)
-async def list_models(services: ServicesDep) -> ModelList:
+@router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
+async def list_models(services: ServicesDep, _: CallerDep) -> ModelList:
     """The models of the agent config in force (it changes on a hot reload)."""
     version = services.version
     config = version.config

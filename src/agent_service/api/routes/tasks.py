@@ -1,22 +1,39 @@
-"""Queued runs: ``POST /v1/tasks``, ``GET /v1/tasks/{task_id}`` and its SSE event stream."""
+"""Queued runs: ``POST /v1/tasks``, ``GET /v1/tasks/{task_id}``, its SSE event stream, cancel.
+
+Tasks belong to the tenant that submitted them: another tenant's task answers 404, exactly as
+an unknown one.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from agent_service.api.deps import JsonBody, QueueDep, ServicesDep, check_run_body
+from agent_service.api.deps import (
+    CallerDep,
+    JsonBody,
+    QueueDep,
+    ServicesDep,
+    admit_run,
+    check_run_body,
+)
 from agent_service.api.errors import ApiError
-from agent_service.api.schemas import ERROR_RESPONSES, RunBody, TaskAccepted
+from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.domain.errors import ErrorType
-from agent_service.domain.tasks import TaskRecord, TaskStatus
+from agent_service.config import WebhookSettings
+from agent_service.domain.callers import Caller
+from agent_service.domain.errors import ErrorType, ToolError
+from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
+from agent_service.httptools.ssrf import check_url
 from agent_service.observability.tracing import current_trace_id
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 
@@ -24,33 +41,69 @@ router = APIRouter(tags=["tasks"])
 
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_ID = re.compile(r"^\d+-\d+$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
 
 
 def _not_found(task_id: str) -> ApiError:
     return ApiError(404, ErrorType.NOT_FOUND, f"task {task_id!r} not found")
 
 
-async def _load(store: TaskStore, task_id: str) -> TaskRecord:
+async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
     # Ids are ours (uuid4 hex): anything else cannot exist, and is not worth a Redis call.
     if not _TASK_ID.match(task_id):
         raise _not_found(task_id)
     record = await store.get(task_id)
-    if record is None:
+    if record is None or record.tenant != caller.tenant:
         raise _not_found(task_id)
     return record
+
+
+def _check_webhook(url: str, settings: WebhookSettings) -> None:
+    """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http):
+        raise ApiError(422, ErrorType.INVALID_REQUEST, "webhook_url: must be https")
+    try:
+        check_url(url, settings.allow_private_networks)
+    except ToolError as exc:
+        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: {exc}") from None
+    host = (parts.hostname or "").lower()
+    allowed = settings.allowed_hosts
+    if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
+        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: host {host!r} is not allowed")
+
+
+def _body_hash(body: TaskBody) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @router.post(
     "/v1/tasks",
     status_code=202,
     response_model=TaskAccepted,
-    responses=ERROR_RESPONSES,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"model": TaskAccepted, "description": "Idempotent replay: the existing task"},
+        409: {"model": ERROR_RESPONSES[400]["model"], "description": "Idempotency-Key reused"},
+    },
     dependencies=[JsonBody],
 )
 async def submit_task(
-    body: RunBody, response: Response, services: ServicesDep, queue: QueueDep
-) -> TaskAccepted:
-    """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued."""
+    *,
+    body: TaskBody,
+    response: Response,
+    services: ServicesDep,
+    queue: QueueDep,
+    caller: CallerDep,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> TaskAccepted | JSONResponse:
+    """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued.
+
+    With an ``Idempotency-Key`` header: the same key with the same body answers ``200`` with
+    the task it made (concurrent duplicates make one task); the same key with another body is
+    ``409``. Keys are per tenant and live as long as the task record.
+    """
     check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
     if body.stream:
         raise ApiError(
@@ -58,25 +111,89 @@ async def submit_task(
             ErrorType.INVALID_REQUEST,
             "stream: not for tasks; follow GET /v1/tasks/{task_id}/events",
         )
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
+        )
+    if body.webhook_url is not None:
+        _check_webhook(body.webhook_url, services.settings.webhooks)
+    rate = await admit_run(services, caller)
     record = TaskRecord(
         task_id=uuid.uuid4().hex,
         status=TaskStatus.QUEUED,
         queue=services.settings.worker.queue,
-        request=body.to_run_request(),
+        request=body.to_run_request(caller.tenant),
         created_at=time.time(),
         # The request's trace: the worker continues it (traceparent in the message headers).
         trace_id=current_trace_id(),
+        tenant=caller.tenant,
+        key_id=caller.key_id,
+        idempotency_key=idempotency_key,
+        webhook=WebhookState(url=body.webhook_url) if body.webhook_url else None,
     )
-    await queue.submit(record)
-    services.metrics.tasks_submitted.labels(record.queue).inc()
-    response.headers["Location"] = f"/v1/tasks/{record.task_id}"
-    return TaskAccepted(task_id=record.task_id, queue=record.queue)
+    submitted = await queue.submit(record, body_hash=_body_hash(body))
+    response.headers.update(rate)
+    response.headers["Location"] = f"/v1/tasks/{submitted.task_id}"
+    if submitted.created:
+        services.metrics.tasks_submitted.labels(record.queue).inc()
+        return TaskAccepted(task_id=record.task_id, queue=record.queue)
+    if not submitted.same_body:
+        raise ApiError(
+            409,
+            ErrorType.CONFLICT,
+            "Idempotency-Key was already used with a different request body",
+            headers={"Location": f"/v1/tasks/{submitted.task_id}"},
+        )
+    existing = await services.store.get(submitted.task_id)
+    answer = TaskAccepted(
+        task_id=submitted.task_id,
+        status=existing.status.value if existing else TaskStatus.QUEUED.value,
+        queue=existing.queue if existing else record.queue,
+        idempotent_replay=True,
+    )
+    return JSONResponse(answer.model_dump(), status_code=200, headers=dict(response.headers))
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskRecord, responses=ERROR_RESPONSES)
-async def get_task(task_id: str, services: ServicesDep) -> TaskRecord:
-    """The task record: status, timestamps, attempts, result or error, usage."""
-    return await _load(services.store, task_id)
+async def get_task(task_id: str, services: ServicesDep, caller: CallerDep) -> TaskRecord:
+    """The task record: status, timestamps, attempts, result or error, usage, webhook."""
+    return await _load(services.store, task_id, caller)
+
+
+@router.post(
+    "/v1/tasks/{task_id}/cancel",
+    response_model=CancelAnswer,
+    responses={
+        **ERROR_RESPONSES,
+        202: {"model": CancelAnswer, "description": "Running: it stops at its next step"},
+        409: {"model": ERROR_RESPONSES[400]["model"], "description": "The task already ended"},
+    },
+)
+async def cancel_task(
+    task_id: str, services: ServicesDep, caller: CallerDep
+) -> CancelAnswer | JSONResponse:
+    """Cancel a task: a queued one never starts (``200``, ``cancelled``); a running one stops at
+    its next step boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
+    ``cancelled``, or ``succeeded`` if its last step was already done). An ended task is
+    ``409``."""
+    record = await _load(services.store, task_id, caller)
+    if record.status.terminal:
+        raise _already_ended(task_id, record.status.value)
+    outcome = await services.store.cancel(task_id)
+    if outcome is None:
+        raise _not_found(task_id)
+    if outcome == "cancelled":
+        services.metrics.tasks_finished.labels(record.queue, TaskStatus.CANCELLED.value).inc()
+        return CancelAnswer(task_id=task_id, status=outcome)
+    if outcome == "cancelling":
+        return JSONResponse(CancelAnswer(task_id=task_id, status=outcome).model_dump(), 202)
+    raise _already_ended(task_id, outcome)
+
+
+def _already_ended(task_id: str, status: str) -> ApiError:
+    return ApiError(409, ErrorType.CONFLICT, f"task {task_id!r} already ended: {status}")
 
 
 @router.get(
@@ -86,14 +203,18 @@ async def get_task(task_id: str, services: ServicesDep) -> TaskRecord:
 async def task_events(
     task_id: str,
     services: ServicesDep,
+    caller: CallerDep,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
-    """The run's events as SSE (``status``, ``step``, then ``done`` or ``error``).
+    """The run's events as SSE (``status``, ``step``, then ``done``, ``error`` or
+    ``cancelled``).
 
-    Each event's ``id`` is its Redis stream id; reconnect with ``Last-Event-ID`` to resume.
-    The stream ends after the terminal event.
+    Each event's ``id`` is its Redis stream id; reconnect with ``Last-Event-ID`` to resume
+    after it, with no gap and no duplicate. Any API process serves any task's stream. A
+    keep-alive comment is sent every ``AGENT_API_SSE_KEEPALIVE_SECONDS`` (15 s) while nothing
+    happens. The stream ends after the terminal event.
     """
-    await _load(services.store, task_id)
+    await _load(services.store, task_id, caller)
     after = last_event_id if last_event_id and _EVENT_ID.match(last_event_id) else "0"
     keepalive = services.settings.api.sse_keepalive_seconds
     return StreamingResponse(

@@ -1,0 +1,94 @@
+"""API keys: hashing, lookup, the keys file (re-read on change, a broken file keeps the keys)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent_service.api import auth
+from agent_service.api.auth import KeyRing, generate_key, key_digest, presented_key
+from agent_service.domain.agent_config import ApiKeySpec
+
+
+@pytest.fixture(autouse=True)
+def _no_recheck_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "RECHECK_SECONDS", 0.0)
+
+
+def _touch_later(path: Path) -> None:
+    stamp = time.time() + 5
+    os.utime(path, (stamp, stamp))
+
+
+def test_generated_keys_are_long_and_distinct() -> None:
+    keys = {generate_key() for _ in range(100)}
+    assert len(keys) == 100 and all(k.startswith("ak_") and len(k) >= 40 for k in keys)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "x_api_key", "expected"),
+    [
+        ("Bearer ak_1", None, "ak_1"),
+        ("bearer   ak_2 ", None, "ak_2"),
+        (None, "ak_3", "ak_3"),
+        ("Basic dXNlcjpwYXNz", "ak_4", "ak_4"),
+        ("Bearer ", None, None),
+        (None, None, None),
+    ],
+)
+def test_presented_key(
+    authorization: str | None, x_api_key: str | None, expected: str | None
+) -> None:
+    assert presented_key(authorization, x_api_key) == expected
+
+
+def test_config_keys_are_known_by_hash_and_map_to_their_tenant() -> None:
+    key = generate_key()
+    specs = [ApiKeySpec(tenant="team-a", sha256=key_digest(key), name="ci")]
+    ring = KeyRing(None, lambda: specs)
+    caller = ring.lookup(key)
+    assert caller is not None
+    assert (caller.tenant, caller.key_id, caller.key_name) == ("team-a", key_digest(key)[:12], "ci")
+    assert ring.lookup(key + "x") is None and ring.lookup("") is None
+
+
+def test_a_reloaded_config_changes_the_keys() -> None:
+    old, new = generate_key(), generate_key()
+    current = [ApiKeySpec(tenant="a", sha256=key_digest(old))]
+    ring = KeyRing(None, lambda: current)
+    assert ring.lookup(old) is not None
+    current = [ApiKeySpec(tenant="a", sha256=key_digest(new))]
+    assert ring.lookup(old) is None and ring.lookup(new) is not None
+
+
+def test_keys_file_with_plain_and_hashed_keys_is_reread_when_it_changes(tmp_path: Path) -> None:
+    plain, hashed, later = generate_key(), generate_key(), generate_key()
+    path = tmp_path / "keys.yaml"
+    path.write_text(
+        f"keys:\n  - {{tenant: a, key: {plain}}}\n  - {{tenant: b, sha256: {key_digest(hashed)}}}\n"
+    )
+    ring = KeyRing(path, list)
+    assert ring.lookup(plain).tenant == "a"  # type: ignore[union-attr]
+    assert ring.lookup(hashed).tenant == "b"  # type: ignore[union-attr]
+    path.write_text(f"keys:\n  - {{tenant: c, key: {later}}}\n")
+    _touch_later(path)
+    assert ring.lookup(plain) is None
+    assert ring.lookup(later).tenant == "c"  # type: ignore[union-attr]
+
+
+def test_a_broken_keys_file_keeps_the_previous_keys(tmp_path: Path) -> None:
+    key = generate_key()
+    path = tmp_path / "keys.yaml"
+    path.write_text(f"keys: [{{tenant: a, key: {key}}}]\n")
+    ring = KeyRing(path, list)
+    path.write_text("keys: [{tenant: a}]\n")  # neither key nor sha256
+    _touch_later(path)
+    assert ring.lookup(key) is not None, "a broken Secret must not lock every client out"
+
+
+def test_a_missing_keys_file_refuses_its_keys(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path / "absent.yaml", list)
+    assert ring.empty and ring.lookup(generate_key()) is None
