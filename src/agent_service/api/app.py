@@ -24,7 +24,7 @@ from agent_service import __version__
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import chat, health, models, tasks
+from agent_service.api.routes import chat, health, models, openai, tasks
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.config import (
     Settings,
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(tasks.router)
     app.include_router(models.router)
+    app.include_router(openai.router)
     app.include_router(metrics_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -143,7 +144,14 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Trace-Id", "Location"],
         )
-    routers = (health.router, chat.router, tasks.router, models.router, metrics_route.router)
+    routers = (
+        health.router,
+        chat.router,
+        tasks.router,
+        models.router,
+        openai.router,
+        metrics_route.router,
+    )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     app.add_middleware(
         RequestContextMiddleware,

@@ -1,0 +1,258 @@
+"""``POST /v1/chat/completions``: the agent behind OpenAI's chat-completions API.
+
+Any OpenAI SDK is a client: ``OpenAI(base_url="http://<api>/v1", api_key="<tenant key>")``.
+The last message must be the user's; earlier user and assistant messages are the conversation
+so far (trimmed to the config's memory token budget), and system messages are added after the
+agent's own system prompt. The agent uses its configured tools itself: a request's own
+``tools`` are refused. Streaming answers ``chat.completion.chunk`` events, then a usage chunk
+when ``stream_options.include_usage`` is set, then ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_service.agent.loop import Agent, RunFailedError
+from agent_service.agent.ports import RunGuard
+from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
+from agent_service.api.errors import ApiError, run_error_status
+from agent_service.api.routes.chat import count_run, run_events
+from agent_service.api.schemas import ERROR_RESPONSES
+from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
+from agent_service.domain.errors import ErrorType
+from agent_service.domain.messages import ChatMessage
+from agent_service.domain.runs import RunRequest, RunResult
+from agent_service.observability.metrics import Metrics
+
+router = APIRouter(tags=["openai"])
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str = Field(max_length=1_000_000)
+
+
+class InputMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # SDKs send optional fields such as `name`
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionBody(BaseModel):
+    """OpenAI's request body, the fields that mean something to an agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="A configured model name (see GET /v1/models).")
+    messages: list[InputMessage] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int = Field(default=1, ge=1, le=1, description="Only 1 choice.")
+    user: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, str] | None = None
+    # Accepted for compatibility; sampling is the model config's.
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str = "stop"
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: str | None = None
+
+
+def _to_request(body: CompletionBody, tenant: str) -> RunRequest:
+    if body.tools:
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            "tools: not accepted; the agent uses the tools of its config",
+        )
+    last = body.messages[-1]
+    if last.role != "user" or not last.text():
+        raise ApiError(
+            422, ErrorType.INVALID_REQUEST, "messages: the last message must be the user's text"
+        )
+    history = [
+        ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
+        for m in body.messages[:-1]
+        if m.text()
+    ]
+    metadata: dict[str, Any] = dict(body.metadata or {})
+    if body.user:
+        metadata["user"] = body.user
+    return RunRequest(
+        message=last.text(), model=body.model, tenant=tenant, history=history, metadata=metadata
+    )
+
+
+def _usage(result: RunResult) -> Usage:
+    return Usage(
+        prompt_tokens=result.usage.input_tokens,
+        completion_tokens=result.usage.output_tokens,
+        total_tokens=result.usage.total_tokens,
+    )
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "Completion (JSON or SSE)"},
+    },
+    dependencies=[JsonBody],
+)
+async def chat_completions(
+    body: CompletionBody, response: Response, services: ServicesDep, caller: CallerDep
+) -> ChatCompletion | StreamingResponse:
+    """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
+    request = _to_request(body, caller.tenant)
+    metadata_size = len(json.dumps(request.metadata))
+    check_run_body(request.message, body.model, metadata_size, services)
+    rate = await admit_run(services, caller)
+    agent = services.agent
+    guard = services.guard(caller)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    fingerprint = f"cfg-{agent.config_hash}"
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = _chunks(
+            _ChunkHead(completion_id, created, body.model, fingerprint, include_usage),
+            agent,
+            request,
+            keepalive=services.settings.api.sse_keepalive_seconds,
+            metrics=services.metrics,
+            guard=guard,
+        )
+        return StreamingResponse(
+            chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
+        )
+    response.headers.update(rate)
+    try:
+        result = await agent.run(request, mode="sync", guard=guard)
+    except RunFailedError as exc:
+        count_run(services.metrics, "sync", "failed", len(exc.steps))
+        raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=rate) from exc
+    count_run(services.metrics, "sync", "succeeded", len(result.steps))
+    return ChatCompletion(
+        id=completion_id,
+        created=created,
+        model=result.model or body.model,
+        choices=[Choice(message=AssistantMessage(content=result.answer))],
+        usage=_usage(result),
+        system_fingerprint=fingerprint,
+    )
+
+
+class _ChunkHead:
+    def __init__(
+        self, completion_id: str, created: int, model: str, fingerprint: str, usage: bool
+    ) -> None:
+        self.id, self.created, self.model = completion_id, created, model
+        self.fingerprint, self.include_usage = fingerprint, usage
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return _data(body)
+
+
+def _data(body: Any) -> bytes:
+    return (
+        b"data: " + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    )
+
+
+async def _chunks(
+    head: _ChunkHead,
+    agent: Agent,
+    request: RunRequest,
+    *,
+    keepalive: float,
+    metrics: Metrics,
+    guard: RunGuard | None,
+) -> AsyncIterator[bytes]:
+    yield head.chunk({"role": "assistant", "content": ""})
+    async for event in run_events(agent, request, keepalive, metrics, guard):
+        if event is None:
+            yield KEEPALIVE
+        elif event.type == "delta":
+            yield head.chunk({"content": event.data["text"]})
+        elif event.type == "done":
+            result = RunResult.model_validate(event.data)
+            yield head.chunk({}, finish="stop")
+            if head.include_usage:
+                usage = _usage(result).model_dump()
+                yield _data(
+                    {
+                        "id": head.id,
+                        "object": "chat.completion.chunk",
+                        "created": head.created,
+                        "model": head.model,
+                        "system_fingerprint": head.fingerprint,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+        elif event.type == "error":
+            # Mid-stream the status line is sent: OpenAI SDKs raise on an `error` chunk.
+            yield _data({"error": {**event.data, "code": event.data.get("type")}})
+    yield b"data: [DONE]\n\n"
