@@ -1,8 +1,9 @@
 """``agent-service up``: the whole local stack in the foreground.
 
 Starts redis-server (unless ``AGENT_REDIS_URL`` is given), the LLM simulator, the API and one
-worker as child processes; waits for ``/readyz``; prints the URLs; stops every child, in reverse
-order, on Ctrl-C, SIGTERM or when any child dies.
+worker as child processes; waits for ``/readyz``; prints the URLs and an API key it generated
+for the session (tenant ``local``), unless a keys file is given or ``AGENT_AUTH_ENABLED=false``;
+stops every child, in reverse order, on Ctrl-C, SIGTERM or when any child dies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from pathlib import Path
 from types import FrameType
 
 from agent_service import localmonitoring
+from agent_service.api.auth import generate_key
 from agent_service.config import Settings
+
+LOCAL_TENANT = "local"
 
 STOP_TIMEOUT_SECONDS = 20.0
 _PR_SET_PDEATHSIG = 1
@@ -229,6 +233,7 @@ def run_local_stack(
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         api_metrics = settings.metrics.port if _port_free(settings.metrics.port) else free_port()
         worker_metrics = free_port()
+        key = _local_key(settings, workdir, env)
         stack.start("api", _cli("api"), {**env, "AGENT_METRICS_PORT": str(api_metrics)})
         stack.start("worker", _cli("worker"), {**env, "AGENT_METRICS_PORT": str(worker_metrics)})
         base = f"http://127.0.0.1:{api_port}"
@@ -243,6 +248,7 @@ def run_local_stack(
             settings=settings,
             metrics=(api_metrics, worker_metrics),
             monitoring=monitoring,
+            key=key,
         )
         while not stopping:
             dead = stack.dead()
@@ -264,6 +270,26 @@ def run_local_stack(
             shutil.rmtree(workdir)
 
 
+def _local_key(settings: Settings, workdir: Path, env: dict[str, str]) -> str | None:
+    """A fresh API key for this session (tenant ``local``) in a keys file of the work dir;
+    None when auth is off or the caller brought a keys file (their keys apply)."""
+    if not settings.auth.enabled:
+        print(
+            "agent-service up: AUTHENTICATION IS OFF (AGENT_AUTH_ENABLED=false): anyone who "
+            "reaches the API port is served",
+            file=sys.stderr,
+        )
+        return None
+    if settings.auth.keys_file is not None:
+        return None
+    key = generate_key()
+    path = workdir / "api-keys.yaml"
+    path.write_text(f"keys:\n  - {{tenant: {LOCAL_TENANT}, key: {key}, name: up}}\n")
+    path.chmod(0o600)
+    env["AGENT_AUTH_KEYS_FILE"] = str(path)
+    return key
+
+
 def _banner(
     *,
     base: str,
@@ -272,8 +298,19 @@ def _banner(
     settings: Settings,
     metrics: tuple[int, int],
     monitoring: tuple[int, int] | None,
+    key: str | None,
 ) -> None:
     config = str(settings.config.file) if settings.config.file else "built-in (LLM simulator)"
+    if key is not None:
+        auth_line = f"  API key    {key}   (tenant {LOCAL_TENANT}; new each run)\n"
+        header = ' -H "authorization: Bearer $AGENT_API_KEY"'
+        export = f"\n  export AGENT_API_KEY={key}\n"
+    elif settings.auth.enabled:
+        auth_line = f"  API keys   from {settings.auth.keys_file}\n"
+        header = ' -H "authorization: Bearer $AGENT_API_KEY"'
+        export = ""
+    else:
+        auth_line, header, export = "  API key    none: authentication is off\n", "", ""
     if monitoring is not None:
         print(
             f"  prometheus    http://127.0.0.1:{monitoring[0]}  (rules: {ALERTS_DIR})\n"
@@ -288,10 +325,12 @@ agent-service is up
   Redis      {redis_url}
   simulator  http://127.0.0.1:{sim_port}/v1
   config     {config}
-
-  curl -s {base}/v1/chat -H 'content-type: application/json' -d '{{"message":"what is 12*(3+4)?"}}'
-  curl -s {base}/v1/tasks -H 'content-type: application/json' -d '{{"message":"what is 12*(3+4)?"}}'
-  curl -s {base}/v1/tasks/TASK_ID
+{auth_line}{export}
+  curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
+       -d '{{"message":"what is 12*(3+4)?"}}'
+  curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\
+       -d '{{"message":"what is 12*(3+4)?"}}'
+  curl -s {base}/v1/tasks/TASK_ID{header}
 
 Ctrl-C stops everything.
 """,

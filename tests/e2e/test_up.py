@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -26,10 +27,21 @@ def _port_open(port: int) -> bool:
 @pytest.mark.timeout(180)
 def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
     port = free_port()
-    proc = Proc("up", cli("up", "--port", str(port)), base_env(), log_dir)
+    env = base_env({"AGENT_AUTH_ENABLED": "true"})  # as a user runs it: keys required
+    proc = Proc("up", cli("up", "--port", str(port)), env, log_dir)
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", proc, timeout=120)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        deadline = time.monotonic() + 10
+        while "API key" not in proc.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        found = re.search(r"API key +(ak_\S+)", proc.log())
+        assert found, proc.log()[-2000:]
+        anonymous = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "hi"})
+        assert anonymous.status_code == 401
+        headers = {"Authorization": f"Bearer {found.group(1)}"}
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers
+        ) as client:
             sync = client.post("/v1/chat", json={"message": "what is 12*(3+4)?"})
             assert sync.status_code == 200, sync.text
             assert "84" in sync.json()["answer"]
