@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_service.domain.agent_config import (
@@ -231,6 +231,12 @@ class WebhookSettings(BaseModel):
         default=600.0, gt=0, description="Longest wait between two deliveries."
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Timeout of a POST.")
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a delivery it took from the outbox; if it dies, "
+        "another worker delivers it once this has passed. Must exceed the POST timeout.",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -238,6 +244,17 @@ class WebhookSettings(BaseModel):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _lease_covers_a_post(self) -> WebhookSettings:
+        # A lease running out while its POST is still in flight would let a second worker
+        # deliver the same attempt concurrently.
+        if self.lease_seconds <= self.timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must exceed timeout_seconds "
+                f"({self.timeout_seconds:g})"
+            )
+        return self
 
 
 class ControllerSettings(BaseModel):
