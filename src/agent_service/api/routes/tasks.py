@@ -36,6 +36,7 @@ from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
 from agent_service.httptools.ssrf import check_url
 from agent_service.observability.tracing import current_trace_id
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
+from agent_service.webhooks.tenant_secret import signing_secret
 
 router = APIRouter(tags=["tasks"])
 
@@ -58,8 +59,9 @@ async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
     return record
 
 
-def _check_webhook(url: str, settings: WebhookSettings) -> None:
-    """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard)."""
+def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
+    """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard) and
+    the tenant has a secret to sign its deliveries with."""
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http):
         raise ApiError(422, ErrorType.INVALID_REQUEST, "webhook_url: must be https")
@@ -71,6 +73,12 @@ def _check_webhook(url: str, settings: WebhookSettings) -> None:
     allowed = settings.allowed_hosts
     if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
         raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: host {host!r} is not allowed")
+    if not has_secret:
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            "webhook_url: no webhook secret is configured for this tenant (webhookSecret)",
+        )
 
 
 def _body_hash(body: TaskBody) -> str:
@@ -118,7 +126,8 @@ async def submit_task(
             "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
         )
     if body.webhook_url is not None:
-        _check_webhook(body.webhook_url, services.settings.webhooks)
+        secret = signing_secret(services.config, caller.tenant, services.settings)
+        _check_webhook(body.webhook_url, services.settings.webhooks, has_secret=bool(secret))
     rate = await admit_run(services, caller)
     record = TaskRecord(
         task_id=uuid.uuid4().hex,
