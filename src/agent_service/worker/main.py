@@ -47,6 +47,7 @@ from agent_service.services import Services
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
 from agent_service.worker.tasks import register_tasks
+from agent_service.worker.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,19 @@ def run_worker(settings: Settings) -> int:
     loop.start()
     services = loop.run(Services.open(settings, version, metrics))
     _start_reloader(settings, loop, services, visibility_timeout(settings, run_timeout))
+    webhooks = WebhookDispatcher(services)
+    loop.run(webhooks.start())
     register_tasks(app, loop, services)
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
     def _close(**_: object) -> None:
+        # Deliveries in flight get one POST timeout to end; cut ones are retaken after their
+        # lease by another worker.
+        grace = settings.webhooks.timeout_seconds
+        try:
+            loop.run(webhooks.stop(grace), timeout=grace + 5)
+        except Exception:
+            log.exception("webhook deliveries did not stop cleanly")
         loop.run(services.close(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)
