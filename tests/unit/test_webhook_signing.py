@@ -1,7 +1,12 @@
 """Webhook signatures: the documented algorithm (a vector computed with openssl), verification
-with its tolerance window, and the headers of a delivery."""
+with its tolerance window, the headers of a delivery, and the recipe docs/api.md gives."""
 
 from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +83,18 @@ def test_delivery_headers_name_event_delivery_task_and_signature() -> None:
         "X-Agent-Task-Id": "abc",
         "X-Agent-Signature": f"t={T},v1={OPENSSL_HEX}",
     }
+
+
+def test_the_verification_recipe_in_the_api_doc_accepts_our_signatures() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = doc.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the reader's copy-paste, run as is
+    recipe = namespace["verify"]
+    now = int(time.time())
+    assert recipe(SECRET, signature_header(SECRET, now, BODY), BODY)
+    assert not recipe("other", signature_header(SECRET, now, BODY), BODY)
+    assert not recipe(SECRET, signature_header(SECRET, now, BODY), BODY + b"x")
+    assert not recipe(SECRET, signature_header(SECRET, now - 600, BODY), BODY)
+    assert not recipe(SECRET, "garbage", BODY)
