@@ -153,6 +153,16 @@ async def test_cache_is_per_tenant_and_skips_sessions_and_streams() -> None:
     assert len(cache.items) == 2
 
 
+async def test_runs_that_used_a_tool_are_not_cached() -> None:
+    cache = CacheFake()
+    llm = ScriptedLLM([tool_calls(("echo", "{}")), "it is noon", tool_calls(("echo", "{}")), "1pm"])
+    agent = Agent(config(cache=CacheSpec(enabled=True)), llm, {"echo": EchoTool()}, cache=cache)
+    first = await agent.run(RunRequest(message="what time is it?"))
+    second = await agent.run(RunRequest(message="what time is it?"))
+    assert (first.answer, second.answer) == ("it is noon", "1pm")
+    assert cache.items == {}
+
+
 async def test_cache_off_by_default() -> None:
     cache = CacheFake()
     llm = ScriptedLLM(["a", "b"])

@@ -142,7 +142,7 @@ class Agent:
                         spans.run_failure_attributes(exc.type, exc.usage, len(exc.steps))
                     )
                     raise
-                if key is not None and not result.degraded:
+                if key is not None and _cacheable(result):
                     assert self._cache is not None
                     await self._cache.put(key, result, self.config.cache.ttl_seconds)
             span.set_attributes(spans.run_result_attributes(result))
@@ -401,6 +401,12 @@ class Agent:
             )
         )
         return output
+
+
+def _cacheable(result: RunResult) -> bool:
+    """Only answers the model gave from the conversation alone: a tool's output may change
+    with time (the clock) or the world (HTTP tools), and a degraded answer is a stopgap."""
+    return not result.degraded and all(step.kind == "llm" for step in result.steps)
 
 
 def _session(request: RunRequest) -> str:
