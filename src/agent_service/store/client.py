@@ -35,7 +35,8 @@ def create_redis(settings: RedisSettings) -> Redis:
         socket_connect_timeout=settings.socket_timeout_seconds,
         health_check_interval=30,
     )
-    return aioredis.Redis(connection_pool=pool)
+    # The client owns its pool: closing it (at shutdown) disconnects every pooled connection.
+    return aioredis.Redis.from_pool(pool)
 
 
 @asynccontextmanager
