@@ -62,13 +62,13 @@ async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
 def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
     """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard) and
     the tenant has a secret to sign its deliveries with."""
+    try:
+        check_url(url, settings.allow_private_networks)  # also refuses unparsable URLs
+    except ToolError as exc:
+        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: {exc}") from None
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http):
         raise ApiError(422, ErrorType.INVALID_REQUEST, "webhook_url: must be https")
-    try:
-        check_url(url, settings.allow_private_networks)
-    except ToolError as exc:
-        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: {exc}") from None
     host = (parts.hostname or "").lower()
     allowed = settings.allowed_hosts
     if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
