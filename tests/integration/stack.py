@@ -47,13 +47,33 @@ class StackEnv:
         return proc, url
 
     def start_worker(self, **more: str) -> Proc:
+        proc, ready = self.launch_worker(**more)
+        wait_for_file(proc, ready, timeout=60)
+        return proc
+
+    def launch_worker(self, **more: str) -> tuple[Proc, Path]:
+        """Start a worker without waiting: the process and the ready file it will create (so
+        several workers can start at once; ``wait_for_file`` waits for each)."""
         name = f"worker-{uuid.uuid4().hex[:6]}"
         ready = Path(more.get("AGENT_WORKER_READY_FILE") or self.log_dir / f"{name}.ready")
         more.setdefault("AGENT_WORKER_READY_FILE", str(ready))
         more.setdefault("AGENT_METRICS_PORT", str(free_port()))
-        proc = Proc(name, cli("worker"), self.env(**more), self.log_dir)
-        wait_for_file(proc, ready, timeout=60)
-        return proc
+        return Proc(name, cli("worker"), self.env(**more), self.log_dir), ready
+
+
+def secured_env(
+    redis_url: str, sim_url: str, log_dir: Path, root: Path, keys: Mapping[str, str], **extra: str
+) -> StackEnv:
+    """A stack with authentication on: ``keys`` (tenant -> key) in a keys file under ``root``."""
+    lines = "\n".join(f"  - {{tenant: {tenant}, key: {key}}}" for tenant, key in keys.items())
+    path = root / "keys.yaml"
+    path.write_text(f"keys:\n{lines}\n")
+    return StackEnv(
+        redis_url,
+        sim_url,
+        log_dir,
+        extra={"AGENT_AUTH_ENABLED": "true", "AGENT_AUTH_KEYS_FILE": str(path), **extra},
+    )
 
 
 def wait_for_file(proc: Proc, path: Path, timeout: float) -> None:

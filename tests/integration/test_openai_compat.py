@@ -12,7 +12,7 @@ import pytest
 
 from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
-from tests.integration.stack import StackEnv
+from tests.integration.stack import secured_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +25,7 @@ def api_url(
     redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("openai")
-    (root / "keys.yaml").write_text(f"keys: [{{tenant: sdk-users, key: {KEY}}}]\n")
-    env = StackEnv(
-        redis_server.url,
-        sim.url,
-        log_dir,
-        extra={"AGENT_AUTH_ENABLED": "true", "AGENT_AUTH_KEYS_FILE": str(root / "keys.yaml")},
-    )
+    env = secured_env(redis_server.url, sim.url, log_dir, root, {"sdk-users": KEY})
     api, url = env.start_api()
     yield url
     api.stop()

@@ -20,7 +20,7 @@ from schemathesis import checks
 
 from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
-from tests.integration.stack import StackEnv
+from tests.integration.stack import secured_env
 
 pytestmark = pytest.mark.integration
 
@@ -57,13 +57,7 @@ def fuzzed_api(
     redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("fuzz")
-    (root / "keys.yaml").write_text(f"keys: [{{tenant: fuzz, key: {KEY}}}]\n")
-    env = StackEnv(
-        redis_server.url,
-        sim.url,
-        log_dir,
-        extra={"AGENT_AUTH_ENABLED": "true", "AGENT_AUTH_KEYS_FILE": str(root / "keys.yaml")},
-    )
+    env = secured_env(redis_server.url, sim.url, log_dir, root, {"fuzz": KEY})
     api, url = env.start_api()
     yield url
     api.stop()

@@ -14,7 +14,7 @@ import pytest
 
 from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
-from tests.integration.stack import StackEnv, parse_sse, wait_task
+from tests.integration.stack import StackEnv, parse_sse, secured_env, wait_task
 from tests.integration.test_api import assert_error_shape
 from tests.procs import Proc
 
@@ -48,17 +48,13 @@ def secured(
 ) -> Iterator[tuple[str, StackEnv, list[Proc]]]:
     root = tmp_path_factory.mktemp("tenancy")
     (root / "agent.yaml").write_text(_config(sim, slow_sim))
-    keys = "\n".join(f"  - {{tenant: {t}, key: {k}}}" for t, k in KEYS.items())
-    (root / "keys.yaml").write_text(f"keys:\n{keys}\n")
-    env = StackEnv(
+    env = secured_env(
         redis_server.url,
         sim.url,
         log_dir,
-        extra={
-            "AGENT_AUTH_ENABLED": "true",
-            "AGENT_AUTH_KEYS_FILE": str(root / "keys.yaml"),
-            "AGENT_CONFIG_FILE": str(root / "agent.yaml"),
-        },
+        root,
+        KEYS,
+        AGENT_CONFIG_FILE=str(root / "agent.yaml"),
     )
     api, url = env.start_api()
     workers = [env.start_worker(), env.start_worker()]

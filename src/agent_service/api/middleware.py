@@ -92,35 +92,32 @@ class _Exchange:
         await self._send(message)
 
     async def reject_overloaded(self, limit: int) -> None:
-        body = json.dumps(
-            error_body(
-                ErrorType.OVERLOADED,
-                f"the API is serving its limit of {limit} requests; retry shortly",
-                self.request_id,
-            )
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
+        await self._reject(
+            503,
+            ErrorType.OVERLOADED,
+            f"the API is serving its limit of {limit} requests; retry shortly",
             (b"retry-after", OVERLOAD_RETRY_AFTER.encode()),
-        ]
-        await self._send_raw({"type": "http.response.start", "status": 503, "headers": headers})
-        await self._send_raw({"type": "http.response.body", "body": body})
+        )
 
     async def reject_too_large(self) -> None:
-        body = json.dumps(
-            error_body(
-                ErrorType.PAYLOAD_TOO_LARGE,
-                f"request body is larger than {self.max_body_bytes} bytes",
-                self.request_id,
-            )
-        ).encode()
+        await self._reject(
+            413,
+            ErrorType.PAYLOAD_TOO_LARGE,
+            f"request body is larger than {self.max_body_bytes} bytes",
+            (b"connection", b"close"),
+        )
+
+    async def _reject(
+        self, status: int, error_type: str, message: str, header: tuple[bytes, bytes]
+    ) -> None:
+        """Answer in the error shape from the middleware (the app never saw the request)."""
+        body = json.dumps(error_body(error_type, message, self.request_id)).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
+            header,
         ]
-        await self._send_raw({"type": "http.response.start", "status": 413, "headers": headers})
+        await self._send_raw({"type": "http.response.start", "status": status, "headers": headers})
         await self._send_raw({"type": "http.response.body", "body": body})
 
 
