@@ -367,7 +367,8 @@ def test_secrets_are_mounted_where_the_service_reads_them(
         mounted = {}
         for mount in container["volumeMounts"]:
             volume = volumes[mount["name"]]
-            if "secret" in volume:
+            # The client keys file (api) and the like are mounted elsewhere (test_auth.py).
+            if "secret" in volume and mount["name"].startswith("config-secret-"):
                 assert mount["readOnly"] is True, mount
                 assert volume["secret"]["defaultMode"] == 0o440
                 assert "optional" not in volume["secret"]
@@ -378,9 +379,11 @@ def test_secrets_are_mounted_where_the_service_reads_them(
 
 
 def test_no_secrets_no_secret_volumes(rendered_profiles: dict[str, list[Manifest]]) -> None:
+    """No agentConfigSecrets, no config Secret volumes (the api's client keys file aside)."""
     for app in APPS:
         pod = _pod(rendered_profiles["default"], f"{FULLNAME}-{app}")
-        assert not [v for v in pod["volumes"] if "secret" in v], app
+        secrets = {v["name"] for v in pod["volumes"] if "secret" in v}
+        assert secrets == ({"client-keys"} if app == "api" else set()), app
 
 
 # --- network policy, monitoring, notes -------------------------------------------------------

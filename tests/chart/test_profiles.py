@@ -232,7 +232,8 @@ def test_k8s_production_example(rendered_profiles: dict[str, list[Manifest]]) ->
     with pytest.raises(helm_python.HelmRenderError, match="strictCapabilities"):
         manifests.render(raw)
 
-    assert not manifests.find(rendered, "Secret"), "every secret is an existing one"
+    # Every secret is an existing one, but the helm test key the chart generates.
+    assert {m.name for m in manifests.find(rendered, "Secret")} == {"agent-service-test-key"}
     assert not manifests.find(rendered, "StatefulSet")
     worker = manifests.one(rendered, "Deployment", WORKER)
     env = _env(worker)
@@ -315,7 +316,9 @@ def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
 
 def test_minimal_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
     rendered = rendered_profiles["minimal"]
-    assert _kinds(rendered) == {"Deployment", "Service", "StatefulSet", "ConfigMap"}
+    assert _kinds(rendered) == {"Deployment", "Service", "StatefulSet", "ConfigMap", "Secret"}
+    # Authentication is not optional: the one Secret is the keys file (no helm test key).
+    assert [m.name for m in manifests.find(rendered, "Secret")] == ["agent-service-client-keys"]
     env = _env(manifests.one(rendered, "Deployment", WORKER))
     assert env["AGENT_REDIS_URL"] == "redis://agent-service-redis:6379/0"
     assert env["AGENT_CONFIG_FILE"] == "/etc/agent-service/config.yaml"

@@ -12,6 +12,8 @@ import yaml
 from tests.chart import manifests, values_doc
 
 _KEY_IN_SECRET = {"apiKey": {"secretKeyRef": {"name": "llm-keys", "key": "openai"}}}
+_HASH = "095060cb7f1ecf0c6d222766920661ab452e3c4fb7621cf161144bbb64dfd65b"
+_MODEL = {"defaultModel": "m", "models": [{"name": "m", "model": "openai/m"}]}
 
 
 def _render_error(values: dict[str, Any]) -> str:
@@ -58,6 +60,20 @@ def _render_error(values: dict[str, Any]) -> str:
         ({"controller": {"image": {"tag": "latest"}}}, "/controller/image/tag"),
         ({"controller": {"allowedToolHosts": ["a.com,b.com"]}}, "/controller/allowedToolHosts/0"),
         ({"networkPolicy": {"kubeApiEgress": {"ports": []}}}, "/networkPolicy/kubeApiEgress"),
+        ({"clientAuth": {"enabled": "yes"}}, "/clientAuth/enabled"),
+        ({"clientAuth": {"keys": [{"tenant": "a", "sha256": "abc"}]}}, "/clientAuth/keys/0/sha256"),
+        ({"clientAuth": {"keys": [{"tenant": "a", "sha256": _HASH.upper()}]}}, "/keys/0/sha256"),
+        ({"clientAuth": {"keys": [{"tenant": "Team A", "sha256": _HASH}]}}, "/keys/0/tenant"),
+        ({"clientAuth": {"keys": [{"tenant": "a", "key": "ak_0123456789abcdef"}]}}, "'key'"),
+        ({"clientAuth": {"existingSecret": "Keys_Secret"}}, "/clientAuth/existingSecret"),
+        ({"clientAuth": {"existingSecretKey": ""}}, "/clientAuth/existingSecretKey"),
+        ({"metrics": {"auth": {"enabled": True, "token": "x"}}}, "'token'"),
+        ({"webhooks": {"timeoutSeconds": 0}}, "/webhooks/timeoutSeconds"),
+        ({"webhooks": {"maxAttempts": 0}}, "/webhooks/maxAttempts"),
+        ({"webhooks": {"allowedHosts": ["a.com,b.com"]}}, "/webhooks/allowedHosts/0"),
+        ({"webhooks": {"secret": "s3cret"}}, "'secret'"),
+        ({"networkPolicy": {"webhookEgress": {"cidrs": ["anywhere"]}}}, "/webhookEgress/cidrs/0"),
+        ({"tests": {"apiKeySecret": "Not_A_Secret"}}, "/tests/apiKeySecret"),
     ],
 )
 def test_schema_rejects(values: dict[str, Any], message: str) -> None:
@@ -145,11 +161,52 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
             },
             "references the Secret llm-keys",
         ),
+        (
+            {"clientAuth": {"existingSecret": "k", "keys": [{"tenant": "a", "sha256": _HASH}]}},
+            "clientAuth.keys and clientAuth.existingSecret are both set",
+        ),
+        (
+            {"clientAuth": {"keys": [{"tenant": t, "sha256": _HASH} for t in ("a", "b")]}},
+            f"the sha256 {_HASH} is listed twice",
+        ),
+        (
+            {"clientAuth": {"existingSecret": "k"}},
+            "(agentConfig is empty: the built-in config): set tests.apiKeySecret",
+        ),
+        (
+            {"clientAuth": {"existingSecret": "k"}, "configSource": "agentconfig"}
+            | {"agentConfigResource": {"create": False}},
+            "(agentConfigResource.create=false): set tests.apiKeySecret",
+        ),
+        (
+            {"metrics": {"auth": {"enabled": True}}}
+            | {"serviceMonitor": {"authorization": {"type": "Bearer"}}},
+            "metrics.auth.enabled and serviceMonitor.authorization are both set",
+        ),
+        (
+            {"webhooks": {"enabled": True, "timeoutSeconds": 60}},
+            "webhooks.leaseSeconds (60) must exceed webhooks.timeoutSeconds (60)",
+        ),
     ],
 )
 def test_contradictions_fail(values: dict[str, Any], message: str) -> None:
     error = _render_error(values)
     assert message in error, error
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"clientAuth": {"existingSecret": "k"}, "tests": {"apiKeySecret": "ci-key"}},
+        {"clientAuth": {"existingSecret": "k"}, "tests": {"enabled": False}},
+        {"clientAuth": {"existingSecret": "k", "enabled": False}},
+        {"clientAuth": {"existingSecret": "k"}, "agentConfig": _MODEL},
+        {"webhooks": {"enabled": True, "timeoutSeconds": 60, "leaseSeconds": 90}},
+    ],
+)
+def test_the_way_out_of_a_contradiction_renders(values: dict[str, Any]) -> None:
+    """What the messages above suggest works."""
+    assert manifests.render(values)
 
 
 def test_every_profile_matches_the_schema() -> None:

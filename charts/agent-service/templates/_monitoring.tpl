@@ -1,6 +1,9 @@
 {{/*
 A ServiceMonitor scraping the `metrics` port of a component's Service (.root, .component).
 kube-prometheus-stack selects it only with its `release` label: set serviceMonitor.labels.
+With metrics.auth.enabled, the service's own components (not the Redis exporter) send the
+/metrics token: the Prometheus Operator reads the Secret from the monitor's namespace (ours)
+and hands it to Prometheus, wherever Prometheus runs.
 */}}
 {{- define "agent-service.serviceMonitor" -}}
 {{- $root := .root }}
@@ -30,9 +33,15 @@ spec:
       interval: {{ $sm.interval }}
       scrapeTimeout: {{ $sm.scrapeTimeout }}
       honorLabels: {{ $sm.honorLabels }}
-      {{- with $sm.authorization }}
+      {{- if and $root.Values.metrics.auth.enabled (has .component (list "api" "worker" "controller")) }}
       authorization:
-        {{- toYaml . | nindent 8 }}
+        type: Bearer
+        credentials:
+          name: {{ include "agent-service.metricsAuth.secretName" $root }}
+          key: {{ include "agent-service.metricsAuth.secretKey" $root }}
+      {{- else if $sm.authorization }}
+      authorization:
+        {{- toYaml $sm.authorization | nindent 8 }}
       {{- end }}
       {{- with $sm.relabelings }}
       relabelings:

@@ -102,6 +102,32 @@ label every namespace carries.
 {{- end }}
 {{- end }}
 
+{{/*
+Egress of worker pods to webhook receivers (webhooks.enabled), shaped like the LLM rule: by
+default any address but the private, shared and link-local ranges, which the service's SSRF
+guard refuses anyway unless webhooks.allowPrivateNetworks.
+*/}}
+{{- define "agent-service.np.webhookEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if .Values.webhooks.enabled }}
+# Task webhooks (workers POST to each task's webhook_url).
+- to:
+    {{- range $np.webhookEgress.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+        {{- with $np.webhookEgress.except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+    {{- end }}
+  ports:
+    {{- range $np.webhookEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Ingress rule letting Prometheus scrape the `metrics` port. */}}
 {{- define "agent-service.np.metricsIngress" -}}
 {{- $np := .Values.networkPolicy -}}

@@ -50,6 +50,8 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE_NAME)" (printf "service.namespace=%s" (include "agent-service.namespace" $root)) | concat (compact (list $root.Values.otel.resourceAttributes)) | join "," | quote }}
 {{- end }}
+{{- include "agent-service.metricsAuth.env" $root }}
+{{- include "agent-service.webhooks.env" $root }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -71,7 +73,9 @@ The config volume is not optional: in agentconfig mode the controller writes the
 seconds after the install, and until then the kubelet retries the mount and the container waits
 (an optional volume would start it with no file, and the process exits without its config).
 Secrets are not optional either: a listed Secret that does not exist keeps the pods waiting with
-a FailedMount event naming it, rather than failing later at an LLM call.
+a FailedMount event naming it, rather than failing later at an LLM call. The same holds for the
+/metrics token and the webhook secret (templates/_auth.tpl); the client keys file is the api's
+alone (templates/api/deployment.yaml).
 */}}
 {{- define "agent-service.volumes" -}}
 - name: tmp
@@ -91,6 +95,8 @@ a FailedMount event naming it, rather than failing later at an LLM call.
     secretName: {{ $name }}
     defaultMode: 288 # 0440: the pod's user and fsGroup only
 {{- end }}
+{{- include "agent-service.metricsAuth.volume" . }}
+{{- include "agent-service.webhooks.volume" . }}
 {{- end }}
 
 {{- define "agent-service.volumeMounts" -}}
@@ -109,6 +115,8 @@ a FailedMount event naming it, rather than failing later at an LLM call.
   mountPath: {{ printf "%s/%s" $dir $name }}
   readOnly: true
 {{- end }}
+{{- include "agent-service.metricsAuth.volumeMount" . }}
+{{- include "agent-service.webhooks.volumeMount" . }}
 {{- end }}
 
 {{/*
@@ -124,4 +132,16 @@ checksum/config: {{ include (print .Template.BasePath "/config/configmap.yaml") 
 {{- end }}
 checksum/llm-secret: {{ include (print .Template.BasePath "/config/llm-secret.yaml") . | sha256sum }}
 checksum/redis-auth: {{ toJson (list .Values.redis.auth .Values.externalRedis) | sha256sum }}
+{{- include "agent-service.checksums.metricsToken" . }}
+{{- end }}
+
+{{/* The /metrics token is read at start: a new chart-made token rolls the pods (api, worker,
+controller). A token in metrics.auth.existingSecret is invisible here (restart after rotating). */}}
+{{- define "agent-service.checksums.metricsToken" -}}
+{{- $auth := .Values.metrics.auth }}
+{{- if and $auth.enabled $auth.existingSecret }}
+checksum/metrics-token: {{ toJson (pick $auth "existingSecret" "existingSecretKey") | sha256sum }}
+{{- else if $auth.enabled }}
+checksum/metrics-token: {{ include "agent-service.metricsAuth.token" . | sha256sum }}
+{{- end }}
 {{- end }}
