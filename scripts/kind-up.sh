@@ -154,7 +154,8 @@ step_urls() {
 agent-service is running on kind cluster $CLUSTER_NAME. Reach it with port-forwards (one terminal each):
 
   API           $k -n $NAMESPACE port-forward svc/$FULLNAME-api 8000:8000
-                curl -s localhost:8000/v1/chat -H 'content-type: application/json' -d '{"message":"what is 12*(3+4)?"}'
+                KEY=\$($k -n $NAMESPACE get secret $FULLNAME-test-key -o jsonpath='{.data.key}' | base64 -d)
+                curl -s localhost:8000/v1/chat -H "Authorization: Bearer \$KEY" -H 'content-type: application/json' -d '{"message":"what is 12*(3+4)?"}'
   Grafana       $k -n $MONITORING_NAMESPACE port-forward svc/$KPS_RELEASE-grafana 3000:80
                 http://localhost:3000  user admin, password:
                 $k -n $MONITORING_NAMESPACE get secret $KPS_RELEASE-grafana -o jsonpath='{.data.admin-password}' | base64 -d

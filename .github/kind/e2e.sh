@@ -16,7 +16,8 @@
 # name prefix: the release name when it contains "agent-service"), MONITORING_NAMESPACE
 # (monitoring), KPS_RELEASE (kps: the kube-prometheus-stack object prefix), TIMEOUT_SECONDS for
 # each wait (300), API_URL (use this API instead of a port-forward to the api Service, e.g.
-# `API_URL=http://127.0.0.1:8000` for `agent-service up`).
+# `API_URL=http://127.0.0.1:8000` for `agent-service up`), API_KEY (the key sent to /v1; default:
+# the helm test key, from the Secret $FULLNAME-test-key).
 set -euo pipefail
 
 NAMESPACE=${NAMESPACE:-agent-service}
@@ -73,17 +74,28 @@ eventually() {
   log "ok: $description"
 }
 
-# Sets URL to the API: API_URL when given, else a port-forward to the api Service.
+# Sets URL to the API (API_URL when given, else a port-forward to the api Service) and API_KEY.
 connect_api() {
   if [[ -n ${API_URL:-} ]]; then URL=$API_URL; else port_forward "$NAMESPACE" "$FULLNAME-api" 8000; fi
+  if [[ -z ${API_KEY:-} ]]; then
+    API_KEY=$(kubectl -n "$NAMESPACE" get secret "$FULLNAME-test-key" -o jsonpath='{.data.key}' | base64 -d)
+    [[ -n $API_KEY ]] || fail "no API_KEY given and no key in secret/$FULLNAME-test-key"
+  fi
+}
+
+# call_api PATH [CURL ARGS]: a request to the API, with the key.
+call_api() {
+  local path=$1
+  shift
+  curl -fsS "$URL$path" -H "Authorization: Bearer $API_KEY" "$@"
 }
 
 submit_task() {
-  curl -fsS "$URL/v1/tasks" -H 'content-type: application/json' -d "$QUESTION" | jq -er .task_id
+  call_api /v1/tasks -H 'content-type: application/json' -d "$QUESTION" | jq -er .task_id
 }
 
 task_status() {
-  curl -fsS "$URL/v1/tasks/$1" | jq -r .status || true
+  call_api "/v1/tasks/$1" | jq -r .status || true
 }
 
 # Every task id in FILE has ended; fails at once if one did not succeed.
@@ -94,7 +106,7 @@ tasks_succeeded() {
     case $status in
       succeeded) ;;
       queued | running | "") pending=$((pending + 1)) ;; # "": the request failed; ask again
-      *) fail "task $id ended $status: $(curl -fsS "$URL/v1/tasks/$id")" ;;
+      *) fail "task $id ended $status: $(call_api "/v1/tasks/$id")" ;;
     esac
   done <"$file"
   log "tasks still queued or running: $pending"
@@ -103,15 +115,19 @@ tasks_succeeded() {
 
 cmd_smoke() {
   connect_api
-  local answer id
-  answer=$(curl -fsS "$URL/v1/chat" -H 'content-type: application/json' -d "$QUESTION")
+  local answer id status
+  # Authentication is on: no key, no run.
+  status=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/v1/chat" -H 'content-type: application/json' -d "$QUESTION")
+  [[ $status == 401 ]] || fail "POST /v1/chat without a key answered $status, not 401"
+  log "ok: POST /v1/chat without a key is refused (401)"
+  answer=$(call_api /v1/chat -H 'content-type: application/json' -d "$QUESTION")
   jq -e '.answer | test("84")' <<<"$answer" >/dev/null || fail "unexpected chat answer: $answer"
   log "ok: POST /v1/chat answered $(jq -c .answer <<<"$answer")"
   id=$(submit_task)
   printf '%s\n' "$id" >"${TMPDIR:-/tmp}/smoke-task"
   eventually "queued task $id succeeded" tasks_succeeded "${TMPDIR:-/tmp}/smoke-task"
-  curl -fsS "$URL/v1/tasks/$id" | jq -e '.result.answer | test("84")' >/dev/null \
-    || fail "task result: $(curl -fsS "$URL/v1/tasks/$id")"
+  call_api "/v1/tasks/$id" | jq -e '.result.answer | test("84")' >/dev/null \
+    || fail "task result: $(call_api "/v1/tasks/$id")"
 }
 
 worker_replicas() {
@@ -230,7 +246,7 @@ spans_received() {
 
 cmd_traces() {
   connect_api
-  curl -fsS "$URL/v1/chat" -H 'content-type: application/json' -d "$QUESTION" >/dev/null
+  call_api /v1/chat -H 'content-type: application/json' -d "$QUESTION" >/dev/null
   local id
   id=$(submit_task)
   printf '%s\n' "$id" >"${TMPDIR:-/tmp}/traces-task"
@@ -252,7 +268,8 @@ cmd_alert() {
   api=$URL
   # A steady trickle of queued runs, so that the alert's rate window keeps seeing requests.
   (while true; do
-    curl -s -o /dev/null "$api/v1/tasks" -H 'content-type: application/json' -d "$QUESTION" || true
+    curl -s -o /dev/null "$api/v1/tasks" -H "Authorization: Bearer $API_KEY" \
+      -H 'content-type: application/json' -d "$QUESTION" || true
     sleep 2
   done) &
   children+=("$!")

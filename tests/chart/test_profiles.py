@@ -276,6 +276,11 @@ def test_k8s_kind_values(rendered_profiles: dict[str, list[Manifest]]) -> None:
     assert int(so["triggers"][0]["metadata"]["listLength"]) <= 8
     assert manifests.one(rendered, "HorizontalPodAutoscaler", API)
     assert {m.name for m in manifests.find(rendered, "ServiceMonitor")} >= {API, WORKER}
+    # e2e.sh monitoring: targets up through the /metrics token; e2e.sh's key: the helm test key.
+    for name in (API, WORKER):
+        (endpoint,) = manifests.one(rendered, "ServiceMonitor", name)["spec"]["endpoints"]
+        assert endpoint["authorization"]["credentials"]["name"] == "agent-service-metrics-token"
+    assert manifests.one(rendered, "Secret", "agent-service-test-key")
     (rule,) = manifests.find(rendered, "PrometheusRule")
     alerts = {r["alert"]: r for g in rule.obj["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["AgentServiceLLMErrorRatioHigh"]["for"] == "1m"
