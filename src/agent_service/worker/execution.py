@@ -15,7 +15,7 @@ from opentelemetry.context import Context
 
 from agent_service.agent.loop import RunFailedError
 from agent_service.domain.callers import ANONYMOUS_KEY, Caller
-from agent_service.domain.errors import ErrorType
+from agent_service.domain.errors import DependencyUnavailableError, ErrorType
 from agent_service.domain.runs import RunEvent, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.observability.metrics import Metrics
@@ -96,6 +96,15 @@ async def _execute(
     try:
         result = await agent.run(record.request, mode="async", sink=sink, guard=guard)
     except RunFailedError as exc:
+        if exc.type == ErrorType.DEPENDENCY_UNAVAILABLE:
+            # Redis went away under the run (an event or its memory could not be written):
+            # an outage, not the run's failure. The task hands its message back for another
+            # delivery, bounded by the poison cap, instead of recording a failure.
+            log.warning(
+                "run interrupted by a Redis outage; handed back for another delivery",
+                extra={"task_id": task_id, "attempt": record.attempts},
+            )
+            raise DependencyUnavailableError(exc.message) from exc
         status = TaskStatus.CANCELLED if exc.type == ErrorType.CANCELLED else TaskStatus.FAILED
         await store.finish(
             task_id,

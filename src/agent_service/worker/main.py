@@ -44,6 +44,7 @@ from agent_service.queue.celery_app import (
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.reloader import ConfigReloader
 from agent_service.services import Services
+from agent_service.worker.consumer import install_consumer
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
 from agent_service.worker.tasks import register_tasks
@@ -121,6 +122,7 @@ def run_worker(settings: Settings) -> int:
             run_timeout,
         )
     app = create_celery_app(settings, run_timeout)
+    install_consumer(app)  # survives a Redis outage with runs in hand (see worker/consumer.py)
     metrics = _start_metrics(settings)
     # Before the loop thread and the pool threads exist: every span goes to this provider.
     tracer_provider = configure_tracing(WORKER_SERVICE_NAME, settings.tracing)
