@@ -184,10 +184,20 @@ class Containers:
         self.started: list[Container] = []
 
     def run(
-        self, role: str, args: Sequence[str], env: Mapping[str, str] | None = None
+        self,
+        role: str,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        mounts: Mapping[Path, str] | None = None,
     ) -> Container:
+        """Start ``args`` of the image as ``role``; ``mounts`` maps host directories to paths
+        in the container, bind-mounted read-only (as the chart mounts Secrets)."""
         name = f"{self.prefix}-{role}"
         env_flags = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        mount_flags = [
+            f"--mount=type=bind,src={source},dst={target},readonly"
+            for source, target in (mounts or {}).items()
+        ]
         container = Container(self.docker, name)
         self.started.append(container)
         docker_out(
@@ -200,6 +210,7 @@ class Containers:
             "--health-interval=2s",
             *HARDENING,
             *env_flags,
+            *mount_flags,
             self.image,
             *args,
         )

@@ -2,16 +2,18 @@
 
 Builds the image from the working tree (once per session), then runs each command the way the
 chart runs pods (non-root 10001, read-only root file system with a tmpfs on /tmp, no
-capabilities, no privilege escalation) against a real Redis on the host, and serves one queued
-task and one synchronous chat end to end.
+capabilities, no privilege escalation, the client keys file mounted read-only) against a real
+Redis on the host, and serves one queued task and one synchronous chat end to end, with a key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,6 +33,9 @@ from tests.procs import free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 QUESTION = "what is 12*(3+4)?"
+# Where the chart mounts the client keys file (a Secret) into api pods.
+KEYS_DIR = "/var/run/secrets/agent-service-auth"
+TENANT = "container"
 
 
 def test_help_lists_every_command(docker: str, image: str) -> None:
@@ -134,10 +139,28 @@ def _assert_locked_down(docker: str, container: Container) -> None:
     assert "CapEff:\t0000000000000000" in status, status
 
 
+def _keys_dir(tmp_path: Path) -> tuple[Path, str]:
+    """A keys file with one generated key of tenant ``container``, by its hash, as a user
+    writes it (docs/api.md); the directory and the key. Readable by the container's user."""
+    key = "ak_" + secrets.token_urlsafe(32)
+    directory = tmp_path / "auth"
+    directory.mkdir()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    keys = directory / "keys.yaml"
+    keys.write_text(
+        f"keys:\n  - {{tenant: {TENANT}, sha256: {digest}, name: container-test}}\n",
+        encoding="utf-8",
+    )
+    keys.chmod(0o444)
+    directory.chmod(0o755)
+    return directory, key
+
+
 def test_api_worker_and_simulator_containers_serve_runs(
-    docker: str, containers: Containers, redis_server: RedisServer
+    docker: str, containers: Containers, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     sim_port, api_port, api_metrics_port, worker_metrics_port = (free_port() for _ in range(4))
+    keys_dir, key = _keys_dir(tmp_path)
     queue = f"container-{secrets.token_hex(4)}"
     env = {
         "AGENT_REDIS_URL": redis_server.url,
@@ -153,10 +176,17 @@ def test_api_worker_and_simulator_containers_serve_runs(
         "sim", ["sim-llm", "--port", str(sim_port), "--host", "127.0.0.1", "--ttft", "0.005"]
     )
     # Two API processes: gunicorn and prometheus' multiprocess files must live under /tmp too.
+    # Authentication is on by default: the api reads its keys from the mounted file.
     api = containers.run(
         "api",
         ["api"],
-        env | {"AGENT_API_WORKERS": "2", "AGENT_METRICS_PORT": str(api_metrics_port)},
+        env
+        | {
+            "AGENT_API_WORKERS": "2",
+            "AGENT_METRICS_PORT": str(api_metrics_port),
+            "AGENT_AUTH_KEYS_FILE": f"{KEYS_DIR}/keys.yaml",
+        },
+        mounts={keys_dir: KEYS_DIR},
     )
     worker = containers.run(
         "worker",
@@ -168,8 +198,20 @@ def test_api_worker_and_simulator_containers_serve_runs(
     _wait_file(worker, "/tmp/worker-ready", timeout=120)
     REPORT.append(f"sim, api (2 processes) and worker ready in {time.monotonic() - started:.1f} s")
 
+    base_url = f"http://127.0.0.1:{api_port}"
+    with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as anonymous:
+        refused = anonymous.post("/v1/chat", json={"message": QUESTION})
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        wrong = anonymous.post(
+            "/v1/chat", json={"message": QUESTION}, headers={"X-API-Key": key + "x"}
+        )
+        assert wrong.status_code == 401, wrong.text
     with httpx.Client(
-        base_url=f"http://127.0.0.1:{api_port}", timeout=30, trust_env=False
+        base_url=base_url,
+        timeout=30,
+        trust_env=False,
+        headers={"Authorization": f"Bearer {key}"},
     ) as client:
         run_started = time.monotonic()
         sync = client.post("/v1/chat", json={"message": QUESTION})
@@ -179,6 +221,7 @@ def test_api_worker_and_simulator_containers_serve_runs(
         assert submitted.status_code == 202, submitted.text
         record = _wait_task(client, submitted.json()["task_id"], timeout=60)
         assert record["status"] == "succeeded", record
+        assert record["tenant"] == TENANT, record
         result = record["result"]
         assert isinstance(result, dict)
         assert "84" in result["answer"], record
@@ -192,6 +235,10 @@ def test_api_worker_and_simulator_containers_serve_runs(
     assert "agent_http_requests_total" in api_metrics, api_metrics[:2000]
     assert f'queue="{queue}"' in worker_metrics, worker_metrics[:2000]
 
+    # The keys file is on a read-only mount, like the chart's Secret volume.
+    statvfs = f"import os; print(os.statvfs({KEYS_DIR!r}).f_flag & os.ST_RDONLY)"
+    read_only = api.exec("python", "-c", statvfs)
+    assert read_only.stdout.strip() == "1", read_only.stdout + read_only.stderr
     for container in (sim, api, worker):
         _assert_locked_down(docker, container)
         _wait_healthy(container, timeout=60)
