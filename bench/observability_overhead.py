@@ -1,11 +1,14 @@
-"""Cost of tracing on the enqueue path: ``POST /v1/tasks`` latency with tracing on vs off.
+"""Cost of tracing and of metrics on the enqueue path: ``POST /v1/tasks`` latency, on vs off.
 
-Not a test: it prints figures. Starts Redis, the simulator and two API processes (no worker:
-only the enqueue is measured), one exporting spans over OTLP/HTTP to a local sink, one with
-``OTEL_SDK_DISABLED=true``; sends ``--requests`` sequential requests (one keep-alive
-connection) to each, alternating, ``--rounds`` times, and prints p50/p99 and their ratio.
-Metrics are on in both (they cannot be switched off; their cost per request is a few
-prometheus-client operations, ~1-2 us each per the team's notes).
+Not a test: it prints figures. Starts Redis, the simulator and three API processes (no worker:
+only the enqueue is measured): "tracing on" exports spans over OTLP/HTTP to a local sink;
+"tracing off" has ``OTEL_SDK_DISABLED=true``; "metrics off" has that and
+``AGENT_METRICS_ENABLED=false`` (every metric a no-op). Metrics are on in the first two.
+It sends ``--requests`` sequential requests (one keep-alive connection) to each, in turn,
+``--rounds`` times, and prints p50/p99 and the ratios: tracing = "tracing on" / "tracing off",
+metrics = "tracing off" / "metrics off" (each pair differs in one thing only).
+
+Target for metrics: <= 2 % on p50 (ratio <= 1.02).
 
     uv run python bench/observability_overhead.py --requests 500 --rounds 3
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import os
 import shutil
 import statistics
 import sys
@@ -28,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import footer, header
 from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
@@ -64,6 +67,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    header(
+        f"observability overhead: POST /v1/tasks, {args.requests} sequential requests x "
+        f"{args.rounds} rounds; medians of the rounds"
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-otel-"))
     sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
@@ -86,6 +93,7 @@ def main() -> None:
     variants = {
         "tracing on": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"},
         "tracing off": {"OTEL_SDK_DISABLED": "true"},
+        "metrics off": {"OTEL_SDK_DISABLED": "true", "AGENT_METRICS_ENABLED": "false"},
     }
     urls = {}
     try:
@@ -115,18 +123,22 @@ def main() -> None:
                 results[name]["p50"].append(pct(tasks, 50))
                 results[name]["p99"].append(pct(tasks, 99))
                 results[name]["h50"].append(pct(health, 50))
-        print(
-            f"# POST /v1/tasks, {args.requests} sequential requests x {args.rounds} rounds, "
-            f"{os.cpu_count()} cores; medians of the rounds"
-        )
         for name, r in results.items():
             print(
                 f"{name:12s} p50 {statistics.median(r['p50']):.3f} ms  "
                 f"p99 {statistics.median(r['p99']):.3f} ms  (healthz p50 "
-                f"{statistics.median(r['h50']):.3f} ms)"
+                f"{statistics.median(r['h50']):.3f} ms)  p50 spread "
+                f"{min(r['p50']):.3f}..{max(r['p50']):.3f}"
             )
-        on, off = (statistics.median(results[n]["p50"]) for n in ("tracing on", "tracing off"))
+        p50 = {n: statistics.median(r["p50"]) for n, r in results.items()}
+        on, off, bare = p50["tracing on"], p50["tracing off"], p50["metrics off"]
         print(f"tracing on / off (p50): {on / off:.3f}x  (+{on - off:.3f} ms)")
+        verdict = "met" if off / bare <= 1.02 else "MISSED"
+        print(
+            f"metrics on / off (p50): {off / bare:.3f}x  (+{off - bare:.3f} ms; "
+            f"target <= 1.02x: {verdict})"
+        )
+        footer()
     finally:
         for proc in reversed(procs):
             proc.stop()

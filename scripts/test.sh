@@ -9,8 +9,8 @@ export PATH="$HOME/.local/bin:$PATH"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 
 step() { echo "== $*" >&2; }
-step "ruff check";   uv run --frozen ruff check src tests bench scripts
-step "ruff format";  uv run --frozen ruff format --check src tests bench scripts
+step "ruff check";   uv run --frozen ruff check src tests bench scripts loadtest
+step "ruff format";  uv run --frozen ruff format --check src tests bench scripts loadtest
 step "mypy";         uv run --frozen mypy
 step "import-linter"; uv run --frozen lint-imports
 step "pytest"
