@@ -4,7 +4,8 @@
 # summary (requests, failures, RPS, p50/p90/p99, queue wait p95 from the service's metrics).
 #   scripts/loadtest.sh [extra locust options]        (make loadtest calls this)
 # Parameters (environment): USERS=50 SPAWN_RATE=10 DURATION=2m LLM_LATENCY=0.5 (seconds per
-# simulated LLM call) PORT=8800 OUT=loadtest/out; weights: SYNC_WEIGHT=2 SSE_WEIGHT=1 POLL_WEIGHT=1.
+# simulated LLM call) PORT=8800 OUT=loadtest/out; weights: SYNC_WEIGHT=2 SSE_WEIGHT=1 POLL_WEIGHT=1;
+# LOCUST_SHAPE=burst: ramp to USERS, burst to 3x USERS, cool down (for bench/capacity.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh redis-server
@@ -44,5 +45,5 @@ echo "load test: $USERS users (+$SPAWN_RATE/s) for $DURATION, simulated LLM call
 uv run --frozen locust -f loadtest/locustfile.py --headless --only-summary \
   -H "http://127.0.0.1:$PORT" -u "$USERS" -r "$SPAWN_RATE" -t "$DURATION" \
   --api-key "$key" --sync-weight "${SYNC_WEIGHT:-2}" --sse-weight "${SSE_WEIGHT:-1}" \
-  --poll-weight "${POLL_WEIGHT:-1}" \
+  --poll-weight "${POLL_WEIGHT:-1}" --shape "${LOCUST_SHAPE:-fixed}" \
   --csv "$OUT/loadtest" --csv-full-history --html "$OUT/loadtest.html" "$@"
