@@ -13,6 +13,13 @@ step "ruff check";   uv run --frozen ruff check src tests bench scripts loadtest
 step "ruff format";  uv run --frozen ruff format --check src tests bench scripts loadtest
 step "mypy";         uv run --frozen mypy
 step "import-linter"; uv run --frozen lint-imports
+# The chart through the real Helm binary (helm-binary, a dev dependency): lint --strict and
+# template every value profile; tests/chart/test_helm_cli.py checks those renders.
+step "helm lint + template"
+helm_renders="$(mktemp -d)"
+trap 'rm -rf "$helm_renders"' EXIT
+uv run --frozen scripts/chart-check.sh "$helm_renders"
+export AGENT_TEST_HELM_RENDERS="$helm_renders"
 step "pytest"
 set +e
 uv run --frozen pytest "$@"
