@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent_service.config import ApiSettings
 from tests.conftest import RedisServer, SimFactory
 from tests.faults.harness import model, write_agent_config
 from tests.integration.stack import StackEnv
@@ -70,12 +69,6 @@ def _chat(client: httpx.Client, i: int) -> Answer:
     return Answer(resp.status_code, time.monotonic() - started, resp.headers.get("retry-after"))
 
 
-@pytest.mark.xfail(
-    "max_in_flight" not in ApiSettings.model_fields,
-    reason="AGENT_API_MAX_IN_FLIGHT (the API's concurrency limit) is not built yet: without "
-    "it the API admits the whole burst and queues it instead of refusing the excess",
-    strict=True,
-)
 def test_burst_above_the_limit_is_refused_fast_and_the_api_recovers(
     api: tuple[Proc, str],
 ) -> None:
