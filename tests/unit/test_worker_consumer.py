@@ -1,0 +1,97 @@
+"""The worker consumer's Redis-outage pieces, on stand-ins for kombu's channel and QoS.
+
+The real thing is exercised end to end by tests/faults/test_redis_restart.py; the moment a
+message is taken off the queue just before Redis goes away happens there only by chance, so
+the bootstep's two halves (keep the message, put it back after reconnecting) are pinned here.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from agent_service.worker.consumer import DetachedQoS, KeepStrandedDeliveries
+
+
+class FakeQoS:
+    def __init__(self) -> None:
+        self.fail = False
+        self.appended: list[str] = []
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if self.fail:
+            raise RedisConnectionError("Redis went away")
+        self.appended.append(delivery_tag)
+
+
+class FakeChannel:
+    connection_errors = (RedisConnectionError,)
+
+    def __init__(self) -> None:
+        self.qos = FakeQoS()
+        self.restored: list[tuple[Any, str, str]] = []
+        self.down = False
+
+    @contextmanager
+    def conn_or_acquire(self) -> Any:
+        if self.down:
+            raise RedisConnectionError("still down")
+        yield object()
+
+    def _do_restore_message(self, raw: Any, exchange: str, routing_key: str, client: Any) -> None:
+        self.restored.append((raw, exchange, routing_key))
+
+
+class FakeMessage:
+    def __init__(self, tag: str) -> None:
+        self._raw = {"body": tag}
+        self.delivery_info = {"exchange": "", "routing_key": "agent"}
+
+
+class FakeConsumer:
+    def __init__(self, channel: FakeChannel) -> None:
+        self.task_consumer = type("TaskConsumer", (), {"channel": channel})()
+
+
+def step() -> KeepStrandedDeliveries:
+    return KeepStrandedDeliveries(None)
+
+
+def test_a_message_that_could_not_be_recorded_is_put_back_after_reconnecting() -> None:
+    keeper = step()
+    first = FakeChannel()
+    keeper.start(FakeConsumer(first))
+    first.qos.append(FakeMessage("a"), "tag-a")  # recorded: nothing to keep
+    first.qos.fail = True
+    with pytest.raises(RedisConnectionError):  # kombu and Celery still see the outage
+        first.qos.append(FakeMessage("b"), "tag-b")
+    assert keeper.stranded == [({"body": "b"}, "", "agent")]
+
+    second = FakeChannel()  # the consumer restarts on a new connection
+    keeper.start(FakeConsumer(second))
+    assert second.restored == [({"body": "b"}, "", "agent")]
+    assert keeper.stranded == []
+
+
+def test_stranded_messages_wait_while_redis_is_still_unreachable() -> None:
+    keeper = step()
+    keeper.stranded = [({"body": "b"}, "", "agent")]
+    channel = FakeChannel()
+    channel.down = True
+    keeper.start(FakeConsumer(channel))
+    assert keeper.stranded == [({"body": "b"}, "", "agent")]
+    channel.down = False
+    keeper.start(FakeConsumer(channel))
+    assert keeper.stranded == []
+    assert channel.restored == [({"body": "b"}, "", "agent")]
+
+
+def test_the_old_channel_acknowledges_nothing() -> None:
+    qos = DetachedQoS()
+    qos.ack("tag")  # the message stays in Redis' unacked hash: no Redis call, no error
+    qos.reject("tag", requeue=True)
+    assert qos.restore_unacked_once() is None
+    assert qos.can_consume() is False
