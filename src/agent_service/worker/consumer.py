@@ -14,8 +14,7 @@ cancel them). With kombu's Redis transport, four things then go wrong, each foun
   would run twice;
 * a held run that ends later acknowledges (or, if it could not record its end, rejects) its
   message through the old channel, whose transport is gone: ``AttributeError`` again, raised in
-  the consumer's event loop, and the worker dies after reconnecting.
-
+  the consumer's event loop, and the worker dies after reconnecting;
 * kombu takes a message off the queue (``BRPOP``) and only then records it as unacknowledged
   (``HSET unacked``, a second round trip); when Redis goes away in between, the message is in
   neither place: lost, its task ``queued`` forever.
