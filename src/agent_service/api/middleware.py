@@ -36,11 +36,15 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _request_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """``X-Request-ID`` and ``Content-Length``, in one pass over the headers."""
+    request_id = length = None
     for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key == b"x-request-id":
+            request_id = value.decode("latin-1")
+        elif key == b"content-length":
+            length = value.decode("latin-1")
+    return request_id, length
 
 
 class _Exchange:
@@ -138,6 +142,15 @@ class RouteTemplates:
                 return template
         return UNMATCHED_ROUTE
 
+    def span_details(self, scope: Scope) -> tuple[str, dict[str, str]]:
+        """Name and attributes of a request's server span: ``POST /v1/tasks/{task_id}/cancel``
+        and ``http.route`` (the method alone for a path no route matches)."""
+        method = str(scope.get("method", "HTTP"))
+        route = self(str(scope.get("path", "")))
+        if route == UNMATCHED_ROUTE:
+            return method, {}
+        return f"{method} {route}", {"http.route": route}
+
 
 class RequestContextMiddleware:
     """Request id, body limit (413), HTTP metrics and the access line, for every request."""
@@ -162,11 +175,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming = _header(scope, b"x-request-id")
+        incoming, length = _request_headers(scope)
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        # The server span (FastAPI instrumentation, outside this middleware) is active here;
+        # The server span (OpenTelemetry ASGI middleware, outside this one) is active here;
         # untraced routes (probes, /metrics) have none and get no X-Trace-Id.
         tag_current_span("agent.request_id", request_id)
         exchange = _Exchange(send, request_id, self.max_body_bytes, current_trace_id())
@@ -181,7 +194,6 @@ class RequestContextMiddleware:
                 self.metrics.rate_limited.labels("overloaded").inc()
                 await exchange.reject_overloaded(self.max_in_flight)
                 return
-            length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 exchange.too_large = True
                 await exchange.reject_too_large()

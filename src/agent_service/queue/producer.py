@@ -34,7 +34,15 @@ def build_message(
     app: Celery, task_id: str, queue: str, extra_headers: Mapping[str, str] | None = None
 ) -> bytes:
     """The Redis-transport envelope of a ``RUN_TASK_NAME(task_id)`` message for ``queue``."""
-    message = app.amqp.as_task_v2(task_id, RUN_TASK_NAME, args=(task_id,), kwargs={})
+    # argsrepr/kwargsrepr given: Celery's saferepr of them is ~5 % of an enqueue's CPU.
+    message = app.amqp.as_task_v2(
+        task_id,
+        RUN_TASK_NAME,
+        args=(task_id,),
+        kwargs={},
+        argsrepr=f"('{task_id}',)",
+        kwargsrepr="{}",
+    )
     headers = dict(message.headers)
     # Read back by queue.stats for the oldest-task age (kombu keeps headers on redelivery).
     headers["agent_enqueued_at"] = time.time()
