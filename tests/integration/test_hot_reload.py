@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import RedisServer, Sim
-from tests.integration.stack import StackEnv, wait_task
+from tests.integration.stack import StackEnv, wait_for_log, wait_task
 from tests.procs import Proc
 
 pytestmark = pytest.mark.integration
@@ -175,6 +175,8 @@ def test_invalid_edit_is_rejected_and_the_last_good_config_keeps_serving(
         record = wait_task(client, task["task_id"], {"succeeded", "failed"})
         assert record["status"] == "succeeded" and record["result"]["model"] == before[0]
     for proc in (api, worker):
+        # Each process checks on its own clock: the worker may notice after the API did.
+        wait_for_log(proc, "rejected, keeping", RELOAD_WITHIN_SECONDS)
         line = next(li for li in proc.log().splitlines() if "rejected, keeping" in li)
         assert "defaultModel 'ghost' is not a configured model" in line, line
 
