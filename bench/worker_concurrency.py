@@ -216,7 +216,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 200])
     parser.add_argument(
-        "--rounds", type=int, default=10, help="tasks per slot (N * rounds runs, pre-loaded)"
+        "--rounds", type=int, default=20, help="tasks per slot (N * rounds runs, pre-loaded)"
     )
     parser.add_argument("--latency", type=float, default=1.0, help="simulated LLM latency (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per N; the median is shown")
