@@ -31,10 +31,12 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
     proc = Proc("up", cli("up", "--port", str(port)), env, log_dir)
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", proc, timeout=120)
-        deadline = time.monotonic() + 10
-        while "API key" not in proc.log() and time.monotonic() < deadline:
+        # The banner comes after /readyz answers: wait for the key itself to be printed.
+        deadline = time.monotonic() + 20
+        found = None
+        while found is None and time.monotonic() < deadline:
+            found = re.search(r"API key +(ak_\S+)", proc.log())
             time.sleep(0.1)
-        found = re.search(r"API key +(ak_\S+)", proc.log())
         assert found, proc.log()[-2000:]
         anonymous = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "hi"})
         assert anonymous.status_code == 401
