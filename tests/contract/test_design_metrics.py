@@ -9,6 +9,8 @@ import pytest
 
 from tests.contract.design_metrics import (
     DESIGN_METRICS,
+    EXTENSION_METRICS,
+    SERVICE_METRICS,
     Aggregation,
     Clause,
     Selector,
@@ -115,7 +117,8 @@ def test_base_metric_name() -> None:
 
 def test_design_table_copy_is_well_formed() -> None:
     kinds = {"counter", "gauge", "histogram"}
-    for name, (kind, labels) in DESIGN_METRICS.items():
+    assert not set(DESIGN_METRICS) & set(EXTENSION_METRICS), "an extension is in the design table"
+    for name, (kind, labels) in SERVICE_METRICS.items():
         assert name.startswith("agent_"), name
         assert kind in kinds, name
         assert len(set(labels)) == len(labels), name

@@ -1,4 +1,4 @@
-"""Metrics from real API and worker processes: every design metric, labels, multiprocess sums."""
+"""Metrics from real API and worker processes: every service metric, labels, multiprocess sums."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.contract.design_metrics import DESIGN_METRICS
+from tests.contract.design_metrics import SERVICE_METRICS
 from tests.integration.stack import StackEnv, wait_task
 from tests.procs import free_port
 
@@ -22,7 +22,7 @@ def families(text: str) -> set[str]:
     names = set()
     for sample, _, _ in SAMPLE.findall(text):
         base = re.sub(r"_(bucket|count|sum|created)$", "", sample)
-        names.add(base if base in DESIGN_METRICS else sample)
+        names.add(base if base in SERVICE_METRICS else sample)
     return names
 
 
@@ -59,7 +59,7 @@ def test_every_design_metric_is_exposed_after_a_sync_and_a_queued_run(
     worker_text = httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=10).text
     assert families(port_text) >= families(api_text) - {"python_info"}
     exposed = families(api_text) | families(worker_text)
-    missing = sorted(name for name in DESIGN_METRICS if name not in exposed)
+    missing = sorted(name for name in SERVICE_METRICS if name not in exposed)
     assert not missing, f"not exposed by api or worker: {missing}"
 
 
