@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(redis-server prometheus prometheus-alertmanager)
 # The container tests need a Docker engine: Debian's docker.io when no docker is installed at all
-# (a docker-ce or Docker Desktop install is left alone). Without a running engine they skip,
-# except under CI=true, where they fail.
+# (a docker-ce or Docker Desktop install is left alone), started when it is installed but stopped.
+# Without a running engine they skip, except under CI=true, where they fail.
 command -v docker >/dev/null || packages+=(docker.io)
 scripts/bootstrap.sh "${packages[@]}"
+scripts/docker-engine.sh
 export PATH="$HOME/.local/bin:$PATH"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 
