@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_service.domain.agent_config import (
@@ -22,6 +22,17 @@ from agent_service.domain.agent_config import (
     SecretRef,
     default_agent_config,
 )
+
+
+def _split_commas(value: Any) -> Any:
+    """``"a, b,,c"`` (one environment variable) as ``["a", "b", "c"]``; lists pass through."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting given comma-separated (``NoDecode``: pydantic-settings does not parse JSON)."""
 
 
 class RedisSettings(BaseModel):
@@ -91,7 +102,7 @@ class ApiSettings(BaseModel):
         default=32_000, ge=1, description="Longest `message` accepted (422 above)."
     )
     max_metadata_bytes: int = Field(default=8192, ge=0, description="Largest `metadata` as JSON.")
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: CommaList = Field(
         default_factory=list,
         description="Origins allowed by CORS, comma-separated. Empty (default): CORS off.",
     )
@@ -106,13 +117,6 @@ class ApiSettings(BaseModel):
         gt=0,
         description="Interval of SSE keep-alive comments (proxies drop idle streams).",
     )
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
 
 class WorkerSettings(BaseModel):
@@ -212,7 +216,7 @@ class WebhookSettings(BaseModel):
     allow_http: bool = Field(
         default=False, description="Allow plain http:// webhook URLs (https only by default)."
     )
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_hosts: CommaList = Field(
         default_factory=list,
         description="Host patterns webhooks may target, comma-separated (`*.example.com`). "
         "Empty: any public host.",
@@ -237,13 +241,6 @@ class WebhookSettings(BaseModel):
         description="How long a worker holds a delivery it took from the outbox; if it dies, "
         "another worker delivers it once this has passed. Must exceed the POST timeout.",
     )
-
-    @field_validator("allowed_hosts", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
     @model_validator(mode="after")
     def _lease_covers_a_post(self) -> WebhookSettings:
@@ -271,12 +268,12 @@ class ControllerSettings(BaseModel):
         default="agent-service-config",
         description="ConfigMap written with the accepted config (the pods mount it).",
     )
-    mounted_secrets: Annotated[list[str] | None, NoDecode] = Field(
+    mounted_secrets: Annotated[list[str] | None, NoDecode, BeforeValidator(_split_commas)] = Field(
         default=None,
         description="Secrets mounted into api/worker pods, comma-separated: a `secretKeyRef` "
         "to any other is rejected. Unset: not checked.",
     )
-    allowed_tool_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_tool_hosts: CommaList = Field(
         default_factory=list,
         description="Host patterns HTTP tools may call, comma-separated (`*.svc.cluster.local`). "
         "Empty: any public host.",
@@ -289,13 +286,6 @@ class ControllerSettings(BaseModel):
         default=60.0, gt=0, description="Re-check interval (Secrets created later, drift)."
     )
     health_port: int = Field(default=8080, ge=1, le=65535, description="Liveness endpoint port.")
-
-    @field_validator("mounted_secrets", "allowed_tool_hosts", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
 
 class LogSettings(BaseModel):

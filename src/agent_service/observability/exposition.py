@@ -12,14 +12,14 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.types import StartResponse
 from wsgiref.types import WSGIApplication as WSGIApp
 
 from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -117,10 +117,6 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 def bearer_guard(app: WSGIApp, token: str) -> WSGIApp:
     """``app`` behind ``Authorization: Bearer <token>`` (401 otherwise; constant-time check)."""
     expected = f"Bearer {token}".encode()
@@ -155,7 +151,7 @@ def serve_metrics(
             host,
             port,
             bearer_guard(make_wsgi_app(registry), token),
-            _ThreadingServer,
+            ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

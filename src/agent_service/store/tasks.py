@@ -15,7 +15,7 @@ from typing import Any, cast
 from redis.asyncio.client import Pipeline
 
 from agent_service.domain.runs import DEFAULT_TENANT, RunEvent, RunResult, Usage
-from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus, WebhookState
+from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
 
@@ -239,11 +239,6 @@ class TaskStore:
         if outcome is None:
             return None
         return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
-
-    @guarded
-    async def set_webhook(self, task_id: str, state: WebhookState) -> None:
-        """Replace the webhook state of a record (delivery attempts, final status)."""
-        await self._redis.hset(self._keys.task(task_id), "webhook", state.model_dump_json())
 
     @guarded
     async def read_events(
