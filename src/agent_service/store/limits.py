@@ -211,8 +211,11 @@ class RedisRunGuard:
 
     @property
     def needed(self) -> bool:
-        """Whether checking costs anything useful (a task, or a limit that is set)."""
-        return self._cancel_key is not None or _any(self._limits)
+        """Whether checking costs anything useful: a task's cancel flag, or a limit that counts
+        LLM calls (the request rate is counted once, by ``Limiter.admit``)."""
+        limits = self._limits
+        per_call = (limits.tokens_per_minute, limits.daily_tokens, limits.daily_cost_usd)
+        return self._cancel_key is not None or any(value is not None for value in per_call)
 
     async def check(self) -> None:
         if self._cancel_key is not None and await self._cancelled():

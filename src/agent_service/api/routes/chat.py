@@ -55,18 +55,29 @@ async def chat(
             headers={**SSE_HEADERS, **rate},
         )
     response.headers.update(rate)
-    try:
-        result = await agent.run(request, mode="sync", guard=guard)
-    except RunFailedError as exc:
-        count_run(metrics, "sync", "failed", len(exc.steps))
-        raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=rate) from exc
-    count_run(metrics, "sync", "succeeded", len(result.steps))
-    return result
+    return await run_sync(agent, request, metrics, guard, rate)
 
 
 def count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
     metrics.runs.labels(mode, status).inc()
     metrics.run_steps.labels(mode).observe(steps)
+
+
+async def run_sync(
+    agent: Agent,
+    request: RunRequest,
+    metrics: Metrics,
+    guard: RunGuard | None,
+    headers: dict[str, str],
+) -> RunResult:
+    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``."""
+    try:
+        result = await agent.run(request, mode="sync", guard=guard)
+    except RunFailedError as exc:
+        count_run(metrics, "sync", "failed", len(exc.steps))
+        raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
+    count_run(metrics, "sync", "succeeded", len(result.steps))
+    return result
 
 
 async def run_events(
@@ -79,7 +90,6 @@ async def run_events(
     """A streamed run's events (``step``, ``delta``, then ``done`` or ``error``), with None
     for every ``keepalive`` seconds of silence. Closing the iterator cancels the run."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
-    finished = asyncio.Event()
 
     async def produce() -> None:
         try:
@@ -97,7 +107,6 @@ async def run_events(
                 RunEvent(type="error", data={"type": "internal", "message": "internal error"})
             )
         finally:
-            finished.set()
             await events.put(None)
 
     runner = asyncio.create_task(produce())
@@ -108,7 +117,7 @@ async def run_events(
             except TimeoutError:
                 yield None
                 continue
-            if event is None and finished.is_set():
+            if event is None:  # produce() ended
                 break
             yield event
     finally:

@@ -14,17 +14,18 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_service.agent.loop import Agent, RunFailedError
+from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
 from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
-from agent_service.api.errors import ApiError, run_error_status
-from agent_service.api.routes.chat import count_run, run_events
+from agent_service.api.errors import ApiError
+from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
 from agent_service.domain.errors import ErrorType
@@ -179,12 +180,7 @@ async def chat_completions(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    try:
-        result = await agent.run(request, mode="sync", guard=guard)
-    except RunFailedError as exc:
-        count_run(services.metrics, "sync", "failed", len(exc.steps))
-        raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=rate) from exc
-    count_run(services.metrics, "sync", "succeeded", len(result.steps))
+    result = await run_sync(agent, request, services.metrics, guard, rate)
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -195,21 +191,31 @@ async def chat_completions(
     )
 
 
+@dataclass(frozen=True)
 class _ChunkHead:
-    def __init__(
-        self, completion_id: str, created: int, model: str, fingerprint: str, usage: bool
-    ) -> None:
-        self.id, self.created, self.model = completion_id, created, model
-        self.fingerprint, self.include_usage = fingerprint, usage
+    """What every ``chat.completion.chunk`` of one streamed completion repeats."""
 
-    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    id: str
+    created: int
+    model: str
+    fingerprint: str
+    include_usage: bool
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._data([{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    def usage_chunk(self, usage: Usage) -> bytes:
+        """The extra chunk of ``stream_options.include_usage``: no choices, the run's usage."""
+        return self._data([], usage=usage.model_dump())
+
+    def _data(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
         body = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": self.fingerprint,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": choices,
             **extra,
         }
         return _data(body)
@@ -240,18 +246,7 @@ async def _chunks(
             result = RunResult.model_validate(event.data)
             yield head.chunk({}, finish="stop")
             if head.include_usage:
-                usage = _usage(result).model_dump()
-                yield _data(
-                    {
-                        "id": head.id,
-                        "object": "chat.completion.chunk",
-                        "created": head.created,
-                        "model": head.model,
-                        "system_fingerprint": head.fingerprint,
-                        "choices": [],
-                        "usage": usage,
-                    }
-                )
+                yield head.usage_chunk(_usage(result))
         elif event.type == "error":
             # Mid-stream the status line is sent: OpenAI SDKs raise on an `error` chunk.
             yield _data({"error": {**event.data, "code": event.data.get("type")}})

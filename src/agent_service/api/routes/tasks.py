@@ -142,7 +142,9 @@ async def submit_task(
         idempotency_key=idempotency_key,
         webhook=WebhookState(url=body.webhook_url) if body.webhook_url else None,
     )
-    submitted = await queue.submit(record, body_hash=_body_hash(body))
+    # The body's hash only matters against an Idempotency-Key's earlier request.
+    body_hash = _body_hash(body) if idempotency_key is not None else None
+    submitted = await queue.submit(record, body_hash=body_hash)
     response.headers.update(rate)
     response.headers["Location"] = f"/v1/tasks/{submitted.task_id}"
     if submitted.created:
