@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported
 
-from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
+from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http, wait_redis
 
 
 def cpu_model() -> str:
@@ -101,20 +101,9 @@ class Stack:
     def redis(self) -> str:
         port = free_port()
         binary = shutil.which("redis-server") or "redis-server"
-        self.procs.append(Proc("redis", redis_args(binary, port, self.work), base_env(), self.work))
-        import redis as redis_sync
-
-        client = redis_sync.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis_sync.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        proc = Proc("redis", redis_args(binary, port, self.work), base_env(), self.work)
+        self.procs.append(proc)
+        wait_redis(port, proc)
         return f"redis://127.0.0.1:{port}/0"
 
     def sim(self, *flags: str) -> str:

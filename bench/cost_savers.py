@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import stack
+from tests.procs import Proc, base_env, cli, free_port, wait_http
 
 FAQ = [f"What does plan {name} include?" for name in ("basic", "team", "pro", "enterprise")] + [
     "How do I reset my password?",
@@ -127,23 +124,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-savers-"))
-    redis_port, sim_port = free_port(), free_port()
-    redis = Proc(
-        "redis",
-        redis_args(shutil.which("redis-server") or "redis-server", redis_port, work),
-        base_env(),
-        work,
-    )
-    sim = Proc("sim", cli("sim-llm", "--port", str(sim_port), "--ttft", "0.05"), base_env(), work)
-    try:
-        wait_http(f"http://127.0.0.1:{sim_port}/v1/models", sim, timeout=30)
-        env = base_env(
-            {
-                "AGENT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "AGENT_SIM_URL": f"http://127.0.0.1:{sim_port}/v1",
-            }
-        )
+    with stack("savers") as s:
+        env = base_env({"AGENT_REDIS_URL": s.redis(), "AGENT_SIM_URL": s.sim("--ttft", "0.05")})
         messages = workload(args.requests, args.seed)
         load = os.getloadavg()[0]
         print(
@@ -156,7 +138,7 @@ def main() -> None:
         )
         base: dict[str, float] | None = None
         for name, flags in VARIANTS.items():
-            result = run_variant(name, flags, messages, env, work)
+            result = run_variant(name, flags, messages, env, s.work)
             base = base or result
             print(
                 f"{name:>13} {result['cost']:>10.5f} {result['cost'] / base['cost']:>7.2f}x "
@@ -164,10 +146,6 @@ def main() -> None:
                 f"{result['p95']:>7.1f}",
                 flush=True,
             )
-    finally:
-        sim.stop()
-        redis.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import footer, header
+from bench.common import footer, header, spread
 from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
@@ -152,8 +152,7 @@ def main() -> None:
             print(
                 f"{name:12s} p50 {statistics.median(r['p50']):.3f} ms  "
                 f"p99 {statistics.median(r['p99']):.3f} ms  (healthz p50 "
-                f"{statistics.median(r['h50']):.3f} ms)  p50 spread "
-                f"{min(r['p50']):.3f}..{max(r['p50']):.3f}"
+                f"{statistics.median(r['h50']):.3f} ms)  p50 spread {spread(r['p50'])}"
             )
         p50 = {n: statistics.median(r["p50"]) for n, r in results.items()}
         on, off, bare = p50["tracing on"], p50["tracing off"], p50["metrics off"]

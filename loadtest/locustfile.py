@@ -86,22 +86,25 @@ class AgentUser(HttpUser):
     def scenario(self) -> None:
         question = random.choice(QUESTIONS)
         if self._scenario == "sync":
-            with self.client.post(
-                "/v1/chat", json={"message": question}, name="/v1/chat", catch_response=True
-            ) as resp:
-                if resp.status_code != 200:
-                    resp.failure(f"{resp.status_code}: {resp.text[:200]}")
+            self._post("/v1/chat", question, 200)
             return
         started = time.perf_counter()
-        with self.client.post(
-            "/v1/tasks", json={"message": question}, name="/v1/tasks", catch_response=True
-        ) as resp:
-            if resp.status_code != 202:
-                resp.failure(f"{resp.status_code}: {resp.text[:200]}")
-                return
-            task_id = resp.json()["task_id"]
+        resp = self._post("/v1/tasks", question, 202)
+        if resp is None:
+            return
+        task_id = resp.json()["task_id"]
         status = self._follow(task_id) if self._scenario == "sse" else self._poll(task_id)
         self._report(f"task ({self._scenario})", started, status)
+
+    def _post(self, path: str, message: str, expected: int) -> Any:
+        """POST ``message``; the response, or None (and a failed request) unless ``expected``."""
+        with self.client.post(
+            path, json={"message": message}, name=path, catch_response=True
+        ) as resp:
+            if resp.status_code != expected:
+                resp.failure(f"{resp.status_code}: {resp.text[:200]}")
+                return None
+        return resp
 
     def _follow(self, task_id: str) -> str | None:
         """Read the task's SSE stream to its terminal event; its status."""

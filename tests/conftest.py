@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
+from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http, wait_redis
 
 for _key in list(os.environ):
     # AGENT_TEST_* are the test suite's own inputs (set by .ci/run), not service settings.
@@ -45,21 +45,7 @@ def start_redis(
     port = port or free_port()
     args = redis_args(binary, port, data_dir, aof)
     proc = Proc(f"redis-{port}", args, base_env(), log_dir)
-    import redis as redis_sync
-
-    client = redis_sync.Redis(port=port)
-    import time
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis_sync.ConnectionError:
-            if time.monotonic() > deadline or not proc.alive():
-                raise RuntimeError(proc.log()) from None
-            time.sleep(0.05)
-    client.close()
+    wait_redis(port, proc)
     return RedisServer(proc, port)
 
 

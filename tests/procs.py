@@ -108,6 +108,25 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 60.0, status:
     raise TimeoutError(f"{url} not ready after {timeout}s (last: {last})\n{tail}")
 
 
+def wait_redis(port: int, proc: Proc, timeout: float = 10.0) -> None:
+    """Wait until the Redis on ``port`` answers PING (fails early, with its log, if it exits)."""
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or not proc.alive():
+                    raise RuntimeError(proc.log()) from None
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
 def running(proc: Proc) -> Iterator[Proc]:
     try:
