@@ -116,5 +116,5 @@ def target_refusal(url: str, *, allow_http: bool, allowed_hosts: list[str]) -> s
         return "webhook URL must be https"
     host = (parts.hostname or "").lower()
     if allowed_hosts and not any(fnmatch.fnmatchcase(host, p) for p in allowed_hosts):
-        return f"host {host!r} is not among the allowed webhook hosts"
+        return f"host {host!r} is not allowed: it is not among the allowed webhook hosts"
     return None

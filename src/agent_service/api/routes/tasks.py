@@ -6,14 +6,12 @@ an unknown one.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -36,6 +34,7 @@ from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
 from agent_service.httptools.ssrf import check_url
 from agent_service.observability.tracing import current_trace_id
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
+from agent_service.webhooks.policy import target_refusal
 from agent_service.webhooks.tenant_secret import signing_secret
 
 router = APIRouter(tags=["tasks"])
@@ -66,13 +65,12 @@ def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> 
         check_url(url, settings.allow_private_networks)  # also refuses unparsable URLs
     except ToolError as exc:
         raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: {exc}") from None
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http):
-        raise ApiError(422, ErrorType.INVALID_REQUEST, "webhook_url: must be https")
-    host = (parts.hostname or "").lower()
-    allowed = settings.allowed_hosts
-    if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
-        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: host {host!r} is not allowed")
+    # The worker applies the same rule again before each delivery (its settings decide).
+    refusal = target_refusal(
+        url, allow_http=settings.allow_http, allowed_hosts=settings.allowed_hosts
+    )
+    if refusal is not None:
+        raise ApiError(422, ErrorType.INVALID_REQUEST, f"webhook_url: {refusal}")
     if not has_secret:
         raise ApiError(
             422,
