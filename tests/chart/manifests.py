@@ -166,6 +166,11 @@ def one(manifests: list[Manifest], kind: str, name: str) -> dict[str, Any]:
     return found[0].obj
 
 
+def container_env(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's env as name -> literal value (or its ``valueFrom``)."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
 def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
     """(manifest, pod spec) of every workload and bare Pod."""
     for m in manifests:

@@ -14,7 +14,7 @@ import yaml
 from agent_service.config import Settings, parse_agent_config
 from agent_service.controller.reconcile import ConfigMapState, ObjectRef, Policy, check_spec
 from tests.chart import manifests
-from tests.chart.manifests import Manifest
+from tests.chart.manifests import Manifest, container_env
 
 PROFILE = "agentconfig"
 FULLNAME = manifests.RELEASE
@@ -32,16 +32,12 @@ def _values(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _render(extra: dict[str, Any] | None = None) -> list[Manifest]:
-    return manifests.render(_values(extra))
+    return manifests.render_profile(PROFILE, extra)
 
 
 def _pod(rendered: list[Manifest], name: str) -> dict[str, Any]:
     spec: dict[str, Any] = manifests.one(rendered, "Deployment", name)["spec"]["template"]["spec"]
     return spec
-
-
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 def _rules(rendered: list[Manifest]) -> list[dict[str, Any]]:
@@ -91,7 +87,7 @@ def test_controller_container(rendered_profiles: dict[str, list[Manifest]]) -> N
     assert ports == {"metrics": 9100, "health": 8080}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}, probe
-    env = _env(container)
+    env = container_env(container)
     assert env["AGENT_CONTROLLER_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["AGENT_CONTROLLER_AGENTCONFIG"] == FULLNAME
     assert env["AGENT_CONTROLLER_CONFIGMAP"] == CONFIGMAP
@@ -114,7 +110,7 @@ def test_controller_settings_read_what_the_chart_sets(
     under it the profile's AgentConfig is accepted, and a Secret not mounted is refused."""
     rendered = rendered_profiles[PROFILE]
     (container,) = _pod(rendered, CONTROLLER)["containers"]
-    for name, value in _env(container).items():
+    for name, value in container_env(container).items():
         monkeypatch.setenv(name, value if isinstance(value, str) else manifests.NAMESPACE)
     options = Settings().controller
     assert options.namespace == manifests.NAMESPACE
@@ -234,7 +230,7 @@ def test_secrets_rule_names_exactly_the_mounted_secrets(secrets: list[str]) -> N
             "resourceNames": secrets,
             "verbs": ["get"],
         }
-    env = _env(_pod(rendered, CONTROLLER)["containers"][0])
+    env = container_env(_pod(rendered, CONTROLLER)["containers"][0])
     assert env["AGENT_CONTROLLER_MOUNTED_SECRETS"] == ",".join(secrets)
 
 
@@ -321,7 +317,7 @@ def test_no_config_configmap_in_agentconfig_mode(
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["config"] == {"name": "config", "configMap": {"name": CONFIGMAP}}, app
         assert "optional" not in volumes["config"]["configMap"], "pods wait for the ConfigMap"
-        assert _env(container)["AGENT_CONFIG_FILE"] == "/etc/agent-service/config.yaml"
+        assert container_env(container)["AGENT_CONFIG_FILE"] == "/etc/agent-service/config.yaml"
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         assert mounts["config"] == {
             "name": "config",
@@ -357,7 +353,7 @@ def test_secrets_are_mounted_where_the_service_reads_them(
     for app in APPS:
         pod = _pod(rendered, f"{FULLNAME}-{app}")
         (container,) = pod["containers"]
-        env = _env(container)
+        env = container_env(container)
         assert env["AGENT_CONFIG_SECRETS_DIR"] == SECRETS_DIR
         for name, value in env.items():
             if isinstance(value, str) and name.startswith("AGENT_CONFIG_"):
@@ -452,10 +448,10 @@ def test_example_agentconfig_fits_the_default_release() -> None:
         "agentConfigSecrets": ["llm-keys"],
     }
     rendered = manifests.render(values)
-    env = _env(_pod(rendered, CONTROLLER)["containers"][0])
+    env = container_env(_pod(rendered, CONTROLLER)["containers"][0])
     assert example["metadata"]["name"] == env["AGENT_CONTROLLER_AGENTCONFIG"]
     resource = manifests.one(rendered, "AgentConfig", example["metadata"]["name"])
     assert resource["spec"] == example["spec"]
-    simulator = _env(_pod(rendered, f"{FULLNAME}-api")["containers"][0])["AGENT_SIM_URL"]
+    simulator = container_env(_pod(rendered, f"{FULLNAME}-api")["containers"][0])["AGENT_SIM_URL"]
     bases = {m.get("apiBase") for m in example["spec"]["models"]} - {None}
     assert bases == {simulator}

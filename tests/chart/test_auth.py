@@ -24,7 +24,7 @@ import yaml
 from agent_service.api.auth import KeyRing, read_keys_file
 from agent_service.config import Settings, parse_agent_config
 from tests.chart import manifests
-from tests.chart.manifests import Manifest
+from tests.chart.manifests import Manifest, container_env
 
 FULLNAME = manifests.RELEASE
 API, WORKER, CONTROLLER = (f"{FULLNAME}-{c}" for c in ("api", "worker", "controller"))
@@ -40,10 +40,6 @@ MODEL = {"defaultModel": "m", "models": [{"name": "m", "model": "openai/m"}]}
 def _container(spec: dict[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = spec["containers"][0]
     return container
-
-
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 def _pods(rendered: list[Manifest]) -> dict[str, dict[str, Any]]:
@@ -74,7 +70,7 @@ def _mounted_file(spec: dict[str, Any], path: str) -> tuple[str, str]:
 
 def _settings(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The service's settings from the container's literal AGENT_* variables."""
-    for name, value in _env(container).items():
+    for name, value in container_env(container).items():
         if name.startswith("AGENT_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
     return Settings()
@@ -83,7 +79,7 @@ def _settings(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Set
 def _keyring_of(rendered: list[Manifest], tmp_path: Path) -> KeyRing:
     """The keys the API accepts: the keys file it mounts (if chart-made) and the config's."""
     api = _pods(rendered)[API]
-    keys_file = _env(_container(api))["AGENT_AUTH_KEYS_FILE"]
+    keys_file = container_env(_container(api))["AGENT_AUTH_KEYS_FILE"]
     secret, key = _mounted_file(api, keys_file)
     path = None
     if manifests.find(rendered, "Secret", secret):
@@ -101,7 +97,7 @@ def _keyring_of(rendered: list[Manifest], tmp_path: Path) -> KeyRing:
 
 def _test_key(rendered: list[Manifest]) -> str:
     pod = manifests.one(rendered, "Pod", TEST_POD)["spec"]
-    secret, key = _mounted_file(pod, _env(_container(pod))["API_KEY_FILE"])
+    secret, key = _mounted_file(pod, container_env(_container(pod))["API_KEY_FILE"])
     return _secret_data(rendered, secret)[key]
 
 
@@ -123,7 +119,7 @@ def test_keys_file_is_mounted_into_api_pods_only(
     wanted = values["clientAuth"]["existingSecret"] or KEYS_SECRET
     assert (secret, key) == (wanted, values["clientAuth"]["existingSecretKey"])
     for name, spec in pods.items():
-        env = _env(_container(spec))
+        env = container_env(_container(spec))
         assert "AGENT_AUTH_API_KEYS" not in env, f"{name}: the old variable"
         if name == API:
             continue
@@ -202,7 +198,7 @@ def test_test_key_from_an_existing_secret() -> None:
     secrets = {m.name for m in manifests.find(rendered, "Secret")}
     assert secrets == {f"{FULLNAME}-redis"}, "no chart-made key: the user's keys only"
     pod = manifests.one(rendered, "Pod", TEST_POD)["spec"]
-    assert _mounted_file(pod, _env(_container(pod))["API_KEY_FILE"]) == ("ci-key", "token")
+    assert _mounted_file(pod, container_env(_container(pod))["API_KEY_FILE"]) == ("ci-key", "token")
 
 
 def test_without_tests_there_is_no_test_key() -> None:
@@ -259,7 +255,7 @@ def _run_test_pod(rendered: list[Manifest], server: Any, tmp_path: Path, key: st
     pod = manifests.one(rendered, "Pod", TEST_POD)["spec"]
     container = _container(pod)
     assert container["command"][:2] == ["python", "-c"]
-    env = {k: v for k, v in _env(container).items() if isinstance(v, str)}
+    env = {k: v for k, v in container_env(container).items() if isinstance(v, str)}
     env["API_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     if "API_KEY_FILE" in env:
         key_file = tmp_path / "key"
@@ -379,7 +375,7 @@ def test_generated_metrics_token_and_checksum_agree() -> None:
 def test_metrics_are_open_by_default(rendered_profiles: dict[str, list[Manifest]]) -> None:
     rendered = rendered_profiles["default"]
     for name, spec in _pods(rendered).items():
-        assert "AGENT_AUTH_METRICS_TOKEN_FILE" not in _env(_container(spec)), name
+        assert "AGENT_AUTH_METRICS_TOKEN_FILE" not in container_env(_container(spec)), name
     assert not manifests.find(rendered, "Secret", TOKEN_SECRET)
 
 
@@ -406,7 +402,9 @@ def test_webhook_settings_reach_api_and_worker(
 def test_webhooks_off_by_default() -> None:
     rendered = manifests.render({"networkPolicy": {"enabled": True}})
     for name, spec in _pods(rendered).items():
-        assert not [e for e in _env(_container(spec)) if e.startswith("AGENT_WEBHOOKS_")], name
+        assert not [
+            e for e in container_env(_container(spec)) if e.startswith("AGENT_WEBHOOKS_")
+        ], name
     # No egress rule beyond the api's (which has none for webhooks).
     worker, api = (manifests.one(rendered, "NetworkPolicy", n)["spec"] for n in (WORKER, API))
     assert worker["egress"] == api["egress"]

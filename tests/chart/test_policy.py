@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.chart import manifests
-from tests.chart.manifests import Manifest
+from tests.chart.manifests import Manifest, container_env
 
 PROFILES = manifests.profiles()
 SELECTOR_KEYS = {
@@ -33,10 +33,6 @@ def _component(m: Manifest) -> str:
     if m.kind == "Pod":
         return str(m.obj["metadata"]["labels"]["app.kubernetes.io/component"])
     return str(m.obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"])
-
-
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -104,7 +100,7 @@ def test_app_containers_environment(
             continue
         seen.add(component)
         (container,) = spec["containers"]
-        env = _env(container)
+        env = container_env(container)
         assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True", m
         assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus", m
         mounts = {v["mountPath"]: v["name"] for v in container["volumeMounts"]}
@@ -127,7 +123,7 @@ def test_worker_shutdown_outlives_a_run(
     spec = worker["spec"]["template"]["spec"]
     assert spec["terminationGracePeriodSeconds"] > run_timeout + 30
     (container,) = spec["containers"]
-    env = _env(container)
+    env = container_env(container)
     assert env["AGENT_WORKER_HEARTBEAT_FILE"] == "/tmp/worker-heartbeat"
     assert env["AGENT_WORKER_READY_FILE"] == "/tmp/worker-ready"
     liveness = " ".join(container["livenessProbe"]["exec"]["command"])

@@ -1,72 +1,23 @@
-"""What the fault tests share: agent configs, workers started together, metric reads, load.
+"""What the fault tests share: workers started together, metric reads, waits, load.
 
-Everything here drives real processes (``tests.integration.stack``); nothing is faked.
+Everything here drives real processes (``tests.integration.stack``, which also writes their
+agent configs); nothing is faked.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.stack import StackEnv, wait_for_file
+from tests.integration.stack import StackEnv, metric_value, wait_for_file
 from tests.procs import Proc, free_port
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def model(
-    name: str,
-    api_base: str,
-    *,
-    provider_model: str | None = None,
-    timeout: float = 10.0,
-    fallbacks: Iterable[str] = (),
-) -> dict[str, Any]:
-    """One entry of an agent config's ``models`` (the simulator sees ``provider_model``)."""
-    spec: dict[str, Any] = {
-        "name": name,
-        "model": f"openai/{provider_model or name}",
-        "apiBase": api_base,
-        "inputCostPer1K": 0.001,
-        "outputCostPer1K": 0.002,
-        "timeoutSeconds": timeout,
-    }
-    if fallbacks:
-        spec["fallbacks"] = list(fallbacks)
-    return spec
-
-
-def write_agent_config(
-    path: Path,
-    models: list[dict[str, Any]],
-    *,
-    max_retries: int = 0,
-    limits: Mapping[str, Any] | None = None,
-    tools: Mapping[str, Any] | None = None,
-) -> Path:
-    """An agent config file; the first model is the default. Retries are off unless asked:
-    a fault test wants to see the fallback, not a lucky retry."""
-    doc: dict[str, Any] = {
-        "defaultModel": models[0]["name"],
-        "models": models,
-        "retry": {"maxRetries": max_retries, "backoffInitialSeconds": 0.01,
-                  "backoffMaxSeconds": 0.05},
-    }  # fmt: skip
-    if limits:
-        doc["limits"] = dict(limits)
-    if tools:
-        doc["tools"] = dict(tools)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
 
 
 @dataclass
@@ -90,18 +41,6 @@ def start_workers(env: StackEnv, count: int, **more: str) -> list[Worker]:
     return [worker for worker, _ in launched]
 
 
-def metric_value(port: int, sample: str, **labels: str) -> float:
-    """The sum of the samples named ``sample`` whose labels include ``labels`` (0 if none)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for item in family.samples:
-            if item.name == sample and all(item.labels.get(k) == v for k, v in labels.items()):
-                total += item.value
-    return total
-
-
 def wait_until(check: Any, what: str, timeout: float, interval: float = 0.05) -> None:
     """Poll ``check()`` until it is true; ``TimeoutError`` naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
@@ -111,10 +50,13 @@ def wait_until(check: Any, what: str, timeout: float, interval: float = 0.05) ->
         time.sleep(interval)
 
 
-def submit_many(client: httpx.Client, count: int, message: str = "hello number {i}") -> list[str]:
+def submit_many(
+    client: httpx.Client, count: int, message: str = "hello number {i}", **body: Any
+) -> list[str]:
+    """``count`` tasks (``message`` formatted with their number, ``body`` the other fields)."""
     ids = []
     for i in range(count):
-        resp = client.post("/v1/tasks", json={"message": message.format(i=i)})
+        resp = client.post("/v1/tasks", json={"message": message.format(i=i), **body})
         assert resp.status_code == 202, resp.text
         ids.append(resp.json()["task_id"])
     return ids

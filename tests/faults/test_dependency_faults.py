@@ -19,15 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import RedisServer, SimFactory
-from tests.faults.harness import (
-    Worker,
-    model,
-    start_workers,
-    submit_many,
-    wait_terminal,
-    write_agent_config,
-)
-from tests.integration.stack import StackEnv
+from tests.faults.harness import Worker, start_workers, submit_many, wait_terminal
+from tests.integration.stack import StackEnv, model, write_agent_config
 
 pytestmark = pytest.mark.faults
 
@@ -116,17 +109,6 @@ def stack_env(
         log_dir,
         extra={"AGENT_CONFIG_FILE": str(config), "AGENT_WORKER_CONCURRENCY": "32"},
     )
-
-
-@pytest.fixture(scope="module")
-def client(stack_env: StackEnv) -> Iterator[httpx.Client]:
-    proc, url = stack_env.start_api()
-    try:
-        # The client's own timeout bounds every call of this module: far below HANG_SECONDS.
-        with httpx.Client(base_url=url, timeout=15) as http:
-            yield http
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

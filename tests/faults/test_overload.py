@@ -19,8 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import RedisServer, SimFactory
-from tests.faults.harness import model, write_agent_config
-from tests.integration.stack import StackEnv
+from tests.integration.stack import StackEnv, model, write_agent_config
 from tests.procs import Proc
 
 pytestmark = pytest.mark.faults

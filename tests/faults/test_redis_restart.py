@@ -21,17 +21,8 @@ import pytest
 import redis
 
 from tests.conftest import SimFactory, start_redis
-from tests.faults.harness import (
-    Load,
-    Worker,
-    model,
-    start_workers,
-    submit_many,
-    wait_terminal,
-    wait_until,
-    write_agent_config,
-)
-from tests.integration.stack import StackEnv
+from tests.faults.harness import Load, Worker, start_workers, submit_many, wait_terminal, wait_until
+from tests.integration.stack import StackEnv, model, write_agent_config
 from tests.procs import Proc, free_port
 
 pytestmark = pytest.mark.faults
@@ -187,11 +178,7 @@ def test_runs_cut_off_by_a_redis_restart_are_delivered_again_not_failed(stack: S
     # Redis restarts while runs wait on the LLM: their next writes meet connections the
     # restart closed. That is an outage, not the runs' failure: they must be run again.
     with httpx.Client(base_url=stack.url, timeout=15) as client:
-        slow = []
-        for i in range(8):
-            resp = client.post("/v1/tasks", json={"message": f"slow {i}", "model": "slow"})
-            assert resp.status_code == 202, resp.text
-            slow.append(resp.json()["task_id"])
+        slow = submit_many(client, 8, "slow {i}", model="slow")
         wait_until(
             lambda: all(client.get(f"/v1/tasks/{t}").json()["status"] == "running" for t in slow),
             "the slow runs started",

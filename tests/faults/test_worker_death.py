@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,15 +19,8 @@ import pytest
 import redis
 
 from tests.conftest import RedisServer, SimFactory
-from tests.faults.harness import (
-    model,
-    start_workers,
-    submit_many,
-    wait_terminal,
-    wait_until,
-    write_agent_config,
-)
-from tests.integration.stack import StackEnv, parse_sse
+from tests.faults.harness import Worker, start_workers, submit_many, wait_terminal, wait_until
+from tests.integration.stack import StackEnv, model, parse_sse, write_agent_config
 
 pytestmark = pytest.mark.faults
 
@@ -61,16 +55,6 @@ def stack_env(
     )
 
 
-@pytest.fixture(scope="module")
-def client(stack_env: StackEnv) -> Iterator[httpx.Client]:
-    proc, url = stack_env.start_api()
-    try:
-        with httpx.Client(base_url=url, timeout=15) as http:
-            yield http
-    finally:
-        proc.stop()
-
-
 def _running_attempts(client: httpx.Client, task_id: str) -> list[int]:
     events = parse_sse(client.get(f"/v1/tasks/{task_id}/events", timeout=15).text)
     return [
@@ -89,18 +73,39 @@ def _nothing_left_in_broker(redis_url: str, queue: str) -> bool:
         broker.close()
 
 
+def _wait_broker_empty(stack_env: StackEnv) -> None:
+    wait_until(
+        lambda: _nothing_left_in_broker(stack_env.redis_url, stack_env.queue),
+        "an empty queue and no unacknowledged message",
+        timeout=15,
+    )
+
+
+@contextmanager
+def _two_busy_workers(
+    stack_env: StackEnv, client: httpx.Client, role: str
+) -> Iterator[tuple[Worker, Worker, list[str]]]:
+    """Two workers and ``TASKS`` submitted, once the first (the ``role`` worker, the one a test
+    hits) holds at least half its slots; both workers stopped on exit."""
+    target, other = start_workers(stack_env, 2)
+    try:
+        ids = submit_many(client, TASKS)
+        # Both workers' slots fill up: the target holds runs that never finish there.
+        wait_until(
+            lambda: target.metric("agent_worker_tasks_in_progress") >= SLOTS // 2,
+            f"the {role} worker holding runs",
+            timeout=30,
+        )
+        yield target, other, ids
+    finally:
+        for worker in (target, other):
+            worker.proc.stop()
+
+
 def test_sigkill_under_load_loses_no_task_and_counts_the_redelivery(
     stack_env: StackEnv, client: httpx.Client
 ) -> None:
-    victim, survivor = start_workers(stack_env, 2)
-    try:
-        ids = submit_many(client, TASKS)
-        # Both workers' slots fill up: the victim holds runs that never finish there.
-        wait_until(
-            lambda: victim.metric("agent_worker_tasks_in_progress") >= SLOTS // 2,
-            "the victim worker holding runs",
-            timeout=30,
-        )
+    with _two_busy_workers(stack_env, client, "victim") as (victim, survivor, ids):
         victim.proc.signal(signal.SIGKILL)
         victim.proc.popen.wait(timeout=10)
         records = wait_terminal(client, ids, timeout=90)
@@ -115,25 +120,11 @@ def test_sigkill_under_load_loses_no_task_and_counts_the_redelivery(
         ) == len(redelivered)
         for task_id in redelivered:
             assert _running_attempts(client, task_id) == [1, 2]
-        wait_until(
-            lambda: _nothing_left_in_broker(stack_env.redis_url, stack_env.queue),
-            "an empty queue and no unacknowledged message",
-            timeout=15,
-        )
-    finally:
-        for worker in (victim, survivor):
-            worker.proc.stop()
+        _wait_broker_empty(stack_env)
 
 
 def test_sigterm_lets_in_flight_runs_finish(stack_env: StackEnv, client: httpx.Client) -> None:
-    stopping, other = start_workers(stack_env, 2)
-    try:
-        ids = submit_many(client, TASKS)
-        wait_until(
-            lambda: stopping.metric("agent_worker_tasks_in_progress") >= SLOTS // 2,
-            "the stopping worker holding runs",
-            timeout=30,
-        )
+    with _two_busy_workers(stack_env, client, "stopping") as (stopping, _, ids):
         stopping.proc.signal(signal.SIGTERM)
         # Warm shutdown: no new message, the runs in hand finish, then the process exits.
         # The bound stands for a pod's termination grace period.
@@ -144,11 +135,4 @@ def test_sigterm_lets_in_flight_runs_finish(stack_env: StackEnv, client: httpx.C
         # Finished, not redelivered: no run needed a second attempt.
         assert {r["attempts"] for r in records.values()} == {1}
         assert "run succeeded" in stopping.proc.log()
-        wait_until(
-            lambda: _nothing_left_in_broker(stack_env.redis_url, stack_env.queue),
-            "an empty queue and no unacknowledged message",
-            timeout=15,
-        )
-    finally:
-        for worker in (stopping, other):
-            worker.proc.stop()
+        _wait_broker_empty(stack_env)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.procs import Proc, base_env, cli, free_port, wait_http
 
@@ -99,19 +102,42 @@ def wait_for_log(proc: Proc, needle: str, timeout: float) -> None:
     raise TimeoutError(f"{proc.name}: {needle!r} not logged in {timeout}s:\n{proc.log()[-4000:]}")
 
 
-def wait_task(
-    client: httpx.Client, task_id: str, statuses: set[str], timeout: float = 30
+def wait_record(
+    client: httpx.Client,
+    task_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float = 30,
 ) -> dict[str, Any]:
+    """Poll the task's record until ``done(record)``; ``TimeoutError`` with the last one."""
     deadline = time.monotonic() + timeout
     record: dict[str, Any] = {}
     while time.monotonic() < deadline:
         resp = client.get(f"/v1/tasks/{task_id}")
         assert resp.status_code == 200, resp.text
         record = resp.json()
-        if record["status"] in statuses:
+        if done(record):
             return record
         time.sleep(0.05)
-    raise TimeoutError(f"task {task_id} still {record.get('status')} after {timeout}s: {record}")
+    raise TimeoutError(f"task {task_id} not as awaited after {timeout}s: {record}")
+
+
+def wait_task(
+    client: httpx.Client, task_id: str, statuses: set[str], timeout: float = 30
+) -> dict[str, Any]:
+    return wait_record(client, task_id, lambda record: record["status"] in statuses, timeout)
+
+
+def metric_value(port: int, sample: str, **labels: str) -> float:
+    """The sum of the samples named ``sample`` whose labels include ``labels`` (0 if none), from
+    the /metrics of the process on ``port``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for item in family.samples:
+            if item.name == sample and all(item.labels.get(k) == v for k, v in labels.items()):
+                total += item.value
+    return total
 
 
 def parse_sse(text: str) -> list[dict[str, Any]]:
@@ -129,6 +155,55 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
+def model(
+    name: str,
+    api_base: str,
+    *,
+    provider_model: str | None = None,
+    timeout: float = 10.0,
+    fallbacks: Iterable[str] = (),
+) -> dict[str, Any]:
+    """One entry of an agent config's ``models`` (the simulator sees ``provider_model``)."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "model": f"openai/{provider_model or name}",
+        "apiBase": api_base,
+        "inputCostPer1K": 0.001,
+        "outputCostPer1K": 0.002,
+        "timeoutSeconds": timeout,
+    }
+    if fallbacks:
+        spec["fallbacks"] = list(fallbacks)
+    return spec
+
+
+def write_agent_config(
+    path: Path,
+    models: list[dict[str, Any]],
+    *,
+    max_retries: int = 0,
+    limits: Mapping[str, Any] | None = None,
+    tools: Mapping[str, Any] | None = None,
+) -> Path:
+    """An agent config file of ``model`` entries; the first model is the default. Retries are
+    off unless asked: a fault test wants to see the fallback, not a lucky retry."""
+    doc: dict[str, Any] = {
+        "defaultModel": models[0]["name"],
+        "models": models,
+        "retry": {
+            "maxRetries": max_retries,
+            "backoffInitialSeconds": 0.01,
+            "backoffMaxSeconds": 0.05,
+        },
+    }
+    if limits:
+        doc["limits"] = dict(limits)
+    if tools:
+        doc["tools"] = dict(tools)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def write_config(
     path: Path,
     models: Mapping[str, str],
@@ -136,21 +211,8 @@ def write_config(
     **limits: Any,
 ) -> Path:
     """A config file with one model per (name -> simulator URL); the first is the default."""
-    names = list(models)
-    lines = [f"defaultModel: {names[0]}", "models:"]
-    for name, url in models.items():
-        lines += [
-            f"  - name: {name}",
-            f"    model: openai/{name}",
-            f"    apiBase: {url}",
-            "    inputCostPer1K: 0.001",
-            "    outputCostPer1K: 0.002",
-            "    timeoutSeconds: 20",
-        ]
-        if fallbacks and name in fallbacks:
-            lines.append(f"    fallbacks: {json.dumps(fallbacks[name])}")
-    lines.append("retry: {maxRetries: 1, backoffInitialSeconds: 0.01, backoffMaxSeconds: 0.05}")
-    if limits:
-        lines.append("limits: " + json.dumps(limits))
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    specs = [
+        model(name, url, timeout=20, fallbacks=(fallbacks or {}).get(name, ()))
+        for name, url in models.items()
+    ]
+    return write_agent_config(path, specs, max_retries=1, limits=limits)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import yaml
 
 from tests.integration.stack import StackEnv, wait_task, write_config
 from tests.procs import Proc
@@ -19,12 +20,10 @@ def logged_api(
     stack_env: StackEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Proc, Proc, str]]:
     config = tmp_path_factory.mktemp("logcfg") / "agent.yaml"
-    write_config(config, {"sim": stack_env.sim_url})
+    doc = yaml.safe_load(write_config(config, {"sim": stack_env.sim_url}).read_text())
     # The provider key is read from the environment by name and must never be printed.
-    text = config.read_text().replace(
-        "    model: openai/sim\n", "    model: openai/sim\n    apiKey: {env: SIM_PROVIDER_KEY}\n"
-    )
-    config.write_text(text)
+    doc["models"][0]["apiKey"] = {"env": "SIM_PROVIDER_KEY"}
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
     env = {
         "AGENT_CONFIG_FILE": str(config),
         "SIM_PROVIDER_KEY": SECRETS[2],

@@ -23,7 +23,7 @@ import redis
 
 from agent_service.webhooks.signing import SignatureError, verify
 from tests.conftest import RedisServer, Sim
-from tests.integration.stack import StackEnv, wait_task
+from tests.integration.stack import StackEnv, metric_value, wait_record, wait_task
 from tests.integration.test_api import assert_error_shape
 from tests.integration.webhook_receiver import Hit, Receiver
 from tests.procs import Proc, free_port
@@ -133,14 +133,13 @@ def submit(client: httpx.Client, webhook_url: str, message: str = CALC) -> str:
 def wait_webhook(
     client: httpx.Client, task_id: str, statuses: set[str], timeout: float = 30
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    record: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        record = client.get(f"/v1/tasks/{task_id}").json()
-        if (record.get("webhook") or {}).get("status") in statuses:
-            return record
-        time.sleep(0.05)
-    raise TimeoutError(f"webhook of {task_id} not in {statuses} after {timeout}s: {record}")
+    """The task's record once its webhook delivery is in one of ``statuses``."""
+    return wait_record(
+        client,
+        task_id,
+        lambda record: (record.get("webhook") or {}).get("status") in statuses,
+        timeout,
+    )
 
 
 def check_signature(hit: Hit, secret: str) -> dict[str, Any]:
@@ -156,13 +155,11 @@ def check_signature(hit: Hit, secret: str) -> dict[str, Any]:
 
 
 def deliveries_counted(metrics_port: int) -> dict[str, float]:
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("agent_webhook_deliveries_total{"):
-            labels, value = line.rsplit(" ", 1)
-            counts[labels.split('outcome="')[1].split('"')[0]] = float(value)
-    return counts
+    """The worker's ``agent_webhook_deliveries_total`` by outcome."""
+    return {
+        outcome: metric_value(metrics_port, "agent_webhook_deliveries_total", outcome=outcome)
+        for outcome in ("delivered", "retry", "dead")
+    }
 
 
 def without_webhook(record: dict[str, Any]) -> dict[str, Any]:
