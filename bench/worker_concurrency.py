@@ -36,11 +36,11 @@ from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
 async def enqueue(redis_url: str, queue: str, prefix: str, count: int) -> list[str]:
-    from agent_service.config import Settings
     from agent_service.domain.runs import RunRequest
     from agent_service.domain.tasks import TaskRecord, TaskStatus
     from agent_service.queue.celery_app import create_celery_app
     from agent_service.queue.producer import TaskQueue
+    from agent_service.settings import Settings
     from agent_service.store.client import create_redis
     from agent_service.store.keys import Keys
     from agent_service.store.tasks import TaskStore

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from agent_service import __version__
-from agent_service.config import ConfigError, Settings, describe_settings
+from agent_service.agentconfig.load import ConfigError
+from agent_service.settings import Settings, describe_settings
 
 
 def _settings_epilog() -> str:
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _validate_config(path: str) -> int:
     from pathlib import Path
 
-    from agent_service.config import parse_agent_config
+    from agent_service.agentconfig.load import parse_agent_config
 
     try:
         config = parse_agent_config(Path(path).read_text(encoding="utf-8"), path)
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "config":
         return _validate_config(args.file)
     if command == "crd":
-        from agent_service.controller.crd import render_crd_yaml
+        from agent_service.agentconfig.crd import render_crd_yaml
 
         sys.stdout.write(render_crd_yaml())
         return 0

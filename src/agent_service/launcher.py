@@ -26,7 +26,7 @@ from types import FrameType
 
 from agent_service import localmonitoring
 from agent_service.api.auth import generate_key
-from agent_service.config import Settings
+from agent_service.settings import Settings
 
 LOCAL_TENANT = "local"
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from agent_service.config import Settings, parse_agent_config
+from agent_service.agentconfig.load import parse_agent_config
 from agent_service.controller.reconcile import ConfigMapState, ObjectRef, Policy, check_spec
+from agent_service.settings import Settings
 from tests.chart import manifests
 from tests.chart.manifests import Manifest, container_env
 

@@ -10,7 +10,7 @@ import helm_python
 import pytest
 import yaml
 
-from agent_service.config import parse_agent_config
+from agent_service.agentconfig.load import parse_agent_config
 from tests.chart import manifests
 from tests.chart.manifests import Manifest
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent_service.config import parse_config_document
+from agent_service.agentconfig.load import parse_config_document
+from agent_service.agentconfig.render import CONFIG_KEY
 from agent_service.controller.handlers import build_registry, handle
 from agent_service.controller.reconcile import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
-    CONFIG_KEY,
     Outcome,
     Policy,
 )

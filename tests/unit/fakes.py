@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent_service.agent.ports import DeltaCallback
-from agent_service.domain.agent_config import AgentConfig
 from agent_service.domain.errors import AgentError, ToolError
 from agent_service.domain.messages import (
     ChatMessage,
@@ -32,7 +31,6 @@ class ScriptedLLM:
     async def complete(
         self,
         *,
-        config: AgentConfig,
         model: str,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],

@@ -9,7 +9,7 @@ import pytest
 
 from agent_service.agent import policy
 from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.domain.agent_config import (
+from agent_service.agentconfig.model import (
     AgentConfig,
     CacheSpec,
     Limits,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.domain.agent_config import AgentConfig, Limits, ModelSpec
+from agent_service.agentconfig.model import AgentConfig, Limits, ModelSpec
 from agent_service.domain.errors import ErrorType, LLMUnavailableError, ToolError
 from agent_service.domain.runs import RunEvent, RunRequest
 from tests.unit.fakes import EchoTool, MemoryFake, ScriptedLLM, text, tool_calls

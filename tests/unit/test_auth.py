@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agent_service.agentconfig.model import ApiKeySpec
 from agent_service.api import auth
 from agent_service.api.auth import KeyRing, generate_key, key_digest, presented_key
-from agent_service.domain.agent_config import ApiKeySpec
 
 
 @pytest.fixture(autouse=True)

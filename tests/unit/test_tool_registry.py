@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent_service.agent.tools.registry import build_toolset, parse_arguments
-from agent_service.domain.agent_config import ToolsSpec
+from agent_service.agentconfig.model import ToolsSpec
 from agent_service.domain.errors import ToolError
 from agent_service.domain.messages import ToolSpec
 

@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent_service.agent import spans
 from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.domain.agent_config import AgentConfig, ModelSpec
+from agent_service.agentconfig.model import AgentConfig, ModelSpec
 from agent_service.domain.errors import LLMUnavailableError, ToolError
 from agent_service.domain.messages import ChatMessage, LLMAttempt, ToolCall
 from agent_service.domain.runs import RunRequest

@@ -27,7 +27,7 @@ from agent_service.agent.ports import (
     Tool,
 )
 from agent_service.agent.tools.registry import parse_arguments
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.domain.errors import AgentError, ErrorType, ToolError
 from agent_service.domain.messages import (
     ChatMessage,
@@ -312,7 +312,6 @@ class Agent:
         started = time.monotonic()
         try:
             completion = await self._llm.complete(
-                config=self.config,
                 model=model,
                 messages=messages,
                 tools=state.tools,

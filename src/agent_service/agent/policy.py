@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from agent_service.domain.agent_config import Limits, RouterSpec
+from agent_service.agentconfig.model import Limits, RouterSpec
 from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.messages import ChatMessage, TokenUsage
 from agent_service.domain.runs import RunRequest

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from agent_service.domain.agent_config import AgentConfig
 from agent_service.domain.messages import (
     ChatMessage,
     LLMAttempt,
@@ -27,10 +26,11 @@ EventSink = Callable[[RunEvent], Awaitable[None]]
 
 
 class LLMPort(Protocol):
+    """The LLM client of one config snapshot (it knows the models and their fallbacks)."""
+
     async def complete(
         self,
         *,
-        config: AgentConfig,
         model: str,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],

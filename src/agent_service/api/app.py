@@ -1,14 +1,14 @@
 """The FastAPI app factory: the composition root of an API process.
 
-``create_app(settings)`` builds nothing at import; its lifespan opens Redis, the LLM client and
-the task queue, and puts them in the lifespan state that ``api.deps`` reads. The app is traced
+``create_app(settings)`` builds nothing at import; its lifespan enters the process runtime
+(``runtime.open_runtime``: Redis, stores, the config snapshot and its reloader) and the task
+queue, and puts them in the lifespan state that ``api.deps`` reads. The app is traced
 by OpenTelemetry's ASGI middleware (probes and ``/metrics`` excepted): one server span per
 request, named after its route template, continuing an incoming ``traceparent``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,26 +21,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from agent_service import __version__
+from agent_service.agentconfig.load import load_config_version
+from agent_service.agentconfig.model import AgentConfig, ConfigVersion
+from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
 from agent_service.api.routes import chat, health, models, openai, tasks
 from agent_service.api.routes import metrics as metrics_route
-from agent_service.config import (
-    Settings,
-    load_config_version,
-    metrics_token,
-    multiprocess_metrics_dir,
-)
-from agent_service.domain.agent_config import AgentConfig, ConfigVersion
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import flush_traces
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.reloader import ConfigReloader
-from agent_service.services import Services
+from agent_service.runtime import open_runtime
+from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +58,6 @@ def _warn_about_auth(settings: Settings, keyring: KeyRing) -> None:
         )
 
 
-def _start_reloader(settings: Settings, services: Services) -> asyncio.Task[None] | None:
-    """Watch the config file (if any) on this process's loop; None when reload is off."""
-    path, interval = settings.config.file, settings.config.reload_interval_seconds
-    if path is None or interval <= 0:
-        return None
-    return asyncio.get_running_loop().create_task(
-        ConfigReloader(path, services, interval).run(), name="config-reloader"
-    )
-
-
 def create_app(
     settings: Settings,
     config: AgentConfig | ConfigVersion | None = None,
@@ -82,7 +68,7 @@ def create_app(
     """The API application.
 
     ``config`` defaults to the one ``settings`` points at; the file (if any) is watched and
-    reloaded when it changes;
+    reloaded when it changes (by the runtime);
     ``metrics`` and ``scrape`` (the registry ``/metrics`` serves) default to this process's
     own, with the queue depth; ``tracer_provider`` to the global one
     (``observability.tracing.configure_tracing``).
@@ -101,27 +87,25 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        services = await Services.open(settings, version, app_metrics)
-        celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
-        queue = TaskQueue(services.redis, celery_app, services.store)
-        keyring = KeyRing(settings.auth.keys_file, lambda: services.config.api_keys)
-        _warn_about_auth(settings, keyring)
-        reloading = _start_reloader(settings, services)
-        state = {
-            "services": services,
-            "task_queue": queue,
-            "scrape_registry": scrape_from,
-            "keyring": keyring,
-            "metrics_token": token,
-        }
-        try:
-            yield state
-        finally:
-            if reloading is not None:
-                reloading.cancel()
-            await services.close()
-            reader.close()
-            flush_traces(tracer_provider)
+        async with open_runtime(settings, version, app_metrics) as runtime:
+            celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
+            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks)
+            keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
+            _warn_about_auth(settings, keyring)
+            gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
+            state = {
+                "runtime": runtime,
+                "run_gate": gate,
+                "task_queue": queue,
+                "scrape_registry": scrape_from,
+                "keyring": keyring,
+                "metrics_token": token,
+            }
+            try:
+                yield state
+            finally:
+                reader.close()
+                flush_traces(tracer_provider)
 
     app = FastAPI(
         title="agent-service",

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent_service.domain.agent_config import NAME_PATTERN, ApiKeySpec
+from agent_service.agentconfig.model import NAME_PATTERN, ApiKeySpec
 from agent_service.domain.callers import Caller
 
 log = logging.getLogger(__name__)

@@ -12,15 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from agent_service.agentconfig.load import ConfigError, load_config_version
 from agent_service.api.app import create_app
-from agent_service.config import (
-    ConfigError,
-    Settings,
-    ensure_multiprocess_metrics_dir,
-    load_config_version,
-    metrics_token,
-    multiprocess_metrics_dir,
-)
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,
     scrape_registry,
@@ -30,6 +23,12 @@ from agent_service.observability.logging import configure_logging
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import API_SERVICE_NAME, configure_tracing
 from agent_service.queue.stats import QueueStatsReader
+from agent_service.settings import (
+    Settings,
+    ensure_multiprocess_metrics_dir,
+    metrics_token,
+    multiprocess_metrics_dir,
+)
 
 log = logging.getLogger(__name__)
 

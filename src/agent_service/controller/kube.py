@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from agent_service.controller.crd import API_VERSION, KIND
+from agent_service.agentconfig.crd import API_VERSION, KIND
 from agent_service.controller.reconcile import (
     ApiUnavailableError,
     ConfigMapState,

@@ -14,13 +14,13 @@ from pathlib import Path
 import kopf
 
 from agent_service import __version__
-from agent_service.config import Settings, metrics_token
 from agent_service.controller.handlers import build_registry
 from agent_service.controller.kube import KubeCluster, connect
 from agent_service.controller.reconcile import Policy
 from agent_service.observability.exposition import serve_metrics
 from agent_service.observability.logging import configure_logging
 from agent_service.observability.metrics import Metrics
+from agent_service.settings import Settings, metrics_token
 
 log = logging.getLogger(__name__)
 

@@ -9,22 +9,20 @@ touches the ConfigMap: the pods keep the last good config.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
-import yaml
 from pydantic import ValidationError
 
-from agent_service.controller.crd import API_VERSION, KIND
-from agent_service.controller.status import conditions_for
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.agentconfig.crd import KIND
+from agent_service.agentconfig.model import AgentConfig
+from agent_service.agentconfig.render import CONFIG_KEY, render_config
+from agent_service.agentconfig.status import conditions_for
 from agent_service.domain.errors import ToolError
-from agent_service.httptools.ssrf import check_url
+from agent_service.egress.guard import check_url
+from agent_service.egress.hosts import host_allowed, url_host
 
-CONFIG_KEY = "config.yaml"
 ANNOTATION_GENERATION = "agent-service.dev/generation"
 ANNOTATION_HASH = "agent-service.dev/config-hash"
 ANNOTATION_SOURCE = "agent-service.dev/source"
@@ -154,27 +152,14 @@ def _tool_problems(config: AgentConfig, policy: Policy) -> Iterator[Problem]:
         except ToolError as exc:
             yield Problem(path, "ToolURLNotAllowed", f"{tool.url}: {exc}")
             continue
-        host = (urlsplit(tool.url).hostname or "").lower()
+        host = url_host(tool.url)
         allowed = policy.allowed_tool_hosts
-        if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
+        if not host_allowed(host, allowed):
             yield Problem(
                 path,
                 "ToolURLNotAllowed",
                 f"host {host!r} is not in the allowed tool hosts ({', '.join(allowed)})",
             )
-
-
-def render_config(obj: ObjectRef, config: AgentConfig) -> dict[str, str]:
-    """The ConfigMap data for a valid config: the resource, normalised, with its generation
-    (``config.parse_config_document`` reads the generation back)."""
-    document = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": obj.name, "namespace": obj.namespace, "generation": obj.generation},
-        "spec": config.model_dump(mode="json", by_alias=True),
-    }
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-    return {CONFIG_KEY: text}
 
 
 def reconcile(

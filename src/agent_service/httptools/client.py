@@ -1,69 +1,48 @@
 """HTTP tools declared in the agent config, called through an SSRF-guarded aiohttp session.
 
-The composition root (``services.Services``) calls ``create_tool_session`` inside its event loop,
-passes the session to ``build_http_tools`` and closes it on shutdown; the agent loop only sees
-the resulting ``Tool`` objects.
+The process runtime (``runtime``) creates the session with ``egress.create_guarded_session``
+inside its event loop, passes it to ``build_http_tools`` and closes it when the config snapshot
+is retired; the agent loop only sees the resulting ``Tool`` objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
-from aiohttp.resolver import ThreadedResolver
 
 from agent_service.agent.ports import Tool
-from agent_service.domain.agent_config import HttpToolSpec
+from agent_service.agentconfig.model import HttpToolSpec
 from agent_service.domain.errors import ToolError
 from agent_service.domain.messages import ToolSpec
-from agent_service.httptools.ssrf import AddressNotAllowedError, GuardedResolver, check_url
+from agent_service.egress.guard import AddressNotAllowedError, check_url
+from agent_service.egress.session import is_guarded
 
-MAX_CONNECTIONS = 200
 MAX_OUTPUT_CHARS = 8000
 MAX_BODY_BYTES = 1024 * 1024
 ERROR_EXCERPT_CHARS = 200
 BACKOFF_SECONDS = 0.2
 _TRUNCATED = " …[truncated]"
 
-# Sessions made by create_tool_session and their allow_private flag, so build_http_tools can
-# refuse a session whose connector does not filter resolved addresses the same way.
-_GUARDED: weakref.WeakKeyDictionary[aiohttp.ClientSession, bool] = weakref.WeakKeyDictionary()
-
 
 class _RetryableError(Exception):
     """An attempt failed in a way another attempt may fix (connection, timeout, 5xx)."""
 
 
-def create_tool_session(allow_private_networks: bool) -> aiohttp.ClientSession:
-    """A session whose every connection goes through the SSRF-guarded resolver.
-
-    Call it inside the running event loop; the caller owns the session and closes it.
-    """
-    # The connector does not own a resolver it is given, so it never closes it: harmless, as
-    # ThreadedResolver.close() is a no-op.
-    resolver = GuardedResolver(ThreadedResolver(), allow_private_networks)
-    connector = aiohttp.TCPConnector(resolver=resolver, limit=MAX_CONNECTIONS)
-    # trust_env=False: a proxy from the environment would connect on our behalf, unchecked.
-    session = aiohttp.ClientSession(connector=connector, trust_env=False)
-    _GUARDED[session] = allow_private_networks
-    return session
-
-
 def build_http_tools(
     specs: Sequence[HttpToolSpec], *, allow_private_networks: bool, session: aiohttp.ClientSession
 ) -> list[Tool]:
-    """One ``HttpTool`` per spec, sharing ``session`` (from ``create_tool_session``).
+    """One ``HttpTool`` per spec, sharing ``session`` (from ``create_guarded_session``).
 
-    ``ValueError`` when the session was not made by ``create_tool_session`` with the same
+    ``ValueError`` when the session was not made by ``create_guarded_session`` with the same
     ``allow_private_networks``: host names would then bypass the SSRF policy.
     """
-    if _GUARDED.get(session) != allow_private_networks:
+    if not is_guarded(session, allow_private_networks):
         raise ValueError(
-            "session must come from create_tool_session(allow_private_networks="
+            "session must come from egress.create_guarded_session(allow_private_networks="
             f"{allow_private_networks})"
         )
     return [

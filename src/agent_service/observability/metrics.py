@@ -200,6 +200,10 @@ class Metrics:
         for outcome in ("delivered", "retry", "dead"):
             self.webhook_deliveries.labels(outcome)
 
+    def config_reload(self, result: str) -> None:
+        """A config reload ended ``applied`` or ``rejected``."""
+        self.config_reloads.labels(result).inc()
+
     def set_config(self, generation: int, config_hash: str) -> None:
         """Record the config in force: its series at 1, the previous one at 0.
 

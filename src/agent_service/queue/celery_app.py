@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from agent_service.config import Settings
+from agent_service.settings import Settings
 
 RUN_TASK_NAME = "agent_service.run"
 VISIBILITY_MARGIN_SECONDS = 60.0

@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_service.config import RedisSettings
 from agent_service.domain.errors import DependencyUnavailableError
+from agent_service.settings import RedisSettings
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -1,6 +1,7 @@
 """Executing one queued run: the task record's life from ``queued`` to a terminal state.
 
-Called by the Celery task in ``worker.tasks`` on the worker's event loop. Delivery counting,
+Called by the Celery task in ``worker.tasks`` on the worker's event loop, with the parts of the
+process runtime a run needs (``Execution``). Delivery counting,
 the poison cap and duplicate deliveries are decided here from the record, not from Celery.
 The run joins the trace of the request that queued it: the task hands its span's context over
 explicitly, since the coroutine runs on another thread.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from opentelemetry.context import Context
 
@@ -20,13 +22,37 @@ from agent_service.domain.runs import RunEvent, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import attached, record_queue_wait, tag_current_span
-from agent_service.services import Services
+from agent_service.runtime import ConfigHolder, Runtime
+from agent_service.store.limits import RunGuards
+from agent_service.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What running queued tasks needs of the process runtime."""
+
+    tasks: TaskStore
+    configs: ConfigHolder
+    guards: RunGuards
+    metrics: Metrics
+    max_deliveries: int
+    """Deliveries of one task before it ends ``failed`` with type ``poison``."""
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> Execution:
+        return cls(
+            tasks=runtime.tasks,
+            configs=runtime.configs,
+            guards=runtime.guards,
+            metrics=runtime.metrics,
+            max_deliveries=1 + runtime.settings.worker.max_redeliveries,
+        )
+
+
 async def execute_task(
-    services: Services,
+    deps: Execution,
     task_id: str,
     trace_context: Context | None = None,
     sent_from: Context | None = None,
@@ -37,15 +63,13 @@ async def execute_task(
     ``sent_from`` the producer's, read from the message (the queue wait span goes under it).
     """
     with attached(trace_context):
-        status = await _execute(services, task_id, sent_from)
+        status = await _execute(deps, task_id, sent_from)
         tag_current_span("agent.task.status", status.value if status else "missing")
         return status
 
 
-async def _execute(
-    services: Services, task_id: str, sent_from: Context | None
-) -> TaskStatus | None:
-    store = services.store
+async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> TaskStatus | None:
+    store = deps.tasks
     record = await store.start_attempt(task_id)
     if record is None:
         log.warning("task record missing or expired; message dropped", extra={"task_id": task_id})
@@ -57,7 +81,7 @@ async def _execute(
             extra={"task_id": task_id},
         )
         return record.status
-    metrics = services.metrics
+    metrics = deps.metrics
     _count_delivery(metrics, record)
     record_queue_wait(
         queue=record.queue,
@@ -67,7 +91,7 @@ async def _execute(
         started_at=record.started_at,
         sent_from=sent_from,
     )
-    max_deliveries = 1 + services.settings.worker.max_redeliveries
+    max_deliveries = deps.max_deliveries
     if record.attempts > max_deliveries:
         message = (
             f"delivered {record.attempts} times; a worker died on each of the last "
@@ -86,9 +110,10 @@ async def _execute(
     async def sink(event: RunEvent) -> None:
         await store.append_event(task_id, event)
 
-    agent = services.agent  # the snapshot in force now; a reload does not touch this run
+    snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
+    agent = snapshot.agent
     caller = Caller(record.tenant, record.key_id or ANONYMOUS_KEY)
-    guard = services.guard(caller, task_id)
+    guard = deps.guards.for_run(caller, snapshot.config.limits_for(caller.tenant), task_id)
     started = time.monotonic()
     in_progress = metrics.worker_in_progress.labels(record.queue)
     in_progress.inc()

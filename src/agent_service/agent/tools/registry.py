@@ -14,7 +14,7 @@ from typing import Any
 from agent_service.agent.ports import Tool
 from agent_service.agent.tools.calculator import CalculatorTool
 from agent_service.agent.tools.clock import CurrentTimeTool
-from agent_service.domain.agent_config import ToolsSpec
+from agent_service.agentconfig.model import ToolsSpec
 from agent_service.domain.errors import ToolError
 
 

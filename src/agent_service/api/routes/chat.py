@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from agent_service.agent.loop import Agent, RunFailedError
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
+from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
@@ -34,21 +34,28 @@ log = logging.getLogger(__name__)
     dependencies=[JsonBody],
 )
 async def chat(
-    body: RunBody, response: Response, services: ServicesDep, caller: CallerDep
+    *,
+    body: RunBody,
+    response: Response,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
     SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
     result), ``error`` (the error shape's ``error`` object).
     """
-    check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
-    rate = await admit_run(services, caller)
+    config = snapshot.config  # the config in force when the run starts: it keeps it to its end
+    gate.check(body.message, body.model, len(json.dumps(body.metadata)), config)
+    rate = await gate.admit(caller, config)
     request = body.to_run_request(caller.tenant)
-    agent = services.agent  # the config snapshot in force when the run starts
-    guard = services.guard(caller)
-    metrics = services.metrics
+    agent = snapshot.agent
+    guard = gate.guard(caller, config)
+    metrics = gate.metrics
     if body.stream:
-        keepalive = services.settings.api.sse_keepalive_seconds
+        keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
             stream_run(agent, request, keepalive, metrics, guard),
             media_type="text/event-stream",

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_service.api.deps import CallerDep, ServicesDep
+from agent_service.api.deps import CallerDep, SnapshotDep
 from agent_service.api.schemas import ERROR_RESPONSES, ModelCard, ModelList
 
 router = APIRouter(tags=["models"])
 
 
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
-async def list_models(services: ServicesDep, _: CallerDep) -> ModelList:
+async def list_models(snapshot: SnapshotDep, _: CallerDep) -> ModelList:
     """The models of the agent config in force (it changes on a hot reload)."""
-    version = services.version
+    version = snapshot.version
     config = version.config
     return ModelList(
         data=[
             ModelCard(
                 id=spec.name,
-                created=int(services.agent.created_at),
+                created=int(snapshot.agent.created_at),
                 owned_by=spec.provider,
                 default=spec.name == config.default_model,
                 fallbacks=list(spec.fallbacks),

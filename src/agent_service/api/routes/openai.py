@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
+from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
 from agent_service.api.errors import ApiError
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
@@ -154,15 +154,22 @@ def _usage(result: RunResult) -> Usage:
     dependencies=[JsonBody],
 )
 async def chat_completions(
-    body: CompletionBody, response: Response, services: ServicesDep, caller: CallerDep
+    *,
+    body: CompletionBody,
+    response: Response,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
+    config = snapshot.config
     request = _to_request(body, caller.tenant)
     metadata_size = len(json.dumps(request.metadata))
-    check_run_body(request.message, body.model, metadata_size, services)
-    rate = await admit_run(services, caller)
-    agent = services.agent
-    guard = services.guard(caller)
+    gate.check(request.message, body.model, metadata_size, config)
+    rate = await gate.admit(caller, config)
+    agent = snapshot.agent
+    guard = gate.guard(caller, config)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
@@ -172,15 +179,15 @@ async def chat_completions(
             _ChunkHead(completion_id, created, body.model, fingerprint, include_usage),
             agent,
             request,
-            keepalive=services.settings.api.sse_keepalive_seconds,
-            metrics=services.metrics,
+            keepalive=settings.api.sse_keepalive_seconds,
+            metrics=gate.metrics,
             guard=guard,
         )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    result = await run_sync(agent, request, services.metrics, guard, rate)
+    result = await run_sync(agent, request, gate.metrics, guard, rate)
     return ChatCompletion(
         id=completion_id,
         created=created,

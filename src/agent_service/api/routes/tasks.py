@@ -18,21 +18,23 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent_service.api.deps import (
     CallerDep,
+    GateDep,
     JsonBody,
+    MetricsDep,
     QueueDep,
-    ServicesDep,
-    admit_run,
-    check_run_body,
+    SettingsDep,
+    SnapshotDep,
+    TasksDep,
 )
 from agent_service.api.errors import ApiError
 from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.config import WebhookSettings
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType, ToolError
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
-from agent_service.httptools.ssrf import check_url
+from agent_service.egress.guard import check_url
 from agent_service.observability.tracing import current_trace_id
+from agent_service.settings import WebhookSettings
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 from agent_service.webhooks.policy import target_refusal
 from agent_service.webhooks.tenant_secret import signing_secret
@@ -99,7 +101,10 @@ async def submit_task(
     *,
     body: TaskBody,
     response: Response,
-    services: ServicesDep,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    tasks: TasksDep,
     queue: QueueDep,
     caller: CallerDep,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
@@ -110,7 +115,8 @@ async def submit_task(
     the task it made (concurrent duplicates make one task); the same key with another body is
     ``409``. Keys are per tenant and live as long as the task record.
     """
-    check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
+    config = snapshot.config
+    gate.check(body.message, body.model, len(json.dumps(body.metadata)), config)
     if body.stream:
         raise ApiError(
             422,
@@ -124,13 +130,13 @@ async def submit_task(
             "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
         )
     if body.webhook_url is not None:
-        secret = signing_secret(services.config, caller.tenant, services.settings)
-        _check_webhook(body.webhook_url, services.settings.webhooks, has_secret=bool(secret))
-    rate = await admit_run(services, caller)
+        secret = signing_secret(config, caller.tenant, settings)
+        _check_webhook(body.webhook_url, settings.webhooks, has_secret=bool(secret))
+    rate = await gate.admit(caller, config)
     record = TaskRecord(
         task_id=uuid.uuid4().hex,
         status=TaskStatus.QUEUED,
-        queue=services.settings.worker.queue,
+        queue=settings.worker.queue,
         request=body.to_run_request(caller.tenant),
         created_at=time.time(),
         # The request's trace: the worker continues it (traceparent in the message headers).
@@ -146,7 +152,7 @@ async def submit_task(
     response.headers.update(rate)
     response.headers["Location"] = f"/v1/tasks/{submitted.task_id}"
     if submitted.created:
-        services.metrics.tasks_submitted.labels(record.queue).inc()
+        gate.metrics.tasks_submitted.labels(record.queue).inc()
         return TaskAccepted(task_id=record.task_id, queue=record.queue)
     if not submitted.same_body:
         raise ApiError(
@@ -155,7 +161,7 @@ async def submit_task(
             "Idempotency-Key was already used with a different request body",
             headers={"Location": f"/v1/tasks/{submitted.task_id}"},
         )
-    existing = await services.store.get(submitted.task_id)
+    existing = await tasks.get(submitted.task_id)
     answer = TaskAccepted(
         task_id=submitted.task_id,
         status=existing.status.value if existing else TaskStatus.QUEUED.value,
@@ -166,9 +172,9 @@ async def submit_task(
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskRecord, responses=ERROR_RESPONSES)
-async def get_task(task_id: str, services: ServicesDep, caller: CallerDep) -> TaskRecord:
+async def get_task(task_id: str, tasks: TasksDep, caller: CallerDep) -> TaskRecord:
     """The task record: status, timestamps, attempts, result or error, usage, webhook."""
-    return await _load(services.store, task_id, caller)
+    return await _load(tasks, task_id, caller)
 
 
 @router.post(
@@ -181,20 +187,20 @@ async def get_task(task_id: str, services: ServicesDep, caller: CallerDep) -> Ta
     },
 )
 async def cancel_task(
-    task_id: str, services: ServicesDep, caller: CallerDep
+    task_id: str, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep
 ) -> CancelAnswer | JSONResponse:
     """Cancel a task: a queued one never starts (``200``, ``cancelled``); a running one stops at
     its next step boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
     ``cancelled``, or ``succeeded`` if its last step was already done). An ended task is
     ``409``."""
-    record = await _load(services.store, task_id, caller)
+    record = await _load(tasks, task_id, caller)
     if record.status.terminal:
         raise _already_ended(task_id, record.status.value)
-    outcome = await services.store.cancel(task_id)
+    outcome = await tasks.cancel(task_id)
     if outcome is None:
         raise _not_found(task_id)
     if outcome == "cancelled":
-        services.metrics.tasks_finished.labels(record.queue, TaskStatus.CANCELLED.value).inc()
+        metrics.tasks_finished.labels(record.queue, TaskStatus.CANCELLED.value).inc()
         return CancelAnswer(task_id=task_id, status=outcome)
     if outcome == "cancelling":
         return JSONResponse(CancelAnswer(task_id=task_id, status=outcome).model_dump(), 202)
@@ -211,7 +217,8 @@ def _already_ended(task_id: str, status: str) -> ApiError:
 )
 async def task_events(
     task_id: str,
-    services: ServicesDep,
+    tasks: TasksDep,
+    settings: SettingsDep,
     caller: CallerDep,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
@@ -223,11 +230,11 @@ async def task_events(
     keep-alive comment is sent every ``AGENT_API_SSE_KEEPALIVE_SECONDS`` (15 s) while nothing
     happens. The stream ends after the terminal event.
     """
-    await _load(services.store, task_id, caller)
+    await _load(tasks, task_id, caller)
     after = last_event_id if last_event_id and _EVENT_ID.match(last_event_id) else "0"
-    keepalive = services.settings.api.sse_keepalive_seconds
+    keepalive = settings.api.sse_keepalive_seconds
     return StreamingResponse(
-        _follow(services.store, task_id, after, keepalive),
+        _follow(tasks, task_id, after, keepalive),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )

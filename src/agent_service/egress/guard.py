@@ -2,7 +2,9 @@
 
 ``check_url`` refuses bad schemes and literal IP hosts (aiohttp connects to those without asking
 a resolver); ``GuardedResolver`` filters every DNS answer, so the address checked is the address
-connected to and DNS rebinding cannot slip past. ``client.create_tool_session`` wires both.
+connected to and DNS rebinding cannot slip past. ``egress.session.create_guarded_session`` wires
+both for HTTP tools and webhooks; the API and the controller call ``check_url`` on URLs they are
+given (webhook URLs, tool and MCP server URLs).
 """
 
 from __future__ import annotations

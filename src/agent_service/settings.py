@@ -1,8 +1,9 @@
-"""Settings of every process, read from ``AGENT_*`` environment variables, and the agent config.
+"""Process settings of every command, read from ``AGENT_*`` environment variables.
 
 The only module that reads the environment. ``Settings()`` is built once by each entry point
 (``cli``) and passed down; nothing builds it at import time. Groups map to variable prefixes:
 ``AGENT_REDIS_URL`` is ``settings.redis.url``, ``AGENT_API_PORT`` is ``settings.api.port``.
+The agent config (models, agents, tools, limits) is not a setting: ``agentconfig`` owns it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from agent_service.domain.agent_config import (
-    AgentConfig,
-    ConfigVersion,
-    SecretRef,
-    default_agent_config,
-)
 
 
 def _split_commas(value: Any) -> Any:
@@ -337,94 +330,13 @@ def describe_settings() -> list[tuple[str, str, str]]:
     return rows
 
 
-class ConfigError(Exception):
-    """The agent config file is missing, unreadable or invalid. ``errors`` are (path, reason)."""
+class SettingsFileError(Exception):
+    """A file a setting names is missing, unreadable or empty (``path``: the file)."""
 
-    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
-        super().__init__(f"{source}: " + "; ".join(f"{p}: {r}" for p, r in errors))
-        self.source = source
-        self.errors = errors
-
-
-def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    return [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
-
-
-def parse_config_document(text: str, source: str = "<config>") -> tuple[AgentConfig, int | None]:
-    """Parse YAML (or JSON) text into an ``AgentConfig`` and the generation it declares.
-
-    The text is either the config itself or a manifest that nests it under ``spec`` (an
-    ``AgentConfig`` resource, or the controller's rendering of one, which carries the
-    resource's ``metadata.generation``; the generation is None otherwise).
-    """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, [("(file)", f"invalid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(source, [("(file)", "expected a mapping at the top level")])
-    generation: int | None = None
-    if "spec" in data and "apiVersion" in data:
-        metadata = data.get("metadata")
-        declared = metadata.get("generation") if isinstance(metadata, dict) else None
-        if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
-            generation = declared
-        data = data["spec"]
-    try:
-        return AgentConfig.model_validate(data), generation
-    except ValidationError as exc:
-        raise ConfigError(source, _validation_errors(exc)) from exc
-
-
-def parse_agent_config(text: str, source: str = "<config>") -> AgentConfig:
-    """Parse and validate YAML (or JSON) text into an ``AgentConfig``."""
-    return parse_config_document(text, source)[0]
-
-
-def read_config_file(path: Path) -> tuple[AgentConfig, int | None]:
-    """The config in ``path`` and its declared generation (``ConfigError`` if unusable)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from exc
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), [("(file)", "not UTF-8 text")]) from None
-    return parse_config_document(text, str(path))
-
-
-def load_agent_config(settings: Settings) -> AgentConfig:
-    """The agent config in force: the file named by ``AGENT_CONFIG_FILE``, else the built-in one."""
-    return load_config_version(settings).config
-
-
-def load_config_version(settings: Settings) -> ConfigVersion:
-    """The agent config in force at start, with its generation (1 unless the file says)."""
-    path = settings.config.file
-    if path is None:
-        return ConfigVersion.of(default_agent_config(settings.sim.url), 1)
-    config, generation = read_config_file(path)
-    return ConfigVersion.of(config, generation or 1)
-
-
-def resolve_secret(ref: SecretRef | None, secrets_dir: Path) -> str | None:
-    """The value of a secret reference, or None if unset or absent.
-
-    ``secretKeyRef`` is read from ``secrets_dir/<name>/<key>``, where the chart mounts the
-    Secret (a mounted Secret follows its updates, so a rotated key is used at the next call).
-    """
-    if ref is None:
-        return None
-    if ref.env is not None:
-        return os.environ.get(ref.env)
-    if ref.secret_key_ref is not None:
-        path = secrets_dir / ref.secret_key_ref.name / ref.secret_key_ref.key
-    else:
-        assert ref.file is not None
-        path = Path(ref.file)
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def metrics_token(settings: Settings) -> str | None:
@@ -439,10 +351,16 @@ def metrics_token(settings: Settings) -> str | None:
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from exc
+        raise SettingsFileError(path, f"cannot read: {exc.strerror}") from exc
     if not token:
-        raise ConfigError(str(path), [("(file)", "the metrics token file is empty")])
+        raise SettingsFileError(path, "the metrics token file is empty")
     return token
+
+
+def environment_variable(name: str) -> str | None:
+    """One variable of the process environment (secrets referenced as ``env`` in the agent
+    config are read through here, so this module stays the one reader of the environment)."""
+    return os.environ.get(name)
 
 
 def multiprocess_metrics_dir() -> Path | None:

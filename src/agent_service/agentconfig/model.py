@@ -2,7 +2,7 @@
 
 One pydantic model is the single source of truth for the YAML file (``AGENT_CONFIG_FILE``), the
 built-in default (the simulator) and the ``AgentConfig`` custom resource, whose OpenAPI schema is
-generated from it (``controller.crd``). Field names are camelCase on the wire (Kubernetes style);
+generated from it (``agentconfig.crd``). Field names are camelCase on the wire (Kubernetes style);
 snake_case is accepted too. Every field carries a description and its bounds: they become the
 CRD's documentation (``kubectl explain agentconfig.spec``) and its server-side validation.
 """

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from agent_service.agentconfig.load import ConfigError, parse_agent_config
 from agent_service.cli import main
-from agent_service.config import ConfigError, Settings, describe_settings, parse_agent_config
+from agent_service.settings import Settings, describe_settings
 
 VALID = """
 defaultModel: fast
@@ -140,7 +141,7 @@ def test_multiprocess_cleanup_removes_dead_and_own_pid_files(tmp_path: Path) -> 
 
 
 def test_a_manifest_declares_its_generation() -> None:
-    from agent_service.config import parse_config_document
+    from agent_service.agentconfig.load import parse_config_document
 
     nested = "".join(f"  {line}\n" for line in VALID.strip().splitlines())
     manifest = (
@@ -171,8 +172,8 @@ def test_api_key_must_name_exactly_one_place(ref: str) -> None:
 
 
 def test_secret_key_ref_reads_the_mounted_secret(tmp_path: Path) -> None:
-    from agent_service.config import resolve_secret
-    from agent_service.domain.agent_config import SecretKeyRef, SecretRef
+    from agent_service.agentconfig.model import SecretKeyRef, SecretRef
+    from agent_service.agentconfig.secrets import resolve_secret
 
     (tmp_path / "llm-keys").mkdir()
     (tmp_path / "llm-keys" / "openai").write_text("sk-from-secret\n")

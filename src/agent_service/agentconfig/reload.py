@@ -1,12 +1,13 @@
 """Hot reload of the agent config file, in API and worker processes.
 
-Started by the API lifespan and by the worker on its event loop. Every
-``AGENT_CONFIG_RELOAD_INTERVAL_SECONDS`` the file is checked; a Kubernetes ConfigMap update
-arrives as an atomic swap of the ``..data`` symlink, so the file's resolved path, inode, size
-and mtime are compared, then its content hash. A changed, valid file is applied through
-``Services.apply_config`` (new runs use it; runs in flight finish with theirs). An invalid file
-keeps the last good config: ``agent_config_reloads_total{result="rejected"}`` is incremented and
-the errors are logged once per distinct content, so a broken ConfigMap does not flood the logs.
+Started by the process runtime (``runtime.open_runtime``) on the event loop of the API and of
+the worker. Every ``AGENT_CONFIG_RELOAD_INTERVAL_SECONDS`` the file is checked; a Kubernetes
+ConfigMap update arrives as an atomic swap of the ``..data`` symlink, so the file's resolved
+path, inode, size and mtime are compared, then its content hash. A changed, valid file is handed
+to ``apply`` (the runtime swaps in a new config snapshot: new runs use it, runs in flight finish
+with theirs). An invalid file keeps the last good config: ``agent_config_reloads_total
+{result="rejected"}`` is incremented and the errors are logged once per distinct content, so a
+broken ConfigMap does not flood the logs.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_service.config import ConfigError, read_config_file
-from agent_service.domain.agent_config import AgentConfig, ConfigVersion
-from agent_service.services import Services
+from agent_service.agentconfig.load import ConfigError, read_config_file
+from agent_service.agentconfig.model import AgentConfig, ConfigVersion
 
 log = logging.getLogger(__name__)
 
 Adjust = Callable[[AgentConfig], AgentConfig]
+"""Rewrites a parsed config before it is applied (the worker caps the run timeout)."""
+Apply = Callable[[ConfigVersion], None]
+"""Puts a new config version in force (``runtime.ConfigHolder.apply``)."""
+Count = Callable[[str], None]
+"""Counts a reload by result, ``applied`` or ``rejected`` (``Metrics.config_reload``)."""
 
 
 @dataclass(frozen=True)
@@ -52,23 +57,33 @@ def _content_hash(path: Path) -> str | None:
 
 
 class ConfigReloader:
-    """Watches ``path`` and applies each valid new version of it to ``services``.
+    """Watches ``path`` and hands each valid new version of it to ``apply``.
 
-    ``adjust`` may rewrite a parsed config before it is applied (the worker caps the run
-    timeout at what its broker visibility timeout allows).
+    ``current`` is the version in force at start; ``adjust`` may rewrite a parsed config before
+    it is applied (the worker caps the run timeout at what its broker visibility timeout
+    allows); ``count`` hears each outcome.
     """
 
     def __init__(
-        self, path: Path, services: Services, interval: float, adjust: Adjust | None = None
+        self,
+        path: Path,
+        *,
+        current: ConfigVersion,
+        apply: Apply,
+        count: Count,
+        interval: float,
+        adjust: Adjust | None = None,
     ) -> None:
         self._path = path
-        self._services = services
+        self._current = current
+        self._apply = apply
+        self._count = count
         self._interval = interval
         self._adjust = adjust
         self._state = _file_state(path)
         self._applied_hash = _content_hash(path)
         self._rejected_hash: str | None = None
-        self._local_generation = services.version.generation
+        self._local_generation = current.generation
 
     async def run(self) -> None:
         """Check the file every interval until cancelled."""
@@ -76,8 +91,8 @@ class ConfigReloader:
             "config reload: watching %s every %g s (generation %d, hash %s)",
             self._path,
             self._interval,
-            self._services.version.generation,
-            self._services.version.hash,
+            self._current.generation,
+            self._current.hash,
         )
         while True:
             await asyncio.sleep(self._interval)
@@ -99,8 +114,8 @@ class ConfigReloader:
             config, declared = read_config_file(self._path)
         except ConfigError as exc:
             self._rejected_hash = digest
-            self._services.metrics.config_reloads.labels("rejected").inc()
-            current = self._services.version
+            self._count("rejected")
+            current = self._current
             log.error(
                 "config reload: %s rejected, keeping generation %d (hash %s): %s",
                 self._path,
@@ -115,9 +130,10 @@ class ConfigReloader:
         self._local_generation += 1
         generation = declared or self._local_generation
         version = ConfigVersion.of(config, generation)
-        self._services.apply_config(version)
+        self._apply(version)
+        self._current = version
         self._applied_hash, self._rejected_hash = digest, None
-        self._services.metrics.config_reloads.labels("applied").inc()
+        self._count("applied")
         log.info(
             "config reload: applied generation %d (hash %s, default model %s)",
             version.generation,
