@@ -7,10 +7,10 @@ order. ``Runtime`` is frozen; the one thing that changes while it is open is the
 snapshot, which ``ConfigHolder`` swaps on a hot reload. Routes and the worker take the fields
 they need (``api.deps``, ``worker.execution``), never the whole runtime.
 
-A ``Snapshot`` is everything built from one config version: the agent, its LLM client and the
-HTTP sessions of its tools. A run reads the snapshot once when it starts and finishes with it;
-a retired snapshot's sessions are closed once no run can still be using them (after the run
-timeout).
+A ``Snapshot`` is everything built from one config version: its named agents, their LLM client
+and the HTTP sessions of their tools. A run reads the snapshot once when it starts and finishes
+with it; a retired snapshot's sessions are closed once no run can still be using them (after
+the run timeout).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -52,13 +52,32 @@ class Snapshot:
     """What one config version runs with. Read once by a run when it starts."""
 
     version: ConfigVersion
-    agent: Agent
+    agents: Mapping[str, Agent]
+    """The named agents, by name (``default`` alone for a config without ``agents:``)."""
+    default_agent: str
     sessions: tuple[aiohttp.ClientSession, ...] = ()
     """HTTP sessions of the snapshot's tools (closed when the snapshot is retired)."""
 
     @property
     def config(self) -> AgentConfig:
         return self.version.config
+
+    @property
+    def agent(self) -> Agent:
+        """The default agent."""
+        return self.agents[self.default_agent]
+
+    def agent_for(self, name: str | None, tenant: str) -> Agent | None:
+        """Agent ``name`` (None: the default) if ``tenant`` may use it, else None (unknown and
+        forbidden agents look alike to a caller)."""
+        agent = self.agents.get(name or self.default_agent)
+        if agent is None or not agent.profile.allows(tenant):
+            return None
+        return agent
+
+    def tool_names(self) -> list[str]:
+        """Every tool name any agent is offered now (for metrics' known label values)."""
+        return sorted({name for agent in self.agents.values() for name in agent.tool_names})
 
 
 SnapshotBuilder = Callable[[ConfigVersion], Snapshot]
@@ -148,8 +167,9 @@ async def open_runtime(
         metrics.prime(
             settings.worker.queue,
             [(m.name, m.provider) for m in config.models],
-            snapshot.agent.tool_names,
+            snapshot.tool_names(),
             [(m.name, fallback) for m in config.models for fallback in m.fallbacks],
+            agents=list(snapshot.agents),
         )
         metrics.set_config(snapshot.version.generation, snapshot.version.hash)
 
@@ -184,31 +204,44 @@ def build_snapshot(
     memory: RedisSessionMemory,
     cache: RedisResponseCache,
 ) -> Snapshot:
-    """The agent of ``version`` with its LLM client and tools, and the sessions they hold."""
+    """The agents of ``version`` with their LLM client and tools, and the sessions they hold."""
     config = version.config
-    http_tools: list[Tool] = []
+    http: dict[str, Tool] = {}
     sessions: list[aiohttp.ClientSession] = []
     if config.tools.http:
         allow_private = config.tools.allow_private_networks
         session = create_guarded_session(allow_private)
         sessions.append(session)
-        http_tools = build_http_tools(
+        built = build_http_tools(
             config.tools.http, allow_private_networks=allow_private, session=session
         )
-    tools = build_toolset(config.tools, http_tools)
-    observer: RunObserver = MetricsObserver(metrics, frozenset(tools))
+        http = {tool.spec.name: tool for tool in built}
     llm = LiteLLMClient.for_config(config, secrets_dir=settings.config.secrets_dir)
-    agent = Agent(
-        config,
-        llm,
-        tools,
-        memory,
-        observer,
-        capture_content=settings.tracing.capture_content,
-        generation=version.generation,
-        cache=cache,
+    toolsets = {
+        name: build_toolset(profile.tools, http) for name, profile in config.profiles().items()
+    }
+    known = frozenset(name for toolset in toolsets.values() for name in toolset)
+    observer: RunObserver = MetricsObserver(metrics, known.__contains__)
+    agents = {
+        name: Agent(
+            profile,
+            config,
+            llm,
+            toolsets[name],
+            memory=memory,
+            observer=observer,
+            capture_content=settings.tracing.capture_content,
+            generation=version.generation,
+            cache=cache,
+        )
+        for name, profile in config.profiles().items()
+    }
+    return Snapshot(
+        version=version,
+        agents=agents,
+        default_agent=config.default_agent_name,
+        sessions=tuple(sessions),
     )
-    return Snapshot(version=version, agent=agent, sessions=tuple(sessions))
 
 
 def _start_reloader(

@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from agent_service.agentconfig import crd
 from agent_service.agentconfig.model import default_agent_config
 from agent_service.agentconfig.render import render_config
-from agent_service.agentconfig import crd
 from agent_service.controller.reconcile import ObjectRef
 from tests.chart.manifests import KUBE_VERSIONS, _json_schema, _strict, validate_builtin
 from tests.procs import base_env, cli

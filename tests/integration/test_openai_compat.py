@@ -44,7 +44,7 @@ def _client(url: str, key: str = KEY) -> openai.OpenAI:
 def test_models_list(api_url: str) -> None:
     with _client(api_url) as client:
         models = client.models.list()
-    assert [m.id for m in models.data] == ["sim", "sim-backup"]
+    assert [m.id for m in models.data] == ["default", "sim", "sim-backup"]
 
 
 def test_sync_completion_runs_the_agent_with_its_tools(api_url: str) -> None:

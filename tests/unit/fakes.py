@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent_service.agent.loop import Agent
 from agent_service.agent.ports import DeltaCallback
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.domain.errors import AgentError, ToolError
 from agent_service.domain.messages import (
     ChatMessage,
@@ -26,6 +28,7 @@ class ScriptedLLM:
         self.script = list(script)
         self.calls: list[list[ChatMessage]] = []
         self.tools_offered: list[list[str]] = []
+        self.response_formats: list[dict[str, Any] | None] = []
         self.delay = delay
 
     async def complete(
@@ -36,8 +39,10 @@ class ScriptedLLM:
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> LLMCompletion:
         self.calls.append(list(messages))
+        self.response_formats.append(response_format)
         self.tools_offered.append([t.name for t in tools])
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -147,3 +152,16 @@ __all__ = [
     "text",
     "tool_calls",
 ]
+
+
+def make_agent(
+    config: AgentConfig,
+    llm: Any,
+    tools: Mapping[str, Any],
+    *,
+    agent: str | None = None,
+    **kwargs: Any,
+) -> Agent:
+    """Agent ``agent`` of ``config`` (its default agent when None), as the runtime builds it."""
+    profile = config.profiles()[agent or config.default_agent_name]
+    return Agent(profile, config, llm, tools, **kwargs)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.contract.design_metrics import (
-    DESIGN_METRICS,
+    CONTRACT_METRICS,
     STANDARD_METRICS,
     TARGET_LABELS,
     base_metric_name,
@@ -150,7 +150,7 @@ def test_every_runbook_alert_section_has_an_alert() -> None:
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=alert_ids())
 def test_alert_uses_only_design_metrics_and_labels(rule: dict[str, Any]) -> None:
-    known = DESIGN_METRICS | STANDARD_METRICS
+    known = CONTRACT_METRICS | STANDARD_METRICS
     parsed = parse_promql(rule["expr"])
     in_scope = set(TARGET_LABELS) | set(parsed.created_labels)
     for selector in parsed.selectors:

@@ -70,17 +70,17 @@ def test_valid_config_parses_with_camel_case_and_secret_refs() -> None:
 @pytest.mark.parametrize(
     ("mutation", "where", "reason"),
     [
-        (("defaultModel: fast", "defaultModel: nope"), "(root)", "is not a configured model"),
-        (("fallbacks: [local]", "fallbacks: [ghost]"), "(root)", "fallback 'ghost'"),
+        (("defaultModel: fast", "defaultModel: nope"), "defaultModel", "is not a configured model"),
+        (("fallbacks: [local]", "fallbacks: [ghost]"), "models[0].fallbacks[0]", "'ghost' is not"),
         (("maxIterations: 4", "maxIterations: 0"), "limits.maxIterations", "greater than or equal"),
         (
             ("apiKey: {env: OPENAI_API_KEY}", "apiKey: sk-123"),
-            "models.0.apiKey",
+            "models[0].apiKey",
             "valid dictionary",
         ),
-        (("name: weather", "name: calculator"), "(root)", "built-in tool names"),
-        (("url: https://tools", "url: ftp://tools"), "tools.http.0.url", "pattern"),
-        (("inputCostPer1K: 0.00015", "inputCostPer1K: -1"), "models.0.inputCostPer1K", "greater"),
+        (("name: weather", "name: calculator"), "tools.http[0].name", "name of a built-in tool"),
+        (("url: https://tools", "url: ftp://tools"), "tools.http[0].url", "pattern"),
+        (("inputCostPer1K: 0.00015", "inputCostPer1K: -1"), "models[0].inputCostPer1K", "greater"),
         (("limits:", "limitz:"), "limitz", "Extra inputs"),
     ],
 )
@@ -168,12 +168,12 @@ def test_a_manifest_declares_its_generation() -> None:
 def test_api_key_must_name_exactly_one_place(ref: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_agent_config(VALID.replace("{env: OPENAI_API_KEY}", ref))
-    assert any(path.startswith("models.0.apiKey") for path, _ in caught.value.errors)
+    assert any(path.startswith("models[0].apiKey") for path, _ in caught.value.errors)
 
 
 def test_secret_key_ref_reads_the_mounted_secret(tmp_path: Path) -> None:
-    from agent_service.agentconfig.model import SecretKeyRef, SecretRef
     from agent_service.agentconfig.secrets import resolve_secret
+    from agent_service.agentconfig.spec import SecretKeyRef, SecretRef
 
     (tmp_path / "llm-keys").mkdir()
     (tmp_path / "llm-keys" / "openai").write_text("sk-from-secret\n")
@@ -187,5 +187,5 @@ def test_secret_key_ref_reads_the_mounted_secret(tmp_path: Path) -> None:
 
 def test_duplicate_tenants_are_refused() -> None:
     text = VALID + "tenants: [{name: team-a}, {name: team-a}]\n"
-    with pytest.raises(ConfigError, match="duplicate tenant names"):
+    with pytest.raises(ConfigError, match="duplicate tenant name 'team-a'"):
         parse_agent_config(text)

@@ -1,8 +1,10 @@
 """The tool-calling agent loop.
 
 Called by the API (sync and streamed runs) and by the worker (queued runs) through
-``Agent.run``. One ``Agent`` serves one config snapshot: a config reload builds a new one, and
-in-flight runs finish with the snapshot they started with.
+``Agent.run``. One ``Agent`` is one named agent (``AgentProfile``: prompt, model, tools, limits,
+structured output) of one config snapshot: a config reload builds new ones, and in-flight runs
+finish with the agent they started with. The agent's tools are read from its ``Toolbox`` when a
+run starts, so tools discovered later (MCP servers) reach the next run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from agent_service.agent import policy, spans
+from agent_service.agent import policy, spans, structured
 from agent_service.agent.ports import (
     EventSink,
     LLMPort,
@@ -25,8 +27,10 @@ from agent_service.agent.ports import (
     RunObserver,
     SessionMemory,
     Tool,
+    Toolbox,
 )
 from agent_service.agent.tools.registry import parse_arguments
+from agent_service.agentconfig.agents import AgentProfile
 from agent_service.agentconfig.model import AgentConfig
 from agent_service.domain.errors import AgentError, ErrorType, ToolError
 from agent_service.domain.messages import (
@@ -46,12 +50,15 @@ _DEGRADED_NOTE = (
 
 
 class RunFailedError(AgentError):
-    """A run ended without an answer. ``steps`` and ``usage`` say how far it got."""
+    """A run of ``agent`` ended without an answer. ``steps`` and ``usage`` say how far it got."""
 
-    def __init__(self, cause: AgentError, steps: list[Step], usage: TokenUsage) -> None:
+    def __init__(
+        self, cause: AgentError, steps: list[Step], usage: TokenUsage, agent: str = ""
+    ) -> None:
         super().__init__(cause.type, cause.message)
         self.steps = steps
         self.usage = usage
+        self.agent = agent
 
 
 @dataclass
@@ -60,12 +67,15 @@ class _RunState:
 
     started: float
     guard: RunGuard | None = None
+    toolset: Mapping[str, Tool] = field(default_factory=dict)
     tools: list[ToolSpec] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     usage: TokenUsage = field(default_factory=TokenUsage)
     last_model: str = ""
     failed_tools_in_a_row: int = 0
     degraded: bool = False
+    repaired: bool = False
+    output: Any = None
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -73,38 +83,51 @@ class _RunState:
 
 
 class Agent:
-    """Runs requests against one config snapshot, its LLM client, tools and session memory."""
+    """Runs requests as one named agent of one config snapshot: its profile, the snapshot's LLM
+    client, its tools and the session memory."""
 
     def __init__(
         self,
+        profile: AgentProfile,
         config: AgentConfig,
         llm: LLMPort,
-        tools: Mapping[str, Tool],
+        tools: Toolbox | Mapping[str, Tool],
+        *,
         memory: SessionMemory | None = None,
         observer: RunObserver | None = None,
-        *,
         tracer: trace.Tracer | None = None,
         capture_content: bool = False,
         generation: int = 1,
         cache: ResponseCache | None = None,
     ) -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.limits = profile.limits
         self.config = config
         self.generation = generation
         self.config_hash = config.fingerprint()
         self.created_at = time.time()
         self._cache = cache if config.cache.enabled else None
         self._llm = llm
-        self._tools = dict(tools)
-        self._tool_specs = [tool.spec for tool in self._tools.values()]
+        if callable(tools):
+            self._toolbox: Toolbox = tools
+        else:
+            fixed = dict(tools)
+            self._toolbox = lambda: fixed
         self._memory = memory
         self._observer = observer or NullObserver()
         self._tracer = tracer or spans.get_tracer()
         # Prompt, completion and tool text on spans: only when the operator turned it on.
         self._capture = capture_content
+        schema = profile.response_format
+        self._response_format = (
+            structured.response_format(schema, profile.name) if schema is not None else None
+        )
 
     @property
     def tool_names(self) -> list[str]:
-        return list(self._tools)
+        """The names of the tools a run starting now is offered."""
+        return list(self._toolbox())
 
     async def run(
         self,
@@ -121,9 +144,13 @@ class Agent:
         span; the result's ``trace_id`` is its trace.
         """
         routed = policy.routed_model(request, self.config.router)
-        model = request.model or routed or self.config.default_model
-        attributes = spans.invoke_agent_attributes(model, mode, request.session_id, self.generation)
-        with self._tracer.start_as_current_span("invoke_agent", attributes=attributes) as span:
+        model = request.model or routed or self.profile.model
+        attributes = spans.invoke_agent_attributes(
+            self.name, model, mode, request.session_id, self.generation
+        )
+        with self._tracer.start_as_current_span(
+            f"invoke_agent {self.name}", attributes=attributes
+        ) as span:
             if routed is not None:
                 span.set_attribute("agent.routed", True)
             key = self._cache_key(request, model, mode)
@@ -132,8 +159,13 @@ class Agent:
                 span.set_attribute("agent.cache_hit", True)
                 result = cached
             else:
-                tools = [] if routed is not None else self._tool_specs
-                state = _RunState(started=time.monotonic(), guard=guard, tools=tools)
+                toolset = {} if routed is not None else self._toolbox()
+                state = _RunState(
+                    started=time.monotonic(),
+                    guard=guard,
+                    toolset=toolset,
+                    tools=[tool.spec for tool in toolset.values()],
+                )
                 try:
                     result = await self._run(request, model, mode, sink, state)
                 except RunFailedError as exc:
@@ -148,13 +180,14 @@ class Agent:
             span.set_attributes(spans.run_result_attributes(result))
             result.trace_id = spans.trace_id_of(span)
             result.config_generation = self.generation
+            result.agent = self.name
             return result
 
     def _cache_key(self, request: RunRequest, model: str, mode: RunMode) -> str | None:
         # Streams are not served from cache: their callers wait for deltas as they come.
         if self._cache is None or mode == "stream":
             return None
-        return policy.cache_key(request, model, self.config_hash)
+        return policy.cache_key(request, model, f"{self.config_hash}:{self.name}")
 
     async def _cached(self, key: str | None) -> RunResult | None:
         if key is None or self._cache is None:
@@ -175,7 +208,7 @@ class Agent:
         sink: EventSink | None,
         state: _RunState,
     ) -> RunResult:
-        limits = self.config.limits
+        limits = self.limits
         try:
             async with asyncio.timeout(limits.run_timeout_seconds):
                 answer = await self._loop(request, model, state, mode, sink)
@@ -184,11 +217,11 @@ class Agent:
                 ErrorType.RUN_TIMEOUT,
                 f"run exceeded its timeout of {limits.run_timeout_seconds:g} s",
             )
-            raise RunFailedError(cause, state.steps, state.usage) from None
+            raise RunFailedError(cause, state.steps, state.usage, self.name) from None
         except RunFailedError:
             raise
         except AgentError as exc:
-            raise RunFailedError(exc, state.steps, state.usage) from exc
+            raise RunFailedError(exc, state.steps, state.usage, self.name) from exc
         if request.session_id and self._memory is not None:
             turn = [
                 ChatMessage(role="user", content=request.message),
@@ -202,6 +235,8 @@ class Agent:
             model=state.last_model,
             duration_ms=round((time.monotonic() - state.started) * 1000, 3),
             degraded=state.degraded,
+            agent=self.name,
+            output=state.output,
         )
 
     async def _loop(
@@ -212,22 +247,36 @@ class Agent:
         mode: RunMode,
         sink: EventSink | None,
     ) -> str:
-        config = self.config
+        limits = self.limits
+        schema = self.profile.response_format
         messages = await self._initial_messages(request)
-        on_delta = _delta_forwarder(sink) if mode == "stream" and sink is not None else None
-        for _ in range(config.limits.max_iterations):
+        streaming = mode == "stream" and sink is not None
+        # A structured answer is streamed only once it validated (as one delta): a rejected
+        # first answer must not reach the client.
+        on_delta = None
+        if streaming and schema is None and sink is not None:
+            on_delta = _delta_forwarder(sink)
+        for _ in range(limits.max_iterations):
             max_tokens = policy.remaining_output_tokens(
-                state.usage, config.limits, config.model(model).max_tokens
+                state.usage, limits, self.config.model(model).max_tokens
             )
             await _check(state)
             completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
             await _emit(sink, state.steps[-1])
             if state.guard is not None:
                 await state.guard.charge(completion.usage)
-            policy.check_token_budget(state.usage, config.limits)
-            policy.check_run_cost(state.usage, config.limits)
+            policy.check_token_budget(state.usage, limits)
+            policy.check_run_cost(state.usage, limits)
             if not completion.tool_calls:
-                return completion.content or ""
+                answer = completion.content or ""
+                if schema is None:
+                    return answer
+                if self._accept_structured(state, messages, answer, schema):
+                    if streaming:
+                        assert sink is not None
+                        await sink(RunEvent(type="delta", data={"text": answer}))
+                    return answer
+                continue
             messages.append(
                 ChatMessage(
                     role="assistant", content=completion.content, tool_calls=completion.tool_calls
@@ -243,19 +292,42 @@ class Agent:
             self._degrade_if_tools_keep_failing(state, messages)
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
-            f"no answer after {config.limits.max_iterations} LLM calls (max_iterations)",
+            f"no answer after {limits.max_iterations} LLM calls (max_iterations)",
         )
+
+    def _accept_structured(
+        self, state: _RunState, messages: list[ChatMessage], answer: str, schema: dict[str, Any]
+    ) -> bool:
+        """Whether ``answer`` satisfies the agent's schema (then kept in ``state.output``).
+
+        The first invalid answer gets one repair: the answer and what is wrong with it go back
+        to the model. A second invalid answer ends the run with ``invalid_output``.
+        """
+        checked = structured.check(answer, schema)
+        if checked.ok:
+            state.output = checked.value
+            return True
+        if state.repaired:
+            raise AgentError(
+                ErrorType.INVALID_OUTPUT,
+                f"the answer does not match the agent's response format after one repair: "
+                f"{checked.error}",
+            )
+        state.repaired = True
+        messages.append(ChatMessage(role="assistant", content=answer))
+        messages.append(structured.repair_message(checked.error or "invalid"))
+        return False
 
     def _degrade_if_tools_keep_failing(self, state: _RunState, messages: list[ChatMessage]) -> None:
         """After too many failed tool calls in a row, stop offering tools (once per run)."""
-        limit = self.config.limits.max_consecutive_tool_failures
+        limit = self.limits.max_consecutive_tool_failures
         if state.degraded or not state.tools or state.failed_tools_in_a_row < limit:
             return
         state.degraded, state.tools = True, []
         messages.append(ChatMessage(role="system", content=_DEGRADED_NOTE))
 
     async def _initial_messages(self, request: RunRequest) -> list[ChatMessage]:
-        limits = self.config.limits
+        limits = self.limits
         history: list[ChatMessage] = []
         if request.history:
             history = policy.trim_history(request.history, limits.memory_token_budget)
@@ -263,7 +335,7 @@ class Agent:
             stored = await self._memory.load(_session(request), limits.memory_turns)
             history = policy.trim_history(stored, limits.memory_token_budget)
         return [
-            ChatMessage(role="system", content=self.config.system_prompt),
+            ChatMessage(role="system", content=self.profile.system_prompt),
             *history,
             ChatMessage(role="user", content=request.message),
         ]
@@ -317,6 +389,7 @@ class Agent:
                 tools=state.tools,
                 max_tokens=max_tokens,
                 on_delta=on_delta,
+                response_format=self._response_format,
             )
         except AgentError as exc:
             attempts = getattr(exc, "attempts", ())
@@ -356,7 +429,7 @@ class Agent:
     async def _call_tool(self, state: _RunState, call: ToolCall) -> str:
         """Run one tool call; a failure becomes a tool error message for the model."""
         # A model may name a tool that does not exist: its text never becomes a span name.
-        name = call.name if call.name in self._tools else "unknown"
+        name = call.name if call.name in state.toolset else "unknown"
         with self._tracer.start_as_current_span(
             f"execute_tool {name}", attributes=spans.tool_attributes(name, call.id)
         ) as span:
@@ -370,7 +443,7 @@ class Agent:
     async def _invoke_tool(self, state: _RunState, call: ToolCall, span: trace.Span) -> str:
         started_wall = time.time()
         started = time.monotonic()
-        tool = self._tools.get(call.name)
+        tool = state.toolset.get(call.name)
         try:
             if tool is None:
                 raise ToolError(f"unknown tool {call.name!r}")
@@ -385,7 +458,7 @@ class Agent:
         duration_s = time.monotonic() - started
         state.failed_tools_in_a_row = 0 if ok else state.failed_tools_in_a_row + 1
         self._observer.tool_call(call.name, ok, duration_s)
-        output = policy.truncate(output, self.config.limits.tool_output_max_chars)
+        output = policy.truncate(output, self.limits.tool_output_max_chars)
         state.add_step(
             Step(
                 index=len(state.steps),

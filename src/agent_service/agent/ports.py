@@ -6,7 +6,7 @@ Adapters implement them: ``llm.LiteLLMClient`` (LLMPort), ``store.sessions.Redis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from agent_service.domain.messages import (
@@ -36,8 +36,11 @@ class LLMPort(Protocol):
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical LLM call on ``model`` (a configured name), with its retries and fallbacks.
+
+        ``response_format`` asks for structured output (OpenAI's form).
 
         Raises ``LLMUnavailableError`` when the whole fallback chain failed and
         ``LLMBadRequestError`` when the provider rejected the request.
@@ -46,12 +49,19 @@ class LLMPort(Protocol):
 
 
 class Tool(Protocol):
+    """One tool the model may call: built-in, HTTP or MCP."""
+
     @property
     def spec(self) -> ToolSpec: ...
 
     async def invoke(self, arguments: dict[str, Any]) -> str:
         """Run the tool. Raises ``ToolError`` with a message the model may read."""
         ...
+
+
+Toolbox = Callable[[], Mapping[str, "Tool"]]
+"""The tools of an agent by name, read when a run starts (MCP tools change as servers are
+discovered again, come and go)."""
 
 
 class SessionMemory(Protocol):

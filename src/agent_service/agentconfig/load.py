@@ -3,7 +3,7 @@
 Called at start by the API and the worker (``load_config_version``), by the reloader for each
 new version of the file, by ``agent-service config validate``, and by tests. Errors are
 ``ConfigError`` with precise ``(path, reason)`` pairs, so an operator sees
-``models.1.fallbacks: ...`` rather than a stack trace.
+``agents[1].model: ...`` rather than a stack trace.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from agent_service.agentconfig.model import AgentConfig, ConfigVersion, default_agent_config
+from agent_service.agentconfig.spec import Loc, SpecError, format_path
 from agent_service.settings import Settings
 
 
@@ -26,9 +27,18 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """pydantic's errors as ``(dotted path, message)`` pairs."""
-    return [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
+def validation_errors(exc: ValidationError, prefix: Loc = ()) -> list[tuple[str, str]]:
+    """pydantic's errors as ``(path, message)`` pairs, paths like ``agents[1].model`` (under
+    ``prefix``); the cross-field problems of ``SpecError`` each at its own path."""
+    out: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc: Loc = (*prefix, *err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecError):
+            out.extend((format_path((*loc, *where)), message) for where, message in cause.problems)
+        else:
+            out.append((format_path(loc) or "(root)", err["msg"]))
+    return out
 
 
 def parse_config_document(text: str, source: str = "<config>") -> tuple[AgentConfig, int | None]:

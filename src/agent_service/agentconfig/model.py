@@ -1,4 +1,4 @@
-"""The agent configuration: models, fallbacks, tools, prompt and limits.
+"""The agent configuration: models, fallbacks, tools, agents, MCP servers, limits and tenants.
 
 One pydantic model is the single source of truth for the YAML file (``AGENT_CONFIG_FILE``), the
 built-in default (the simulator) and the ``AgentConfig`` custom resource, whose OpenAPI schema is
@@ -15,54 +15,22 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+from agent_service.agentconfig.agents import (
+    DEFAULT_AGENT,
+    AgentProfile,
+    AgentSpec,
+    AgentToolsSpec,
+)
+from agent_service.agentconfig.mcp import McpServerSpec
+from agent_service.agentconfig.references import reference_problems
+from agent_service.agentconfig.spec import NAME_PATTERN, SecretRef, Spec, SpecError
+
 BUILTIN_TOOLS = ("calculator", "current_time")
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class SecretKeyRef(_Spec):
-    """A key of a Kubernetes Secret in the config's namespace, mounted into the pods."""
-
-    name: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", description="Name of the Secret."
-    )
-    key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$", description="Key in the Secret's data.")
-
-
-class SecretRef(_Spec):
-    """Where a secret comes from (never the value itself): exactly one of an environment
-    variable, a file, or a key of a Kubernetes Secret (read by the pods from the directory the
-    chart mounts the Secret in: ``AGENT_CONFIG_SECRETS_DIR/<name>/<key>``)."""
-
-    env: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
-        description="Name of an environment variable holding the secret.",
-    )
-    file: str | None = Field(
-        default=None, min_length=1, max_length=4096, description="Path of a file holding it."
-    )
-    secret_key_ref: SecretKeyRef | None = Field(
-        default=None, description="A key of a Kubernetes Secret mounted into the pods."
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        sources = [self.env, self.file, self.secret_key_ref]
-        if sum(source is not None for source in sources) != 1:
-            raise ValueError("set exactly one of env, file or secretKeyRef")
-        return self
-
-
-class ModelSpec(_Spec):
+class ModelSpec(Spec):
     """A model the agent may call, by display name."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Display name used in requests.")
@@ -92,7 +60,7 @@ class ModelSpec(_Spec):
         return self.model.split("/", 1)[0] if "/" in self.model else "openai"
 
 
-class RetryPolicy(_Spec):
+class RetryPolicy(Spec):
     """Retries of one model before falling back: exponential backoff with full jitter."""
 
     max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one model.")
@@ -104,7 +72,7 @@ class RetryPolicy(_Spec):
     )
 
 
-class HttpToolSpec(_Spec):
+class HttpToolSpec(Spec):
     """A tool served by an HTTP endpoint: the arguments are sent as JSON (POST) or query (GET)."""
 
     name: str = Field(
@@ -130,7 +98,7 @@ class HttpToolSpec(_Spec):
     )
 
 
-class ToolsSpec(_Spec):
+class ToolsSpec(Spec):
     """Built-in tool switches and HTTP tools."""
 
     calculator: bool = Field(default=True, description="The built-in calculator tool.")
@@ -144,7 +112,7 @@ class ToolsSpec(_Spec):
     )
 
 
-class Limits(_Spec):
+class Limits(Spec):
     """Per-run guardrails."""
 
     max_iterations: int = Field(default=8, ge=1, le=100, description="LLM calls per run.")
@@ -169,7 +137,7 @@ class Limits(_Spec):
     )
 
 
-class RateLimits(_Spec):
+class RateLimits(Spec):
     """Per API key request and token rates, per tenant daily budgets (unset: unlimited).
 
     Enforced by the API in Redis, shared by every replica; a tenant entry of ``tenants``
@@ -190,7 +158,7 @@ class RateLimits(_Spec):
     )
 
 
-class TenantSpec(_Spec):
+class TenantSpec(Spec):
     """One tenant: limits overriding ``rateLimits`` field by field, and its webhook secret."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Tenant name, as API keys map to it.")
@@ -204,7 +172,7 @@ class TenantSpec(_Spec):
     )
 
 
-class ApiKeySpec(_Spec):
+class ApiKeySpec(Spec):
     """A client API key, by its SHA-256 (the key itself never appears in the config)."""
 
     tenant: str = Field(pattern=NAME_PATTERN, description="The tenant the key acts for.")
@@ -216,7 +184,7 @@ class ApiKeySpec(_Spec):
     )
 
 
-class CacheSpec(_Spec):
+class CacheSpec(Spec):
     """Exact-match response cache for stateless runs (no ``session_id``), per tenant."""
 
     enabled: bool = Field(default=False, description="Serve repeated identical runs from cache.")
@@ -231,7 +199,7 @@ DEFAULT_TOOL_HINTS = (
 )
 
 
-class RouterSpec(_Spec):
+class RouterSpec(Spec):
     """Sends short requests that need no tool to a cheaper model (when no model is named)."""
 
     enabled: bool = Field(default=False, description="Route short, tool-free requests.")
@@ -265,7 +233,7 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-class AgentConfig(_Spec):
+class AgentConfig(Spec):
     """The whole agent configuration."""
 
     default_model: str = Field(
@@ -297,6 +265,21 @@ class AgentConfig(_Spec):
     )
     cache: CacheSpec = Field(default_factory=CacheSpec, description="Response cache.")
     router: RouterSpec = Field(default_factory=RouterSpec, description="Cheap-model router.")
+    mcp_servers: list[McpServerSpec] = Field(
+        default_factory=list, max_length=100, description="MCP tool servers agents may use."
+    )
+    agents: list[AgentSpec] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Named agents. Unset: one agent named 'default' from the top-level "
+        "systemPrompt, defaultModel, tools and limits.",
+    )
+    default_agent: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Agent used when a request names none (unset: the first of agents, or "
+        "'default').",
+    )
 
     @field_validator("models")
     @classmethod
@@ -309,27 +292,53 @@ class AgentConfig(_Spec):
 
     @model_validator(mode="after")
     def _references(self) -> AgentConfig:
-        names = {m.name for m in self.models}
-        if self.default_model not in names:
-            raise ValueError(f"defaultModel {self.default_model!r} is not a configured model")
-        for spec in self.models:
-            for fallback in spec.fallbacks:
-                if fallback not in names:
-                    raise ValueError(
-                        f"model {spec.name!r}: fallback {fallback!r} is not configured"
-                    )
-                if fallback == spec.name:
-                    raise ValueError(f"model {spec.name!r} lists itself as a fallback")
-        tenant_names = [t.name for t in self.tenants]
-        if len(set(tenant_names)) != len(tenant_names):
-            raise ValueError("duplicate tenant names")
-        if self.router.enabled and self.router.model not in names:
-            raise ValueError(f"router.model {self.router.model!r} is not a configured model")
-        tool_names = [t.name for t in self.tools.http]
-        clashes = sorted({n for n in tool_names if tool_names.count(n) > 1 or n in BUILTIN_TOOLS})
-        if clashes:
-            raise ValueError(f"duplicate or built-in tool names: {', '.join(clashes)}")
+        problems = reference_problems(self)
+        if problems:
+            raise SpecError(problems)
         return self
+
+    def profiles(self) -> dict[str, AgentProfile]:
+        """Every agent with its inherited fields filled in, by name (``default`` alone when the
+        config lists no agents)."""
+        if not self.agents:
+            return {DEFAULT_AGENT: self._implicit_agent()}
+        return {spec.name: self._profile(spec) for spec in self.agents}
+
+    @property
+    def default_agent_name(self) -> str:
+        """The agent of requests that name none."""
+        if self.default_agent is not None:
+            return self.default_agent
+        return self.agents[0].name if self.agents else DEFAULT_AGENT
+
+    def _implicit_agent(self) -> AgentProfile:
+        tools = AgentToolsSpec(
+            calculator=self.tools.calculator,
+            current_time=self.tools.current_time,
+            http=[tool.name for tool in self.tools.http],
+        )
+        return AgentProfile(
+            name=DEFAULT_AGENT,
+            description="The default agent.",
+            system_prompt=self.system_prompt,
+            model=self.default_model,
+            tools=tools,
+            limits=self.limits,
+            tenants=None,
+            response_format=None,
+        )
+
+    def _profile(self, spec: AgentSpec) -> AgentProfile:
+        return AgentProfile(
+            name=spec.name,
+            description=spec.description,
+            system_prompt=spec.system_prompt or self.system_prompt,
+            model=spec.model or self.default_model,
+            tools=spec.tools,
+            limits=self.limits.model_copy(update=spec.limits.applied()),
+            tenants=frozenset(spec.tenants) if spec.tenants is not None else None,
+            response_format=spec.response_format,
+        )
 
     def model(self, name: str) -> ModelSpec:
         """The model spec by display name (``KeyError`` if unknown)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_service.agentconfig.model import SecretRef
+from agent_service.agentconfig.spec import SecretRef
 from agent_service.settings import environment_variable
 
 

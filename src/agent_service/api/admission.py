@@ -1,21 +1,26 @@
 """The gate every run passes before it starts: body limits, rate limits and budgets, its guard.
 
 ``RunGate`` is built once by the app's lifespan and handed to the run routes (``/v1/chat``,
-``/v1/chat/completions``, ``/v1/tasks``) as a dependency. Each route calls ``check`` (limits
-that depend on settings and the config snapshot: 422), then ``admit`` (counts the request
+``/v1/chat/completions``, ``/v1/tasks``) as a dependency. Each route calls ``check`` (the
+agent asked for, 404 when the caller may not use it, and limits that depend on settings and the
+config snapshot: 422), then ``admit`` (counts the request
 against the caller's rates and budgets: 429), then ``guard`` for a sync run (re-checks budgets
 between steps).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from agent_service.agent.loop import Agent
 from agent_service.agentconfig.model import AgentConfig
 from agent_service.api.errors import ApiError
+from agent_service.api.schemas import RunBody
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType
 from agent_service.observability.metrics import Metrics
+from agent_service.runtime import Snapshot
 from agent_service.settings import ApiSettings
 from agent_service.store.limits import BUDGET_MESSAGES, Admission, Limiter, RedisRunGuard, RunGuards
 
@@ -46,7 +51,17 @@ class RunGate:
     guards: RunGuards
     metrics: Metrics
 
-    def check(
+    def check(self, body: RunBody, snapshot: Snapshot, caller: Caller) -> Agent:
+        """The agent ``body`` asks for, once its limits that depend on settings and the config
+        in force hold (422); 404 for an agent the caller's tenant may not use or that does not
+        exist."""
+        agent = snapshot.agent_for(body.agent, caller.tenant)
+        if agent is None:
+            raise ApiError(404, ErrorType.NOT_FOUND, f"agent {body.agent!r} not found")
+        self.check_limits(body.message, body.model, len(json.dumps(body.metadata)), snapshot.config)
+        return agent
+
+    def check_limits(
         self, message: str, model: str | None, metadata_size: int, config: AgentConfig
     ) -> None:
         """Limits that depend on settings and the config in force (422 in the error shape)."""

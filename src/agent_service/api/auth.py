@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent_service.agentconfig.model import NAME_PATTERN, ApiKeySpec
+from agent_service.agentconfig.model import ApiKeySpec
+from agent_service.agentconfig.spec import NAME_PATTERN
 from agent_service.domain.callers import Caller
 
 log = logging.getLogger(__name__)

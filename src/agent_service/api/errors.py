@@ -25,6 +25,7 @@ RUN_ERROR_STATUS: Mapping[str, int] = {
     ErrorType.LLM_UNAVAILABLE: 503,
     ErrorType.DEPENDENCY_UNAVAILABLE: 503,
     ErrorType.LLM_BAD_REQUEST: 502,
+    ErrorType.INVALID_OUTPUT: 502,
     ErrorType.RUN_TIMEOUT: 504,
     ErrorType.MAX_ITERATIONS: 422,
     ErrorType.TOKEN_LIMIT: 422,

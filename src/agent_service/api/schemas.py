@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent_service.agentconfig.spec import NAME_PATTERN
 from agent_service.domain.runs import DEFAULT_TENANT, RunRequest
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -23,16 +24,24 @@ class RunBody(BaseModel):
         description="Conversation id: the last turns of the session are sent as memory.",
     )
     model: str | None = Field(
-        default=None, description="A configured model name (default: the config's)."
+        default=None, description="A configured model name (default: the agent's)."
+    )
+    agent: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="A configured agent name (default: the config's default agent; see "
+        "GET /v1/agents).",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Small free-form metadata.")
     stream: bool = Field(default=False, description="`POST /v1/chat` only: answer as SSE.")
 
-    def to_run_request(self, tenant: str = DEFAULT_TENANT) -> RunRequest:
+    def to_run_request(self, tenant: str = DEFAULT_TENANT, agent: str | None = None) -> RunRequest:
+        """The run of this body for ``tenant``, by ``agent`` (the resolved name)."""
         return RunRequest(
             message=self.message,
             session_id=self.session_id,
             model=self.model,
+            agent=agent or self.agent,
             metadata=self.metadata,
             tenant=tenant,
         )
@@ -104,14 +113,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class ModelCard(BaseModel):
-    """A configured model, in OpenAI's ``/v1/models`` shape plus what the agent knows of it."""
+    """An agent or a configured model, in OpenAI's ``/v1/models`` shape plus what the service
+    knows of it (agents first: ``model`` in ``/v1/chat/completions`` takes either)."""
 
-    id: str = Field(description="The configured model name (what `model` in a request takes).")
+    id: str = Field(description="An agent name or a configured model name.")
     object: str = "model"
     created: int = Field(description="When this process loaded the config (Unix seconds).")
-    owned_by: str = Field(description="The LiteLLM provider behind it.")
-    default: bool = Field(description="Whether requests naming no model use it.")
-    fallbacks: list[str] = Field(description="Models tried in order when this one fails.")
+    owned_by: str = Field(
+        description="`agent-service` for an agent; the LiteLLM provider of a model."
+    )
+    kind: str = Field(description="`agent` or `model`.")
+    default: bool = Field(description="Whether requests naming none use it (agent or model).")
+    fallbacks: list[str] = Field(
+        default_factory=list, description="A model's fallbacks, tried in order when it fails."
+    )
+
+
+class AgentCard(BaseModel):
+    """An agent the caller may use (``GET /v1/agents``)."""
+
+    name: str = Field(
+        description="What `agent` in a run request (or `model` in /v1/chat/completions) takes."
+    )
+    description: str
+    model: str = Field(description="The configured model its runs use by default.")
+    tools: list[str] = Field(description="The tools its runs are offered now.")
+    default: bool = Field(description="Whether requests naming no agent use it.")
+    structured_output: bool = Field(description="Whether its answers follow a JSON schema.")
+
+
+class AgentList(BaseModel):
+    data: list[AgentCard]
+    default_agent: str
+    config_generation: int = Field(description="Generation of the agent config in force.")
 
 
 class ModelList(BaseModel):

@@ -9,13 +9,14 @@ touches the ConfigMap: the pods keep the last good config.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
 from agent_service.agentconfig.crd import KIND
+from agent_service.agentconfig.load import validation_errors
 from agent_service.agentconfig.model import AgentConfig
 from agent_service.agentconfig.render import CONFIG_KEY, render_config
 from agent_service.agentconfig.status import conditions_for
@@ -97,10 +98,6 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _loc(parts: Sequence[int | str]) -> str:
-    return ".".join(str(p) for p in parts) or "spec"
-
-
 def check_spec(
     spec: Mapping[str, Any], cluster: Cluster, policy: Policy
 ) -> tuple[AgentConfig | None, list[Problem]]:
@@ -109,8 +106,8 @@ def check_spec(
         config = AgentConfig.model_validate(dict(spec))
     except ValidationError as exc:
         return None, [
-            Problem(f"spec.{_loc(err['loc'])}".rstrip("."), "InvalidSpec", err["msg"])
-            for err in exc.errors()
+            Problem(path, "InvalidSpec", message)
+            for path, message in validation_errors(exc, prefix=("spec",))
         ]
     problems = [*_secret_problems(config, cluster, policy), *_tool_problems(config, policy)]
     return (None if problems else config), problems
@@ -121,7 +118,7 @@ def _secret_problems(config: AgentConfig, cluster: Cluster, policy: Policy) -> I
         ref = model.api_key.secret_key_ref if model.api_key else None
         if ref is None:
             continue
-        path = f"spec.models.{index}.apiKey.secretKeyRef"
+        path = f"spec.models[{index}].apiKey.secretKeyRef"
         keys = cluster.secret_keys(ref.name)
         if keys is None:
             yield Problem(path, "SecretNotFound", f"Secret {ref.name!r} does not exist")
@@ -146,7 +143,7 @@ def _tool_problems(config: AgentConfig, policy: Policy) -> Iterator[Problem]:
         )
     allow_private = tools.allow_private_networks and policy.allow_private_networks
     for index, tool in enumerate(tools.http):
-        path = f"spec.tools.http.{index}.url"
+        path = f"spec.tools.http[{index}].url"
         try:
             check_url(tool.url, allow_private)
         except ToolError as exc:

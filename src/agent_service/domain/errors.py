@@ -30,6 +30,7 @@ class ErrorType(StrEnum):
     MAX_ITERATIONS = "max_iterations"
     TOKEN_LIMIT = "token_limit"  # noqa: S105  # an error type, not a credential
     BUDGET_EXCEEDED = "budget_exceeded"
+    INVALID_OUTPUT = "invalid_output"
     CANCELLED = "cancelled"
     POISON = "poison"
     INTERNAL = "internal"

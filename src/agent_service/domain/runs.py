@@ -26,6 +26,8 @@ class RunRequest(BaseModel):
     message: str
     session_id: str | None = None
     model: str | None = None
+    agent: str | None = None
+    """The agent to run (a configured name; None: the config's default agent)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     tenant: str = DEFAULT_TENANT
     history: list[ChatMessage] = Field(default_factory=list)
@@ -78,6 +80,10 @@ class RunResult(BaseModel):
     usage: Usage
     model: str
     duration_ms: float
+    agent: str | None = None
+    """The agent that ran (its configured name)."""
+    output: Any = None
+    """The answer parsed as JSON, when the agent has a ``responseFormat`` (it validated)."""
     trace_id: str | None = None
     degraded: bool = False
     """True when the agent answered without tools because they kept failing."""

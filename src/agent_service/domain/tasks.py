@@ -59,6 +59,10 @@ class TaskRecord(BaseModel):
     request: RunRequest
     created_at: float
     tenant: str = DEFAULT_TENANT
+    agent: str | None = None
+    """The agent the task runs (resolved at submission: the request's, else the default)."""
+    config_generation: int | None = None
+    """Generation of the agent config in force at submission."""
     key_id: str | None = None
     """Id of the API key that submitted it (its per-minute token rate is charged)."""
     idempotency_key: str | None = None

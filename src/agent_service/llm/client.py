@@ -217,6 +217,7 @@ class LiteLLMClient:
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical call on configured model ``model``, with retries and fallbacks.
 
@@ -230,9 +231,7 @@ class LiteLLMClient:
             chain = fallback_chain(self._models, model)
         except KeyError:
             raise RequestRejectedError(f"model {model!r} is not configured", attempts) from None
-        request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
-        if tools:
-            request["tools"] = [t.to_openai() for t in tools]
+        request = _request(messages, tools, response_format)
         progress = _Progress()
         for name in chain:
             spec = self._models[name]
@@ -316,6 +315,20 @@ class LiteLLMClient:
                 response = await litellm.acompletion(**kwargs)
             return _parse_response(response)
         return await _stream(kwargs, deadline, on_delta, progress)
+
+
+def _request(
+    messages: Sequence[ChatMessage],
+    tools: Sequence[ToolSpec],
+    response_format: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The provider-independent part of every attempt's request."""
+    request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
+    if tools:
+        request["tools"] = [t.to_openai() for t in tools]
+    if response_format is not None:
+        request["response_format"] = response_format
+    return request
 
 
 async def _stream(

@@ -83,7 +83,7 @@ class Metrics:
         )  # fmt: skip
         self.task_run = Histogram(
             "agent_task_run_seconds", "Time a task's last attempt ran.",
-            ["queue", "status"], buckets=LATENCY_BUCKETS, registry=r,
+            ["queue", "status", "agent"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.task_redeliveries = Counter(
             "agent_task_redeliveries", "Task deliveries after the first.",
@@ -98,11 +98,12 @@ class Metrics:
             ["queue"], multiprocess_mode="livesum", registry=r,
         )  # fmt: skip
         self.runs = Counter(
-            "agent_runs", "Agent runs by mode and outcome.", ["mode", "status"], registry=r
-        )
+            "agent_runs", "Agent runs by mode, outcome and agent.",
+            ["mode", "status", "agent"], registry=r,
+        )  # fmt: skip
         self.run_steps = Histogram(
             "agent_run_steps", "LLM and tool steps per run.",
-            ["mode"], buckets=STEP_BUCKETS, registry=r,
+            ["mode", "agent"], buckets=STEP_BUCKETS, registry=r,
         )  # fmt: skip
         self.llm_requests = Counter(
             "agent_llm_requests", "LLM call attempts by outcome.",
@@ -169,17 +170,20 @@ class Metrics:
         models: Iterable[tuple[str, str]],
         tools: Iterable[str],
         fallbacks: Iterable[tuple[str, str]] = (),
+        *,
+        agents: Iterable[str] = (),
     ) -> None:
         """Create the zero series of known label sets, so dashboards and alerts see 0, not
         absent data, before the first event (``models``: (name, provider) pairs;
-        ``fallbacks``: (from, to) pairs of the config)."""
+        ``fallbacks``: (from, to) pairs of the config; ``agents``: its agent names)."""
         for status in ("succeeded", "failed", "cancelled"):
             self.tasks_finished.labels(queue, status)
         self.tasks_submitted.labels(queue)
         self.task_redeliveries.labels(queue, "worker_lost")
-        for mode in ("sync", "stream", "async"):
-            self.runs.labels(mode, "succeeded")
-            self.runs.labels(mode, "failed")
+        for agent in agents:
+            for mode in ("sync", "stream", "async"):
+                self.runs.labels(mode, "succeeded", agent)
+                self.runs.labels(mode, "failed", agent)
         for model, provider in models:
             for outcome in LLM_OUTCOMES:
                 self.llm_requests.labels(model, provider, outcome)
@@ -199,6 +203,19 @@ class Metrics:
             self.cache_lookups.labels(result)
         for outcome in ("delivered", "retry", "dead"):
             self.webhook_deliveries.labels(outcome)
+
+    def run_finished(self, mode: str, status: str, steps: int, agent: str) -> None:
+        """A run of ``agent`` (a configured name) ended with ``status`` after ``steps``."""
+        self.runs.labels(mode, status, agent).inc()
+        self.run_steps.labels(mode, agent).observe(steps)
+
+    def task_finished(
+        self, queue: str, status: str, seconds: float, steps: int, agent: str
+    ) -> None:
+        """A queued run of ``agent`` ended: its task, its last attempt's run time, the run."""
+        self.tasks_finished.labels(queue, status).inc()
+        self.task_run.labels(queue, status, agent).observe(seconds)
+        self.run_finished("async", status, steps, agent)
 
     def config_reload(self, result: str) -> None:
         """A config reload ended ``applied`` or ``rejected``."""

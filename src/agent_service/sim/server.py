@@ -23,8 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from agent_service.sim.behaviour import Reply, decide
+from agent_service.sim.behaviour import Reply, decide, last_user_text
 from agent_service.sim.options import SimOptions
+from agent_service.sim.structured import structured_text, wants_json
 from agent_service.sim.tokens import count_tokens, prompt_tokens, split_tokens, tool_call_tokens
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class CompletionRequest:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    response_format: dict[str, Any] | None = None
 
 
 class BadRequestError(Exception):
@@ -127,6 +129,7 @@ def parse_request(body: Any) -> CompletionRequest:
     ):
         raise BadRequestError("'max_tokens' must be a positive integer.", "max_tokens")
     stream_options = body.get("stream_options")
+    response_format = body.get("response_format")
     return CompletionRequest(
         model=str(body.get("model") or MODEL_IDS[0]),
         messages=messages,
@@ -136,6 +139,7 @@ def parse_request(body: Any) -> CompletionRequest:
         include_usage=isinstance(stream_options, dict)
         and stream_options.get("include_usage") is True,
         max_tokens=max_tokens,
+        response_format=response_format if wants_json(response_format) else None,
     )
 
 
@@ -148,6 +152,11 @@ def make_answer(request: CompletionRequest, seed: int) -> Answer:
         seed=seed,
         tool_choice=request.tool_choice,
     )
+    if reply.text is not None and request.response_format is not None:
+        text = structured_text(
+            request.response_format, reply.text, request.messages, last_user_text(request.messages)
+        )
+        reply = Reply(text=text)
     prompt = prompt_tokens(request.messages)
     if reply.text is None:
         completion = sum(tool_call_tokens(c.name, c.arguments) for c in reply.tool_calls)

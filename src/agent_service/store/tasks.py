@@ -90,6 +90,10 @@ def _record_fields(record: TaskRecord) -> dict[str, str]:
         fields["idempotency_key"] = record.idempotency_key
     if record.key_id:
         fields["key_id"] = record.key_id
+    if record.agent:
+        fields["agent"] = record.agent
+    if record.config_generation is not None:
+        fields["config_generation"] = str(record.config_generation)
     if record.webhook is not None:
         fields["webhook"] = record.webhook.model_dump_json()
     return fields
@@ -109,7 +113,10 @@ def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
         "tenant": data.get("tenant", DEFAULT_TENANT),
         "idempotency_key": data.get("idempotency_key"),
         "key_id": data.get("key_id"),
+        "agent": data.get("agent"),
     }
+    if "config_generation" in data:
+        parsed["config_generation"] = int(data["config_generation"])
     for name in ("started_at", "finished_at", "cancel_requested_at"):
         if name in data:
             parsed[name] = float(data[name])

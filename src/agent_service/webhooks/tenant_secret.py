@@ -6,8 +6,9 @@ Read at every use (a mounted Secret follows rotation), by the API when a task na
 
 from __future__ import annotations
 
-from agent_service.agentconfig.model import AgentConfig, SecretRef
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.agentconfig.secrets import resolve_secret
+from agent_service.agentconfig.spec import SecretRef
 from agent_service.settings import Settings
 
 

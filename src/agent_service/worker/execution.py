@@ -111,7 +111,9 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
         await store.append_event(task_id, event)
 
     snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
-    agent = snapshot.agent
+    agent = snapshot.agent_for(record.agent, record.tenant)
+    if agent is None:
+        return await _agent_gone(deps, record)
     caller = Caller(record.tenant, record.key_id or ANONYMOUS_KEY)
     guard = deps.guards.for_run(caller, snapshot.config.limits_for(caller.tenant), task_id)
     started = time.monotonic()
@@ -138,7 +140,9 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
             usage=Usage.from_tokens(exc.usage),
             webhook=webhook,
         )
-        _count_end(metrics, record, status, started, len(exc.steps))
+        metrics.task_finished(
+            record.queue, status.value, time.monotonic() - started, len(exc.steps), agent.name
+        )
         _log_end(task_id, status, record.attempts, started, exc.type)
         return status
     finally:
@@ -146,7 +150,9 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
     # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
     result.trace_id = record.trace_id or result.trace_id
     await store.finish(task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
-    _count_end(metrics, record, TaskStatus.SUCCEEDED, started, len(result.steps))
+    metrics.task_finished(
+        record.queue, "succeeded", time.monotonic() - started, len(result.steps), agent.name
+    )
     _log_end(task_id, TaskStatus.SUCCEEDED, record.attempts, started, None)
     return TaskStatus.SUCCEEDED
 
@@ -160,13 +166,22 @@ def _count_delivery(metrics: Metrics, record: TaskRecord) -> None:
         metrics.task_redeliveries.labels(record.queue, "worker_lost").inc()
 
 
-def _count_end(
-    metrics: Metrics, record: TaskRecord, status: TaskStatus, started: float, steps: int
-) -> None:
-    metrics.tasks_finished.labels(record.queue, status.value).inc()
-    metrics.task_run.labels(record.queue, status.value).observe(time.monotonic() - started)
-    metrics.runs.labels("async", status.value).inc()
-    metrics.run_steps.labels("async").observe(steps)
+async def _agent_gone(deps: Execution, record: TaskRecord) -> TaskStatus:
+    """The task's agent left the config (or its tenant lost access) between submission and
+    this delivery: the task fails, since another agent would not be what was asked for."""
+    message = (
+        f"agent {record.agent!r} is not in the agent config in force (generation "
+        f"{deps.configs.current.version.generation}); it was when the task was submitted"
+    )
+    log.error("task cannot run: %s", message, extra={"task_id": record.task_id})
+    await deps.tasks.finish(
+        record.task_id,
+        TaskStatus.FAILED,
+        error=TaskError(type=ErrorType.NOT_FOUND, message=message),
+        webhook=record.webhook is not None,
+    )
+    deps.metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
+    return TaskStatus.FAILED
 
 
 def _log_end(

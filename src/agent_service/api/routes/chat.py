@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, Sn
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult
+from agent_service.domain.runs import RunEvent, RunRequest, RunResult
 from agent_service.observability.metrics import Metrics
 
 router = APIRouter(tags=["runs"])
@@ -48,10 +47,9 @@ async def chat(
     result), ``error`` (the error shape's ``error`` object).
     """
     config = snapshot.config  # the config in force when the run starts: it keeps it to its end
-    gate.check(body.message, body.model, len(json.dumps(body.metadata)), config)
+    agent = gate.check(body, snapshot, caller)
     rate = await gate.admit(caller, config)
-    request = body.to_run_request(caller.tenant)
-    agent = snapshot.agent
+    request = body.to_run_request(caller.tenant, agent.name)
     guard = gate.guard(caller, config)
     metrics = gate.metrics
     if body.stream:
@@ -65,11 +63,6 @@ async def chat(
     return await run_sync(agent, request, metrics, guard, rate)
 
 
-def count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
-    metrics.runs.labels(mode, status).inc()
-    metrics.run_steps.labels(mode).observe(steps)
-
-
 async def run_sync(
     agent: Agent,
     request: RunRequest,
@@ -81,9 +74,9 @@ async def run_sync(
     try:
         result = await agent.run(request, mode="sync", guard=guard)
     except RunFailedError as exc:
-        count_run(metrics, "sync", "failed", len(exc.steps))
+        metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
         raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
-    count_run(metrics, "sync", "succeeded", len(result.steps))
+    metrics.run_finished("sync", "succeeded", len(result.steps), agent.name)
     return result
 
 
@@ -101,10 +94,10 @@ async def run_events(
     async def produce() -> None:
         try:
             result = await agent.run(request, mode="stream", sink=events.put, guard=guard)
-            count_run(metrics, "stream", "succeeded", len(result.steps))
+            metrics.run_finished("stream", "succeeded", len(result.steps), agent.name)
             await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
         except RunFailedError as exc:
-            count_run(metrics, "stream", "failed", len(exc.steps))
+            metrics.run_finished("stream", "failed", len(exc.steps), agent.name)
             await events.put(
                 RunEvent(type="error", data={"type": exc.type, "message": exc.message})
             )

@@ -1,11 +1,13 @@
 """``POST /v1/chat/completions``: the agent behind OpenAI's chat-completions API.
 
 Any OpenAI SDK is a client: ``OpenAI(base_url="http://<api>/v1", api_key="<tenant key>")``.
-The last message must be the user's; earlier user and assistant messages are the conversation
-so far (trimmed to the config's memory token budget), and system messages are added after the
-agent's own system prompt. The agent uses its configured tools itself: a request's own
-``tools`` are refused. Streaming answers ``chat.completion.chunk`` events, then a usage chunk
-when ``stream_options.include_usage`` is set, then ``data: [DONE]``.
+``model`` names an agent (that agent answers) or a configured model (the default agent answers
+on it); ``GET /v1/models`` lists both. The last message must be the user's; earlier user and
+assistant messages are the conversation so far (trimmed to the config's memory token budget),
+and system messages are added after the agent's own system prompt. The agent uses its
+configured tools itself: a request's own ``tools`` are refused. Streaming answers
+``chat.completion.chunk`` events, then a usage chunk when ``stream_options.include_usage`` is
+set, then ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from agent_service.domain.errors import ErrorType
 from agent_service.domain.messages import ChatMessage
 from agent_service.domain.runs import RunRequest, RunResult
 from agent_service.observability.metrics import Metrics
+from agent_service.runtime import Snapshot
 
 router = APIRouter(tags=["openai"])
 
@@ -64,7 +67,10 @@ class CompletionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="A configured model name (see GET /v1/models).")
+    model: str = Field(
+        description="An agent's name (that agent runs), or a configured model name (the "
+        "default agent runs on it); see GET /v1/models."
+    )
     messages: list[InputMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -111,7 +117,28 @@ class ChatCompletion(BaseModel):
     system_fingerprint: str | None = None
 
 
-def _to_request(body: CompletionBody, tenant: str) -> RunRequest:
+def _agent_and_model(name: str, snapshot: Snapshot, tenant: str) -> tuple[Agent, str | None]:
+    """What ``model`` selects: an agent by its name (on its own model), or the default agent on
+    a configured model; 404 for an agent the tenant may not use, 422 for an unknown name."""
+    if name in snapshot.agents:
+        agent = snapshot.agent_for(name, tenant)
+        if agent is None:
+            raise ApiError(404, ErrorType.NOT_FOUND, f"model {name!r} not found")
+        return agent, None
+    if name not in snapshot.config.model_names:
+        known = ", ".join([*snapshot.agents, *snapshot.config.model_names])
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            f"model: {name!r} is not configured: neither an agent nor a model (known: {known})",
+        )
+    agent = snapshot.agent_for(None, tenant)
+    if agent is None:
+        raise ApiError(404, ErrorType.NOT_FOUND, "the default agent is not available")
+    return agent, name
+
+
+def _to_request(body: CompletionBody, tenant: str, agent: str, model: str | None) -> RunRequest:
     if body.tools:
         raise ApiError(
             422,
@@ -132,7 +159,12 @@ def _to_request(body: CompletionBody, tenant: str) -> RunRequest:
     if body.user:
         metadata["user"] = body.user
     return RunRequest(
-        message=last.text(), model=body.model, tenant=tenant, history=history, metadata=metadata
+        message=last.text(),
+        model=model,
+        agent=agent,
+        tenant=tenant,
+        history=history,
+        metadata=metadata,
     )
 
 
@@ -164,11 +196,10 @@ async def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
-    request = _to_request(body, caller.tenant)
-    metadata_size = len(json.dumps(request.metadata))
-    gate.check(request.message, body.model, metadata_size, config)
+    agent, model = _agent_and_model(body.model, snapshot, caller.tenant)
+    request = _to_request(body, caller.tenant, agent.name, model)
+    gate.check_limits(request.message, model, len(json.dumps(request.metadata)), config)
     rate = await gate.admit(caller, config)
-    agent = snapshot.agent
     guard = gate.guard(caller, config)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())

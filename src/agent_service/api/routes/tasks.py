@@ -116,7 +116,7 @@ async def submit_task(
     ``409``. Keys are per tenant and live as long as the task record.
     """
     config = snapshot.config
-    gate.check(body.message, body.model, len(json.dumps(body.metadata)), config)
+    agent = gate.check(body, snapshot, caller)
     if body.stream:
         raise ApiError(
             422,
@@ -137,7 +137,9 @@ async def submit_task(
         task_id=uuid.uuid4().hex,
         status=TaskStatus.QUEUED,
         queue=settings.worker.queue,
-        request=body.to_run_request(caller.tenant),
+        request=body.to_run_request(caller.tenant, agent.name),
+        agent=agent.name,
+        config_generation=snapshot.version.generation,
         created_at=time.time(),
         # The request's trace: the worker continues it (traceparent in the message headers).
         trace_id=current_trace_id(),

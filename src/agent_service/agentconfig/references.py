@@ -1,0 +1,114 @@
+"""Cross-field checks of an agent config: every name it uses names something it declares.
+
+Called by ``AgentConfig``'s validator once each field is valid on its own. Each problem comes
+with its path on the wire (``agents[1].model``), so ``config validate``, the reloader's log line
+and the controller's status say exactly where the config is wrong. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from agent_service.agentconfig.spec import Loc
+
+if TYPE_CHECKING:
+    from agent_service.agentconfig.agents import AgentSpec
+    from agent_service.agentconfig.model import AgentConfig
+
+BUILTIN_TOOL_NAMES = frozenset({"calculator", "current_time"})
+
+Problem = tuple[Loc, str]
+
+
+def reference_problems(config: AgentConfig) -> list[Problem]:
+    """Every dangling or duplicate name in ``config`` (empty when it is consistent)."""
+    return [
+        *_model_problems(config),
+        *_duplicates(("tenants",), [t.name for t in config.tenants], "tenant"),
+        *_tool_problems(config),
+        *_duplicates(("mcpServers",), [s.name for s in config.mcp_servers], "MCP server"),
+        *_agent_problems(config),
+    ]
+
+
+def _duplicates(loc: Loc, names: Iterable[str], what: str) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            yield (*loc, index, "name"), f"duplicate {what} name {name!r}"
+        seen.add(name)
+
+
+def _model_problems(config: AgentConfig) -> Iterator[Problem]:
+    names = set(config.model_names)
+    yield from _duplicates(("models",), config.model_names, "model")
+    if config.default_model not in names:
+        yield ("defaultModel",), f"{config.default_model!r} is not a configured model"
+    for index, spec in enumerate(config.models):
+        for position, fallback in enumerate(spec.fallbacks):
+            loc: Loc = ("models", index, "fallbacks", position)
+            if fallback == spec.name:
+                yield loc, f"model {spec.name!r} lists itself as a fallback"
+            elif fallback not in names:
+                yield loc, f"fallback {fallback!r} is not a configured model"
+    if config.router.enabled and config.router.model not in names:
+        yield ("router", "model"), f"{config.router.model!r} is not a configured model"
+
+
+def _tool_problems(config: AgentConfig) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for index, tool in enumerate(config.tools.http):
+        loc: Loc = ("tools", "http", index, "name")
+        if tool.name in BUILTIN_TOOL_NAMES:
+            yield loc, f"{tool.name!r} is the name of a built-in tool"
+        elif tool.name in seen:
+            yield loc, f"duplicate tool name {tool.name!r}"
+        seen.add(tool.name)
+
+
+def _agent_problems(config: AgentConfig) -> Iterator[Problem]:
+    yield from _duplicates(("agents",), [a.name for a in config.agents], "agent")
+    names = {a.name for a in config.agents}
+    if config.default_agent is not None and config.default_agent not in names:
+        known = ", ".join(sorted(names)) or "none: the config lists no agents"
+        yield ("defaultAgent",), f"{config.default_agent!r} is not an agent (agents: {known})"
+    models = set(config.model_names)
+    for index, agent in enumerate(config.agents):
+        if agent.name in models:
+            # /v1/chat/completions takes an agent or a model in `model`: one name, one meaning
+            yield ("agents", index, "name"), f"{agent.name!r} is also the name of a model"
+        yield from _agent_references(config, ("agents", index), agent)
+
+
+def _agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
+    if agent.model is not None and agent.model not in config.model_names:
+        known = ", ".join(config.model_names)
+        yield (*loc, "model"), f"{agent.model!r} is not a configured model (models: {known})"
+    http = {tool.name for tool in config.tools.http}
+    for position, name in enumerate(agent.tools.http):
+        if name not in http:
+            yield (*loc, "tools", "http", position), f"{name!r} is not a tools.http entry"
+    servers = {server.name for server in config.mcp_servers}
+    for position, ref in enumerate(agent.tools.mcp):
+        if ref.server not in servers:
+            yield (
+                (*loc, "tools", "mcp", position, "server"),
+                f"{ref.server!r} is not an mcpServers entry",
+            )
+    if agent.response_format is not None:
+        problem = _schema_problem(agent.response_format)
+        if problem is not None:
+            yield (*loc, "responseFormat"), problem
+
+
+def _schema_problem(schema: dict[str, object]) -> str | None:
+    """Why ``schema`` is not a usable JSON schema, or None."""
+    from jsonschema import SchemaError  # noqa: PLC0415 - only configs with a schema pay for it
+    from jsonschema.validators import validator_for  # noqa: PLC0415
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        return f"not a valid JSON schema: {exc.message}"
+    return None
