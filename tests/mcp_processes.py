@@ -6,7 +6,7 @@ be shown the same server going away and coming back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +55,12 @@ def demo_process(log_dir: Path) -> McpProcess:
 
 def counting_process(log_dir: Path) -> McpProcess:
     return McpProcess(lambda port: [PYTHON, "-m", "tests.mcp_server", str(port)], "/calls", log_dir)
+
+
+def started(process: McpProcess) -> Iterator[McpProcess]:
+    """Run ``process`` for a fixture: ``yield from started(demo_process(log_dir))``."""
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -13,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from agent_service.mcptools import McpServerSpec, McpToolset
-from tests.mcp_processes import McpProcess, counting_process
+from tests.mcp_processes import McpProcess, counting_process, started
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(log_dir: Path) -> Iterator[McpProcess]:
-    process = counting_process(log_dir).start()
-    yield process
-    process.stop()
+    yield from started(counting_process(log_dir))
 
 
 @pytest.fixture

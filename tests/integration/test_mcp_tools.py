@@ -32,23 +32,19 @@ from agent_service.llm import LiteLLMClient
 from agent_service.mcptools import McpServerSpec, McpTool, McpToolset
 from agent_service.observability.metrics import Metrics
 from tests.conftest import Sim
-from tests.mcp_processes import McpProcess, counting_process, demo_process
+from tests.mcp_processes import McpProcess, counting_process, demo_process, started
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def demo(log_dir: Path) -> Iterator[McpProcess]:
-    server = demo_process(log_dir).start()
-    yield server
-    server.stop()
+    yield from started(demo_process(log_dir))
 
 
 @pytest.fixture
 def test_server(log_dir: Path) -> Iterator[McpProcess]:
-    server = counting_process(log_dir).start()
-    yield server
-    server.stop()
+    yield from started(counting_process(log_dir))
 
 
 @pytest.fixture
