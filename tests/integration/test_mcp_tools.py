@@ -27,7 +27,7 @@ from agent_service.agent.tools.registry import build_toolset
 from agent_service.config import resolve_secret
 from agent_service.domain.agent_config import ToolsSpec, default_agent_config
 from agent_service.domain.errors import ToolError
-from agent_service.domain.runs import RunRequest
+from agent_service.domain.runs import RunRequest, RunResult
 from agent_service.llm import LiteLLMClient
 from agent_service.mcptools import McpServerSpec, McpTool, McpToolset
 from agent_service.observability.metrics import Metrics
@@ -315,17 +315,24 @@ async def test_apply_keeps_unchanged_servers_and_closes_removed_ones(
     assert await after["test__echo"].invoke({"text": "still here"}) == "still here"
 
 
+async def run_agent(toolset: McpToolset, sim: Sim, message: str) -> RunResult:
+    """One run of the agent loop on the simulator with the toolset's tools."""
+    tools = build_toolset(ToolsSpec(), toolset.tools())
+    llm = LiteLLMClient()
+    try:
+        return await Agent(default_agent_config(sim.url), llm, tools).run(
+            RunRequest(message=message)
+        )
+    finally:
+        await llm.aclose()
+
+
 async def test_the_agent_answers_from_an_mcp_tool_the_model_called(
     toolset: McpToolset, demo: McpProcess, sim: Sim
 ) -> None:
     await toolset.apply([spec("orders", demo.url)])
-    tools = build_toolset(ToolsSpec(), toolset.tools())
-    llm = LiteLLMClient()
-    try:
-        agent = Agent(default_agent_config(sim.url), llm, tools)
-        result = await agent.run(RunRequest(message="where is order OD-20240502?"))
-    finally:
-        await llm.aclose()
+
+    result = await run_agent(toolset, sim, "where is order OD-20240502?")
 
     assert [(s.kind, s.name, s.status) for s in result.steps] == [
         ("llm", "sim", "ok"),
@@ -337,3 +344,25 @@ async def test_the_agent_answers_from_an_mcp_tool_the_model_called(
         "Order OD-20240502 is shipped: DHL tracking number JD014600003828, "
         "estimated delivery 2024-05-07."
     )
+
+
+async def test_a_run_goes_on_with_a_tool_error_when_the_server_is_gone(
+    toolset: McpToolset, sim: Sim, log_dir: Path, registry: CollectorRegistry
+) -> None:
+    server = demo_process(log_dir).start()
+    try:
+        await toolset.apply([spec("orders", server.url)])
+    finally:
+        server.kill()
+
+    result = await run_agent(toolset, sim, "where is order OD-20240502?")
+
+    assert [(s.kind, s.name, s.status) for s in result.steps] == [
+        ("llm", "sim", "ok"),
+        ("tool", "orders__lookup_order", "error"),
+        ("llm", "sim", "ok"),
+    ]
+    assert result.answer.startswith(
+        "I could not use the orders__lookup_order tool (error: MCP server 'orders' is "
+    )
+    await eventually(lambda: gauge(registry, "agent_mcp_server_up", "orders") == 0)

@@ -54,6 +54,7 @@ def test_defaults() -> None:
         ({"name": "a" * 33}, "String should match pattern"),
         ({"name": "orders-"}, "String should match pattern"),
         ({"url": "ftp://orders/mcp"}, "String should match pattern"),
+        ({"url": "https://user:pw@orders/mcp"}, "must not hold credentials"),
         ({"timeoutSeconds": 0}, "greater than 0"),
         ({"timeoutSeconds": 601}, "less than or equal to 600"),
         ({"headers": {"Authorization": {"env": "A", "file": "/b"}}}, "exactly one of"),

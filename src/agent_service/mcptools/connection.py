@@ -200,16 +200,17 @@ class ServerConnection:
         except TimeoutError:
             raise ToolError(self._no_answer(timeout)) from None
         except MCPError as exc:
-            raise ToolError(self._refusal(exc, timeout)) from None
+            raise ToolError(self._refusal(exc, client, timeout)) from None
         except ValidationError:
             raise ToolError(f"MCP server {self.name!r} sent an invalid result") from None
         return result_text(result)
 
-    def _refusal(self, exc: MCPError, timeout: float) -> str:
+    def _refusal(self, exc: MCPError, client: Client, timeout: float) -> str:
         if exc.code == mcp_types.REQUEST_TIMEOUT:
             return self._no_answer(timeout)
         if exc.code == mcp_types.CONNECTION_CLOSED or "session terminated" in exc.message.lower():
-            self._break(exc.message)
+            if client is self._client:  # not a late answer of a session already replaced
+                self._break(exc.message)
             return f"MCP server {self.name!r} is unavailable ({exc.message})"
         return f"MCP server {self.name!r} refused the call: {exc.message}"
 

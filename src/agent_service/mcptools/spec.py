@@ -9,6 +9,7 @@ the ``mcpServers`` entries of the config file and the schema of the ``MCPServer`
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -93,6 +94,14 @@ class McpServerSpec(_Spec):
         description="Let this server be reached on loopback, link-local and private addresses "
         "(SSRF guard); needed for a server inside the cluster.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str) -> str:
+        # The URL shows up in logs, status and `kubectl get`: credentials go in headers.
+        if "@" in urlsplit(url).netloc:
+            raise ValueError("the URL must not hold credentials: use headers from a secret")
+        return url
 
     @field_validator("headers")
     @classmethod
