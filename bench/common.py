@@ -115,6 +115,14 @@ class Stack:
         wait_http(f"http://127.0.0.1:{port}/v1/models", proc)
         return f"http://127.0.0.1:{port}/v1"
 
+    def mcp_demo(self) -> str:
+        """The demo MCP server (``agent-service mcp-demo``); its Streamable HTTP URL."""
+        port = free_port()
+        proc = Proc(f"mcp-demo-{port}", cli("mcp-demo", "--port", str(port)), base_env(), self.work)
+        self.procs.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        return f"http://127.0.0.1:{port}/mcp"
+
     def api(self, env: dict[str, str]) -> str:
         port = free_port()
         full = base_env(

@@ -1,4 +1,5 @@
-"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate.
+"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate,
+mcp-demo.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -76,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("crd", help="print the AgentConfig CustomResourceDefinition (YAML)")
 
+    demo = sub.add_parser(
+        "mcp-demo",
+        help="run the demo MCP server (order lookup tools, Streamable HTTP on /mcp)",
+        formatter_class=fmt,
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8200, help="port (default 8200)")
+
     config = sub.add_parser("config", help="agent config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
@@ -147,6 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "config":
         return _validate_config(args.file)
+    if command == "mcp-demo":
+        from agent_service.mcptools.demo import serve_demo
+        from agent_service.observability.logging import configure_logging
+
+        configure_logging(Settings().log, "mcp-demo")
+        serve_demo(args.host, args.port)
+        return 0
     if command == "crd":
         from agent_service.agentconfig.crd import render_crd_yaml
 

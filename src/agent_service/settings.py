@@ -281,6 +281,32 @@ class ControllerSettings(BaseModel):
     health_port: int = Field(default=8080, ge=1, le=65535, description="Liveness endpoint port.")
 
 
+class McpSettings(BaseModel):
+    """Clients of the MCP tool servers listed in the agent config (`mcpServers`)."""
+
+    refresh_interval_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=86_400,
+        description="How often each server's tool list is read again (tools added or removed "
+        "on the server reach the agent within this time).",
+    )
+    reconnect_initial_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="First wait before reconnecting to a server that failed (doubles, with "
+        "jitter, after each failed attempt).",
+    )
+    reconnect_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between two reconnection attempts: a server back up is "
+        "used again within about this time.",
+    )
+
+
 class LogSettings(BaseModel):
     level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     json_lines: bool = Field(
@@ -314,6 +340,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

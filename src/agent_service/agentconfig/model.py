@@ -22,6 +22,7 @@ from agent_service.agentconfig.agents import (
     AgentProfile,
     AgentSpec,
     AgentToolsSpec,
+    McpToolsRef,
 )
 from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.references import reference_problems
@@ -316,6 +317,7 @@ class AgentConfig(Spec):
             calculator=self.tools.calculator,
             current_time=self.tools.current_time,
             http=[tool.name for tool in self.tools.http],
+            mcp=[McpToolsRef(server=server.name) for server in self.mcp_servers],
         )
         return AgentProfile(
             name=DEFAULT_AGENT,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Adjust = Callable[[AgentConfig], AgentConfig]
 """Rewrites a parsed config before it is applied (the worker caps the run timeout)."""
-Apply = Callable[[ConfigVersion], None]
+Apply = Callable[[ConfigVersion], Awaitable[None]]
 """Puts a new config version in force (``runtime.ConfigHolder.apply``)."""
 Count = Callable[[str], None]
 """Counts a reload by result, ``applied`` or ``rejected`` (``Metrics.config_reload``)."""
@@ -97,11 +97,11 @@ class ConfigReloader:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                self.check()
+                await self.check()
             except Exception:  # the watcher must outlive any surprise; the next tick retries
                 log.exception("config reload: unexpected error while checking %s", self._path)
 
-    def check(self) -> str | None:
+    async def check(self) -> str | None:
         """One check: ``"applied"``, ``"rejected"`` or None (unchanged or unreadable)."""
         state = _file_state(self._path)
         if state is None or state == self._state:
@@ -130,7 +130,7 @@ class ConfigReloader:
         self._local_generation += 1
         generation = declared or self._local_generation
         version = ConfigVersion.of(config, generation)
-        self._apply(version)
+        await self._apply(version)
         self._current = version
         self._applied_hash, self._rejected_hash = digest, None
         self._count("applied")

@@ -12,6 +12,7 @@ a ``multiprocess_mode`` so dead processes drop out.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -154,6 +155,16 @@ class Metrics:
             "agent_config_info", "The agent config in force (value 1).",
             ["generation", "hash"], multiprocess_mode="livemax", registry=r,
         )  # fmt: skip
+        # Per process: each holds its own sessions. Several processes (gunicorn workers)
+        # report the worst view of a server's health and the largest tool count.
+        self.mcp_server_up_gauge = Gauge(
+            "agent_mcp_server_up", "Whether an MCP tool server answers (1) or not (0).",
+            ["server"], multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.mcp_tools_gauge = Gauge(
+            "agent_mcp_tools", "Tools an MCP server offers to the agent.",
+            ["server"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
         self.build_info = Gauge(
             "agent_build_info", "Build of the running service (value 1).",
             ["version"], multiprocess_mode="livemax", registry=r,
@@ -233,3 +244,18 @@ class Metrics:
             self.config_info.labels(*previous).set(0)
         self.config_info.labels(*labels).set(1)
         self._config_labels = labels
+
+    def mcp_server_up(self, server: str, up: bool) -> None:
+        """An MCP server (a configured name) answered, or stopped answering."""
+        self.mcp_server_up_gauge.labels(server).set(1 if up else 0)
+
+    def mcp_tools(self, server: str, count: int) -> None:
+        """An MCP server's tool list was read: ``count`` tools are offered."""
+        self.mcp_tools_gauge.labels(server).set(count)
+
+    def mcp_server_removed(self, server: str) -> None:
+        """An MCP server left the config: its series go away (with several processes, the
+        multiprocess files keep a removed series until the process restarts)."""
+        for gauge in (self.mcp_server_up_gauge, self.mcp_tools_gauge):
+            with suppress(KeyError):
+                gauge.remove(server)

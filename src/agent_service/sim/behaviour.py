@@ -3,11 +3,15 @@
 ``server`` calls ``decide`` once per completion request. The rules, first match wins:
 
 1. The conversation ends with tool results: answer in text from them.
-2. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
-3. The last user message asks for the time or date and ``current_time`` is offered: call it.
-4. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
+2. The last user message says "call tool NAME with {JSON}" and NAME (or one ``<server>__NAME``)
+   is offered: call it with that JSON object (how tests reach any tool, MCP tools included).
+3. The last user message names order ids like ``OD-20240502`` and a tool whose name ends in
+   ``lookup_order`` is offered: call it once per order with ``{"order_id": ...}``.
+4. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
+5. The last user message asks for the time or date and ``current_time`` is offered: call it.
+6. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
    the message as ``{"query": ...}`` (how tests and benchmarks reach HTTP tools).
-5. Otherwise: a short text answer that quotes the message.
+7. Otherwise: a short text answer that quotes the message.
 
 Everything is deterministic for a given seed and conversation, including tool call ids.
 """
@@ -54,6 +58,14 @@ _SNIPPET_CHARS = 60
 _USE_TOOL = re.compile(
     r"\buse\s+the\s+([A-Za-z_][A-Za-z0-9_-]{0,63})\s+tool\b[\s:,.]*", re.IGNORECASE
 )
+_CALL_TOOL = re.compile(
+    r"\bcall\s+(?:the\s+)?tool\s+([A-Za-z0-9_-]{1,64})(?:\s+with\s+(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_ORDER_ID = re.compile(r"\bOD-\d{6,12}\b", re.IGNORECASE)
+LOOKUP_ORDER = "lookup_order"
+MAX_ORDER_LOOKUPS = 5
+MCP_SEPARATOR = "__"
 
 
 @dataclass(frozen=True)
@@ -88,28 +100,86 @@ def decide(
 
     user_text = last_user_text(messages)
     offered = set() if tool_choice == "none" else offered_tool_names(tools)
-    if CALCULATOR in offered:
-        expression = find_expression(user_text)
-        if expression is not None:
-            arguments = json.dumps({"expression": expression}, ensure_ascii=False)
-            return _call(CALCULATOR, arguments, messages, seed)
-    if CURRENT_TIME in offered and asks_for_time(user_text):
-        arguments = json.dumps({"timezone": find_timezone(user_text) or "UTC"})
-        return _call(CURRENT_TIME, arguments, messages, seed)
-    named = _USE_TOOL.search(user_text)
-    if named is not None and named.group(1) in offered:
-        query = (user_text[: named.start()] + user_text[named.end() :]).strip()
-        return _call(
-            named.group(1), json.dumps({"query": query}, ensure_ascii=False), messages, seed
-        )
+    planned = plan_tool_calls(user_text, offered)
+    if planned:
+        return _calls(planned, messages, seed)
     return Reply(text=text_answer(user_text, model=model, seed=seed))
 
 
-def _call(name: str, arguments: str, messages: Sequence[Mapping[str, Any]], seed: int) -> Reply:
-    call = PlannedToolCall(
-        id=tool_call_id(seed, len(messages), name), name=name, arguments=arguments
+def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """(tool, arguments JSON) of the calls rules 2 to 6 make for ``user_text``, or none."""
+    explicit = _explicit_call(user_text, offered)
+    if explicit is not None:
+        return [explicit]
+    lookups = _order_lookups(user_text, offered)
+    if lookups:
+        return lookups
+    expression = find_expression(user_text) if CALCULATOR in offered else None
+    if expression is not None:
+        return [(CALCULATOR, json.dumps({"expression": expression}, ensure_ascii=False))]
+    if CURRENT_TIME in offered and asks_for_time(user_text):
+        return [(CURRENT_TIME, json.dumps({"timezone": find_timezone(user_text) or "UTC"}))]
+    named = _USE_TOOL.search(user_text)
+    if named is not None and named.group(1) in offered:
+        query = (user_text[: named.start()] + user_text[named.end() :]).strip()
+        return [(named.group(1), json.dumps({"query": query}, ensure_ascii=False))]
+    return []
+
+
+def _calls(
+    planned: Sequence[tuple[str, str]], messages: Sequence[Mapping[str, Any]], seed: int
+) -> Reply:
+    """Several tool calls in one reply; ids stay distinct when a tool is called twice."""
+    calls = tuple(
+        PlannedToolCall(
+            id=tool_call_id(seed, len(messages), name if index == 0 else f"{name}:{index}"),
+            name=name,
+            arguments=arguments,
+        )
+        for index, (name, arguments) in enumerate(planned)
     )
-    return Reply(tool_calls=(call,))
+    return Reply(tool_calls=calls)
+
+
+def resolve_tool_name(name: str, offered: set[str]) -> str | None:
+    """``name`` if offered, else the one offered ``<server>__name`` (an MCP tool), else None."""
+    if name in offered:
+        return name
+    matches = sorted(o for o in offered if o.endswith(MCP_SEPARATOR + name))
+    return matches[0] if len(matches) == 1 else None
+
+
+def _explicit_call(text: str, offered: set[str]) -> tuple[str, str] | None:
+    """(tool, arguments JSON) for "call tool NAME with {...}", when NAME is offered and the
+    arguments are a JSON object (none given: ``{}``)."""
+    match = _CALL_TOOL.search(text)
+    if match is None:
+        return None
+    name = resolve_tool_name(match.group(1), offered)
+    if name is None:
+        return None
+    rest = match.group(2)
+    if rest is None:
+        return name, "{}"
+    try:
+        # The JSON value that starts the rest of the message; text may follow it.
+        arguments, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        return None
+    if not isinstance(arguments, dict):
+        return None
+    return name, json.dumps(arguments, ensure_ascii=False)
+
+
+def _order_lookups(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """One ``lookup_order`` call per distinct order id in ``text`` (at most five)."""
+    tools = sorted(
+        o for o in offered if o == LOOKUP_ORDER or o.endswith(MCP_SEPARATOR + LOOKUP_ORDER)
+    )
+    if not tools:
+        return []
+    ids = list(dict.fromkeys(m.group().upper() for m in _ORDER_ID.finditer(text)))
+    return [(tools[0], json.dumps({"order_id": i})) for i in ids[:MAX_ORDER_LOOKUPS]]
 
 
 def tool_call_id(seed: int, conversation_length: int, name: str) -> str:
@@ -169,7 +239,35 @@ def answer_from_tool_result(tool: str, content: str) -> str:
         return f"The answer is {value}."
     if tool == CURRENT_TIME:
         return f"The current time is {value}."
+    if tool.endswith(LOOKUP_ORDER):
+        order = _json_object(content)
+        if order is not None and "order_id" in order and "status" in order:
+            return order_summary(order)
     return f"The {tool} tool returned: {content}"
+
+
+def order_summary(order: Mapping[str, Any]) -> str:
+    """One sentence about an order from a ``lookup_order`` result."""
+    details: list[str] = []
+    if order.get("carrier") and order.get("tracking_number"):
+        details.append(f"{order['carrier']} tracking number {order['tracking_number']}")
+    for key, label in (
+        ("estimated_delivery", "estimated delivery"),
+        ("delivered_at", "delivered on"),
+        ("estimated_ship_date", "expected to ship on"),
+    ):
+        if order.get(key):
+            details.append(f"{label} {order[key]}")
+    refund = order.get("refund")
+    if isinstance(refund, Mapping) and refund.get("amount") is not None:
+        currency = order.get("currency", "")
+        details.append(
+            f"refund of {refund['amount']} {currency} issued on {refund.get('issued_at')}".replace(
+                "  ", " "
+            )
+        )
+    sentence = f"Order {order['order_id']} is {order['status']}"
+    return f"{sentence}: {', '.join(details)}." if details else f"{sentence}."
 
 
 def _is_error(content: str) -> bool:

@@ -9,9 +9,10 @@
   numbers are the first number of the last tool result or user message (0 if none), booleans
   ``true``, arrays one item.
 * ``json_object``: ``{"answer": <the decided text answer>}``.
-* A last user message containing ``[[invalid-json]]`` gets text that is not JSON, every time
-  (an agent gives up with ``invalid_output`` after its one repair); ``[[invalid-json-once]]``
-  gets it only while the conversation holds no assistant answer yet, so the repair succeeds.
+* A conversation whose user messages contain ``[[invalid-json]]`` gets text that is not JSON,
+  every time (an agent gives up with ``invalid_output`` after its one repair);
+  ``[[invalid-json-once]]`` gets it only while the conversation holds no assistant answer yet,
+  so the repair succeeds.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def structured_text(
     user_text: str,
 ) -> str:
     """The answer to send instead of ``text`` for a JSON ``response_format``."""
-    if INVALID_ALWAYS in user_text or (INVALID_ONCE in user_text and not _answered(messages)):
+    said = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    if INVALID_ALWAYS in said or (INVALID_ONCE in said and not _answered(messages)):
         return _NOT_JSON.format(text=text)
     if response_format.get("type") == "json_object":
         return json.dumps({"answer": text}, ensure_ascii=False)
