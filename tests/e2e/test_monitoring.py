@@ -3,6 +3,9 @@
 Loads the very rule files in alerts/ (only ``for:`` shortened), scrapes every second, then:
 every dashboard query returns data after a burst of runs, and with a simulator failing every
 call the LLM-error and task-failure alerts reach Alertmanager (read back through its API).
+Job names say nothing of agent-service (as under the chart's fullnameOverride): the rules find
+the targets by the labels the chart's ServiceMonitors set, and a target nobody answers on fires
+AgentServiceTargetDown.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from tests.procs import Proc, free_port, wait_http
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED_ALERTS = {"AgentServiceLLMErrorRatioHigh", "AgentServiceTaskFailureRatioHigh"}
+EXPECTED_ALERTS = {
+    "AgentServiceLLMErrorRatioHigh",
+    "AgentServiceTaskFailureRatioHigh",
+    "AgentServiceTargetDown",
+}
+DEAD_JOB = "renamed-api"  # a target with no process behind it
 
 
 @dataclass
@@ -74,12 +82,11 @@ def env(
             api, urls[name] = stack.start_api(AGENT_METRICS_PORT=str(api_port))
             procs.append(api)
             procs.append(stack.start_worker(AGENT_METRICS_PORT=str(worker_port)))
+            targets.append(localmonitoring.Target(f"api-{name}", f"127.0.0.1:{api_port}", "api"))
             targets.append(
-                localmonitoring.Target(f"agent-service-api-{name}", f"127.0.0.1:{api_port}")
+                localmonitoring.Target(f"worker-{name}", f"127.0.0.1:{worker_port}", "worker")
             )
-            targets.append(
-                localmonitoring.Target(f"agent-service-worker-{name}", f"127.0.0.1:{worker_port}")
-            )
+        targets.append(localmonitoring.Target(DEAD_JOB, f"127.0.0.1:{free_port()}", "api"))
         rules = localmonitoring.shorten_rules(
             localmonitoring.rule_files(ROOT / "alerts"), work / "rules", "1s"
         )
@@ -172,4 +179,6 @@ def test_llm_error_and_task_failure_alerts_reach_alertmanager(env: Env) -> None:
     alerts = httpx.get(f"{env.alertmanager}/api/v2/alerts", timeout=10).json()
     llm = next(a for a in alerts if a["labels"]["alertname"] == "AgentServiceLLMErrorRatioHigh")
     assert llm["labels"]["model"] == "broken"
+    down = [a for a in alerts if a["labels"]["alertname"] == "AgentServiceTargetDown"]
+    assert [a["labels"]["job"] for a in down] == [DEAD_JOB], "only the dead target is down"
     assert llm["annotations"]["runbook_url"].endswith("#agentservicellmerrorratiohigh")
