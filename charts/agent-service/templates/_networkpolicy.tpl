@@ -32,9 +32,18 @@ label every namespace carries.
     - port: 6379
       protocol: TCP
 {{- else }}
+{{- $ports := list (include "agent-service.redis.port" . | int) }}
+{{- if include "agent-service.redis.sentinel" . }}
+{{- range .Values.externalRedis.sentinel.nodes }}
+{{- $ports = append $ports (regexFind "[0-9]+$" . | int) }}
+{{- end }}
+{{- end }}
+# The external Redis (and its Sentinels).
 - ports:
-    - port: {{ include "agent-service.redis.port" . | int }}
+    {{- range $ports | uniq }}
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
   {{- with $np.externalRedisCidrs }}
   to:
     {{- range . }}
