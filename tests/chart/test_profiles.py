@@ -4,8 +4,6 @@ profile, and the default and minimal profiles' small footprint."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import yaml
 from agent_service.config import parse_agent_config
 from tests.chart import manifests, secret_hook
 from tests.chart.manifests import Manifest
+from tests.chart.promtool import run_rule_test
 
 API = "agent-service-api"
 WORKER = "agent-service-worker"
@@ -423,18 +422,10 @@ def test_prometheus_adapter_query_counts_waiting_and_running_runs(tmp_path: Path
     `agents` (queue=agent), evaluated by promtool: the depth once (two api pods report it), plus
     the runs in progress of every worker; with no worker reporting, the depth alone; another
     namespace's queue never counts."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is not installed (apt-get install prometheus)")
     query = (
         _adapter_rules()["agent_queue_depth_plus_in_progress"]["metricsQuery"]
         .replace("<<.Series>>", "agent_queue_depth")
         .replace("<<.LabelMatchers>>", 'namespace="agents",queue="agent"')
-    )
-    (tmp_path / "adapter.rules.yaml").write_text(
-        yaml.safe_dump(
-            {"groups": [{"name": "adapter", "rules": [{"record": "demand", "expr": query}]}]}
-        )
     )
     series = [
         ('agent_queue_depth{namespace="agents",queue="agent",pod="api-1"}', "5x10"),
@@ -445,36 +436,23 @@ def test_prometheus_adapter_query_counts_waiting_and_running_runs(tmp_path: Path
         ('agent_worker_tasks_in_progress{namespace="agents",queue="agent",pod="w-2"}', "7x1"),
         ('agent_worker_tasks_in_progress{namespace="other",queue="agent",pod="w-9"}', "50x10"),
     ]
-    test = {
-        "rule_files": ["adapter.rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
+    case = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
             {
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series],
-                "promql_expr_test": [
-                    {
-                        "expr": "demand",
-                        "eval_time": "1m",
-                        "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 14}],
-                    },
-                    # every worker gone (scaled down or crashed): the waiting runs still count
-                    {
-                        "expr": "demand",
-                        "eval_time": "7m",
-                        "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 5}],
-                    },
-                ],
-            }
+                "expr": "demand",
+                "eval_time": "1m",
+                "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 14}],
+            },
+            # every worker gone (scaled down or crashed): the waiting runs still count
+            {
+                "expr": "demand",
+                "eval_time": "7m",
+                "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 5}],
+            },
         ],
     }
-    (tmp_path / "adapter.test.yaml").write_text(yaml.safe_dump(test))
-    result = subprocess.run(
-        [promtool, "test", "rules", "adapter.test.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    run_rule_test(
+        tmp_path, [{"name": "adapter", "rules": [{"record": "demand", "expr": query}]}], [case]
     )
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -87,7 +87,7 @@ def parse_spec(text: str) -> SecretSpec:
         raise SpecError(f"{text!r}: {name!r} is not a valid Secret name")
     if not _KEY.match(key) or key == KEYS_FILE_KEY:
         raise SpecError(f"{text!r}: {key!r} is not a usable key of a Secret")
-    if kind == "password" or kind == "token":
+    if kind in {"password", "token"}:
         if tenant is not None:
             raise SpecError(f"{text!r}: only api-key takes a tenant")
         return SecretSpec(name, key, "password" if kind == "password" else "token")
