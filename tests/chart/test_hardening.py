@@ -525,6 +525,13 @@ def test_pod_deletion_cost_is_off_by_default_and_least_privilege_when_on() -> No
     ]
     api = manifests.one(on, "Deployment", f"{FULLNAME}-api")["spec"]["template"]["spec"]
     assert api["automountServiceAccountToken"] is False, "only the workers get the token"
+    # With NetworkPolicies, the workers may reach the API server (only then).
+    kube_api = {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    for enabled in (False, True):
+        values = {"networkPolicy": {"enabled": True, "kubeApiEgress": {"cidrs": []}}}
+        values |= {"worker": {"podDeletionCost": {"enabled": enabled}}}
+        policy = manifests.one(manifests.render(values), "NetworkPolicy", f"{FULLNAME}-worker")
+        assert (kube_api in policy["spec"]["egress"]) is enabled
 
 
 # --- rollouts ----------------------------------------------------------------------------------

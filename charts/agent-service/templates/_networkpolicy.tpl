@@ -148,3 +148,22 @@ guard refuses anyway unless webhooks.allowPrivateNetworks.
     {{- include "agent-service.np.namespaces" . | nindent 4 }}
   {{- end }}
 {{- end }}
+
+{{/* Egress to the Kubernetes API server (networkPolicy.kubeApiEgress): the controller, and
+workers that keep their pod's deletion cost. */}}
+{{- define "agent-service.np.kubeApiEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+# The Kubernetes API server.
+- ports:
+    {{- range $np.kubeApiEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with $np.kubeApiEgress.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end }}
