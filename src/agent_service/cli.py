@@ -1,5 +1,5 @@
-"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate,
-mcp-demo.
+"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, ensure-secret,
+config validate, mcp-demo.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8200, help="port (default 8200)")
+    ensure = sub.add_parser(
+        "ensure-secret",
+        help="create Secrets with generated values once; never change an existing value "
+        "(the Helm chart's pre-install/pre-upgrade hook)",
+    )
+    from agent_service.controller.generated_secrets import add_arguments as add_secret_arguments
+
+    add_secret_arguments(ensure)
 
     config = sub.add_parser("config", help="agent config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -111,6 +119,15 @@ def _validate_config(path: str) -> int:
         f"hash {config.fingerprint()})"
     )
     return 0
+
+
+def _ensure_secrets(args: argparse.Namespace) -> int:
+    import logging
+
+    from agent_service.controller import generated_secrets, kube
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return generated_secrets.run(args, kube.secret_store)
 
 
 def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
@@ -163,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(Settings().log, "mcp-demo")
         serve_demo(args.host, args.port)
         return 0
+    if command == "ensure-secret":
+        return _ensure_secrets(args)
     if command == "crd":
         from agent_service.agentconfig.crd import render_crd_yaml
 

@@ -157,10 +157,12 @@ def _start_monitoring(
     """Prometheus (rules from alerts/) and Alertmanager as children of the stack."""
     prometheus_port, alertmanager_port = _preferred_port(9090), _preferred_port(9093)
     targets = [
-        localmonitoring.Target("agent-service-api", f"127.0.0.1:{api_metrics}"),
+        localmonitoring.Target("agent-service-api", f"127.0.0.1:{api_metrics}", "api"),
         # The worker's samples are already in the api's (shared multiprocess directory):
         # scrape it for its `up` only, or every sum would count the worker twice.
-        localmonitoring.Target("agent-service-worker", f"127.0.0.1:{worker_metrics}", True),
+        localmonitoring.Target(
+            "agent-service-worker", f"127.0.0.1:{worker_metrics}", "worker", up_only=True
+        ),
     ]
     rules = localmonitoring.rule_files(ALERTS_DIR)
     if not rules:

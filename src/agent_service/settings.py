@@ -189,7 +189,8 @@ class AuthSettings(BaseModel):
     keys_file: Path | None = Field(
         default=None,
         description="YAML file (a mounted Secret) of keys: `keys: [{tenant, key | sha256, "
-        "name}]`. Re-read when it changes. Adds to `apiKeys` of the agent config.",
+        "name}]`, or a directory whose every *.yaml file is one. Re-read when it changes. Adds "
+        "to `apiKeys` of the agent config.",
     )
     metrics_token_file: Path | None = Field(
         default=None,

@@ -29,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "agent-service"
-CHART_CRDS_DIR = CHART_DIR / "crds"
+CHART_CRDS_DIR = CHART_DIR / "charts" / "crds" / "crds"
 PROFILES_DIR = CHART_DIR / "ci"
 K8S_DIR = REPO / "k8s"
 RELEASE = "agent-service"
@@ -45,6 +45,7 @@ OPTIONAL_APIS = (
     "keda.sh/v1alpha1",
     "gateway.networking.k8s.io/v1",
     "opentelemetry.io/v1beta1",
+    "external-secrets.io/v1",
 )
 
 

@@ -20,7 +20,7 @@ from tests.procs import base_env, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = [
-    ROOT / "charts/agent-service/crds/agentconfig.yaml",
+    ROOT / "charts/agent-service/charts/crds/crds/agentconfig.yaml",
     ROOT / "k8s/crds/agentconfig.yaml",
 ]
 EXAMPLE = ROOT / "k8s/examples/agentconfig.yaml"

@@ -1,8 +1,12 @@
 """The ``AgentConfig`` CustomResourceDefinition, generated from the pydantic config model.
 
-``agent-service crd`` prints it; the copies committed in the chart (``crds/``) and in
-``k8s/crds/`` must equal it (a test checks). pydantic emits JSON Schema 2020-12; Kubernetes wants
-a *structural* OpenAPI v3.0 schema, so the generated schema is rewritten: ``$ref`` inlined,
+``agent-service crd`` prints it; the copies committed in the chart (its ``crds`` subchart,
+installed only with ``crds.install``) and in ``k8s/crds/`` must equal it (a test checks). It
+carries ``helm.sh/resource-policy: keep``: whatever installs it, deleting a release must never
+delete the CRD, which would delete every AgentConfig in the cluster with it.
+
+pydantic emits JSON Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3.0 schema, so the
+generated schema is rewritten: ``$ref`` inlined,
 ``Optional`` as ``nullable``, numeric ``exclusiveMinimum`` as the v3.0 boolean form, free-form
 objects marked ``x-kubernetes-preserve-unknown-fields``, ``additionalProperties: false`` dropped
 (the API server prunes unknown fields instead), titles dropped, descriptions and bounds kept.
@@ -132,6 +136,7 @@ def build_crd() -> dict[str, Any]:
                 "app.kubernetes.io/name": "agent-service",
                 "app.kubernetes.io/part-of": "agent-service",
             },
+            "annotations": {"helm.sh/resource-policy": "keep"},
         },
         "spec": {
             "group": GROUP,

@@ -1,6 +1,6 @@
 """The SSRF guard applied to MCP servers: the one place ``mcptools`` uses the egress policy.
 
-The MCP SDK speaks HTTP through ``httpx2``, not aiohttp, so the guard of ``httptools.ssrf`` is
+The MCP SDK speaks HTTP through ``httpx2``, not aiohttp, so the guard of ``egress.guard`` is
 fitted in at httpx2's lowest seam: a network backend that resolves the host itself, drops every
 address the policy refuses and connects to an allowed one. The address checked is the address
 connected to, so DNS rebinding cannot slip past; TLS still verifies the host name (SNI). A literal
