@@ -1,4 +1,5 @@
-"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate.
+"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate,
+history migrate.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
     validate.add_argument("file", help="YAML agent config file")
+
+    history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
+    history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    history_sub.add_parser(
+        "migrate",
+        help="migrate the history schema (AGENT_HISTORY_URL) to this release; a Helm hook Job",
+    )
     return parser
 
 
@@ -146,6 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "config":
         return _validate_config(args.file)
+    if command == "history":
+        from agent_service.history.commands import migrate_command
+        from agent_service.observability.logging import configure_logging
+
+        settings = Settings()
+        configure_logging(settings.log, component="history")
+        return migrate_command(settings)
     if command == "crd":
         from agent_service.controller.crd import render_crd_yaml
 

@@ -26,6 +26,10 @@ LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
 )  # fmt: skip
+ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable")
+"""Why archiving failed: Postgres unavailable, the Redis outbox unreachable, a run Postgres
+refused (dropped), a record that could not be read (dropped)."""
+FEEDBACK_SCORES = ("1", "-1")
 RATE_LIMIT_REASONS = (
     "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
 )  # fmt: skip
@@ -146,6 +150,23 @@ class Metrics:
             "agent_webhook_deliveries", "Webhook delivery attempts by outcome.",
             ["outcome"], registry=r,
         )  # fmt: skip
+        self.history_outbox_depth = Gauge(
+            "agent_history_outbox_depth", "Finished runs waiting on the outbox to be archived.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_lag = Gauge(
+            "agent_history_archive_lag_seconds",
+            "Age of the oldest finished run waiting to be archived (0 when none waits).",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_errors = Counter(
+            "agent_history_archive_errors", "Archive attempts that failed, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.feedback = Counter(
+            "agent_feedback", "Feedback given on runs, by agent and score (1 or -1).",
+            ["agent", "score"], registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter(
             "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
         )
@@ -199,6 +220,22 @@ class Metrics:
             self.cache_lookups.labels(result)
         for outcome in ("delivered", "retry", "dead"):
             self.webhook_deliveries.labels(outcome)
+        for reason in ARCHIVE_ERROR_REASONS:
+            self.history_archive_errors.labels(reason)
+
+    def history_outbox(self, depth: int, lag_seconds: float) -> None:
+        """The outbox as the history drainer last saw it."""
+        self.history_outbox_depth.set(depth)
+        self.history_archive_lag.set(lag_seconds)
+
+    def history_archive_failed(self, reason: str, count: int = 1) -> None:
+        """An archive attempt failed (``database``, ``outbox``), or ``count`` runs were dropped
+        (``rejected``, ``unreadable``): one of ``ARCHIVE_ERROR_REASONS``."""
+        self.history_archive_errors.labels(reason).inc(count)
+
+    def feedback_given(self, agent: str, score: int) -> None:
+        """A person scored a run of ``agent`` (a configured name) ``score`` (-1 or 1)."""
+        self.feedback.labels(agent, str(score)).inc()
 
     def set_config(self, generation: int, config_hash: str) -> None:
         """Record the config in force: its series at 1, the previous one at 0.

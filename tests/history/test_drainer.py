@@ -1,0 +1,330 @@
+"""The drainer joining the Redis outbox and Postgres, for real: it archives what finished;
+with Postgres down nothing is lost and everything is archived on recovery; a drainer SIGKILLed
+mid-archive leaves a batch that another archives again, once; a run Postgres refuses does not
+hold the others back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from prometheus_client import CollectorRegistry
+
+from agent_service.domain.runs import Usage
+from agent_service.domain.tasks import TaskRecord
+from agent_service.history.runtime import History
+from agent_service.history.scope import Scope
+from agent_service.observability.metrics import Metrics
+from agent_service.store.client import Redis
+from agent_service.store.history_outbox import HistoryOutbox
+from agent_service.store.keys import Keys
+from agent_service.store.tasks import TaskStore
+from agent_service.worker.history_drainer import HistoryDrainer
+from tests.conftest import RedisServer
+from tests.history.conftest import history_settings
+from tests.history.factory import sync_run, task_record
+from tests.history.redis_runs import finish_in_redis
+from tests.postgres import PostgresServer, postgres_bin_dir
+from tests.procs import PYTHON, Proc, base_env
+
+pytestmark = pytest.mark.integration
+
+TASK_TTL = 7 * 86400
+ARCHIVED_TTL = 300
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def _rows(url: str) -> dict[str, object]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT id, archived_at FROM history_runs").fetchall())
+
+
+@pytest.fixture
+def store(redis_client: Redis, keys: Keys) -> TaskStore:
+    return TaskStore(redis_client, keys, TASK_TTL, 100)
+
+
+@pytest.fixture
+def outbox(redis_client: Redis, keys: Keys) -> HistoryOutbox:
+    return HistoryOutbox(redis_client, keys, TASK_TTL)
+
+
+class Running:
+    """A drainer on the test's event loop with its own metrics."""
+
+    def __init__(self, history: History, outbox: HistoryOutbox) -> None:
+        self.history = history
+        self.metrics = Metrics(CollectorRegistry())
+        self.drainer = HistoryDrainer(history, outbox, self.metrics, history.settings)
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+async def drainer_of() -> AsyncIterator[Callable[[History, HistoryOutbox], Awaitable[Running]]]:
+    started: list[Running] = []
+
+    async def start(history: History, outbox: HistoryOutbox) -> Running:
+        running = Running(history, outbox)
+        await running.drainer.start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.drainer.stop(5)
+
+
+async def test_finished_runs_are_archived_and_leave_redis_soon(
+    pg_url: str,
+    store: TaskStore,
+    outbox: HistoryOutbox,
+    redis_client: Redis,
+    keys: Keys,
+    drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
+) -> None:
+    # A fresh database: the drainer migrates it before its first batch.
+    history = History.create(
+        history_settings(pg_url, archived_record_ttl_seconds=ARCHIVED_TTL, drain_batch_size=7)
+    )
+    try:
+        records = [await finish_in_redis(store, outbox, task_record()) for _ in range(15)]
+        chats = [sync_run() for _ in range(4)]
+        for chat in chats:
+            await outbox.enqueue_sync_run(chat)
+        running = await drainer_of(history, outbox)
+
+        async def drained() -> bool:
+            return (await outbox.stats()).depth == 0
+
+        await eventually(drained, 60, "the outbox drained")
+        for record in records:
+            found = await history.runs.get(Scope.of_tenant("acme"), record.task_id)
+            assert found is not None and found.record == record
+            assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
+        for chat in chats:
+            found = await history.runs.get(Scope.of_tenant("acme"), chat.run_id)
+            assert found is not None and found.kind.value == "sync"
+        await eventually(
+            lambda: _true(running.metric("agent_history_outbox_depth") == 0), 10, "depth 0"
+        )
+        assert running.metric("agent_history_archive_lag_seconds") == 0
+        assert running.metric("agent_history_archive_errors_total", reason="database") == 0
+    finally:
+        await history.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_postgres_down_loses_nothing_and_archives_on_recovery(
+    log_dir: Path,
+    store: TaskStore,
+    outbox: HistoryOutbox,
+    redis_client: Redis,
+    keys: Keys,
+    drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
+) -> None:
+    bin_dir = postgres_bin_dir()
+    assert bin_dir is not None  # the session's server runs, so Postgres is installed
+    server = PostgresServer(bin_dir, log_dir)  # a server of its own, to stop and start
+    history: History | None = None
+    try:
+        server.start()
+        url = server.url()
+        history = History.create(history_settings(url, archived_record_ttl_seconds=ARCHIVED_TTL))
+        running = await drainer_of(history, outbox)
+        first = await finish_in_redis(store, outbox, task_record())
+        await eventually(lambda: _has(history, first), 60, "the first run archived")
+
+        server.stop()
+        records = [await finish_in_redis(store, outbox, task_record()) for _ in range(20)]
+        chats = [sync_run() for _ in range(5)]
+        for chat in chats:
+            await outbox.enqueue_sync_run(chat)
+        errors = "agent_history_archive_errors_total"
+        await eventually(
+            lambda: _true(running.metric(errors, reason="database") >= 2),
+            60,
+            "the drainer tried and failed twice",
+        )
+        assert (await outbox.stats()).depth == 25
+        # The gauges follow the outage while the drainer backs off.
+        await eventually(
+            lambda: _true(running.metric("agent_history_outbox_depth") == 25), 10, "depth"
+        )
+        lag = running.metric("agent_history_archive_lag_seconds")
+        await eventually(
+            lambda: _true(running.metric("agent_history_archive_lag_seconds") > lag),
+            10,
+            "a growing lag",
+        )
+        for record in records:  # nothing was shortened: Redis still holds every run
+            assert await redis_client.ttl(keys.task(record.task_id)) > ARCHIVED_TTL
+        for chat in chats:
+            assert await redis_client.exists(keys.history_payload(chat.run_id))
+
+        server.start()  # same data, same port
+
+        async def drained() -> bool:
+            return (await outbox.stats()).depth == 0
+
+        await eventually(drained, 90, "the outbox drained after the outage")
+        archived = _rows(url)
+        assert set(archived) == {r.task_id for r in [first, *records]} | {c.run_id for c in chats}
+        for record in records:
+            found = await history.runs.get(Scope.admin(), record.task_id)
+            assert found is not None and found.record == record
+            assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
+    finally:
+        if history is not None:
+            await history.close()
+        server.remove()
+
+
+async def _has(history: History, record: TaskRecord) -> bool:
+    try:
+        return await history.runs.get(Scope.admin(), record.task_id) is not None
+    except Exception:
+        return False
+
+
+async def test_a_run_postgres_refuses_is_dropped_and_the_others_archived(
+    pg_url: str,
+    store: TaskStore,
+    outbox: HistoryOutbox,
+    redis_client: Redis,
+    keys: Keys,
+    drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
+) -> None:
+    history = History.create(history_settings(pg_url))
+    try:
+        good = [await finish_in_redis(store, outbox, task_record()) for _ in range(3)]
+        # More tokens than a bigint holds: Postgres refuses the row (a bug, never an outage).
+        poison = sync_run().model_copy(update={"usage": Usage(input_tokens=2**70)})
+        await outbox.enqueue_sync_run(poison)
+        good.append(await finish_in_redis(store, outbox, task_record()))
+        running = await drainer_of(history, outbox)
+
+        async def drained() -> bool:
+            return (await outbox.stats()).depth == 0
+
+        await eventually(drained, 60, "the outbox drained")
+        assert set(_rows(pg_url)) == {r.task_id for r in good}
+        assert running.metric("agent_history_archive_errors_total", reason="rejected") == 1
+    finally:
+        await history.close()
+
+
+def _waiting_insert(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO history_runs%'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str, proc: Proc) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline or not proc.alive():
+            raise AssertionError(f"not within {timeout:g} s: {what}\n{proc.log()[-3000:]}")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("committed", [False, True], ids=["before-commit", "after-commit"])
+async def test_a_drainer_killed_mid_archive_leaves_its_batch_to_another(
+    committed: bool,
+    pg_url: str,
+    redis_server: RedisServer,
+    log_dir: Path,
+    store: TaskStore,
+    outbox: HistoryOutbox,
+    redis_client: Redis,
+    keys: Keys,
+    drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
+) -> None:
+    """A real drainer process is held inside its archive (the test locks the table), then
+    SIGKILLed: before its INSERT commits, or after it (while Redis is paused for writes, so
+    its settle cannot land). A second drainer takes the batch when the lease runs out and
+    archives it: each run is in Postgres once, written by whichever committed first."""
+    lease = 5.0
+    settings = history_settings(
+        pg_url,
+        lease_seconds=lease,
+        statement_timeout_seconds=4.0,
+        archived_record_ttl_seconds=ARCHIVED_TTL,
+    )
+    history = History.create(settings)
+    await history.ensure_schema()
+    records = [await finish_in_redis(store, outbox, task_record()) for _ in range(10)]
+    env = base_env(
+        {
+            "AGENT_REDIS_URL": redis_server.url,
+            "AGENT_REDIS_KEY_PREFIX": keys.prefix,
+            "AGENT_HISTORY_URL": pg_url,
+            "AGENT_HISTORY_LEASE_SECONDS": str(lease),
+            "AGENT_HISTORY_STATEMENT_TIMEOUT_SECONDS": "4",
+            "AGENT_HISTORY_DRAIN_INTERVAL_SECONDS": "0.05",
+            "AGENT_TASKS_TTL_SECONDS": str(TASK_TTL),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    pause = redis.Redis.from_url(redis_server.url)
+    holder = psycopg.connect(pg_url)
+    try:
+        holder.execute("LOCK TABLE history_runs IN SHARE MODE")
+        proc = Proc("drainer", [PYTHON, "-m", "tests.history.drainer_proc"], env, log_dir)
+        _wait(lambda: _waiting_insert(pg_url), 60, "the drainer inside its INSERT", proc)
+        if committed:
+            pause.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+            holder.commit()  # the INSERT goes on and commits; the settle after it waits
+            _wait(lambda: len(_rows(pg_url)) == 10, 30, "the batch committed", proc)
+        proc.kill_group()
+        proc.stop()  # closes its log
+        pause.execute_command("CLIENT", "UNPAUSE")
+        holder.rollback()
+        before = _rows(pg_url)
+        assert len(before) == (10 if committed else 0)
+        stats = await outbox.stats()
+        assert stats.depth == 10  # the dead drainer's lease holds the batch
+
+        running = await drainer_of(history, outbox)
+
+        async def drained() -> bool:
+            return (await outbox.stats()).depth == 0
+
+        await eventually(drained, lease + 60, "the batch archived by the second drainer")
+        after = _rows(pg_url)
+        assert set(after) == {r.task_id for r in records}
+        if committed:
+            assert after == before  # the re-archive wrote nothing: same rows, same times
+        with psycopg.connect(pg_url) as conn:
+            tools = conn.execute("SELECT count(*) FROM history_run_tools").fetchone()
+        assert tools == (10,)
+        for record in records:
+            assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
+            found = await history.runs.get(Scope.admin(), record.task_id)
+            assert found is not None and found.record == record
+        assert running.metric("agent_history_archive_errors_total", reason="database") == 0
+    finally:
+        pause.execute_command("CLIENT", "UNPAUSE")
+        pause.close()
+        holder.close()
+        await history.close()
