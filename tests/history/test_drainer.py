@@ -6,6 +6,7 @@ hold the others back."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from tests.conftest import RedisServer
 from tests.history.conftest import history_settings
 from tests.history.factory import sync_run, task_record
 from tests.history.redis_runs import finish_in_redis
-from tests.postgres import PostgresServer, postgres_bin_dir
+from tests.postgres import PostgresServer
 from tests.procs import PYTHON, Proc, base_env
 
 pytestmark = pytest.mark.integration
@@ -39,12 +40,24 @@ ARCHIVED_TTL = 300
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float, what: str
+) -> None:
     deadline = time.monotonic() + timeout
-    while not await check():
+    while True:
+        answer = check()
+        if await answer if inspect.isawaitable(answer) else answer:
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}")
         await asyncio.sleep(0.05)
+
+
+async def drained(outbox: HistoryOutbox, timeout: float) -> None:
+    async def empty() -> bool:
+        return (await outbox.stats()).depth == 0
+
+    await eventually(empty, timeout, "the outbox drained")
 
 
 def _rows(url: str) -> dict[str, object]:
@@ -108,10 +121,7 @@ async def test_finished_runs_are_archived_and_leave_redis_soon(
             await outbox.enqueue_sync_run(chat)
         running = await drainer_of(history, outbox)
 
-        async def drained() -> bool:
-            return (await outbox.stats()).depth == 0
-
-        await eventually(drained, 60, "the outbox drained")
+        await drained(outbox, 60)
         for record in records:
             found = await history.runs.get(Scope.of_tenant("acme"), record.task_id)
             assert found is not None and found.record == record
@@ -119,20 +129,15 @@ async def test_finished_runs_are_archived_and_leave_redis_soon(
         for chat in chats:
             found = await history.runs.get(Scope.of_tenant("acme"), chat.run_id)
             assert found is not None and found.kind.value == "sync"
-        await eventually(
-            lambda: _true(running.metric("agent_history_outbox_depth") == 0), 10, "depth 0"
-        )
+        await eventually(lambda: running.metric("agent_history_outbox_depth") == 0, 10, "depth 0")
         assert running.metric("agent_history_archive_lag_seconds") == 0
         assert running.metric("agent_history_archive_errors_total", reason="database") == 0
     finally:
         await history.close()
 
 
-async def _true(value: bool) -> bool:
-    return value
-
-
 async def test_postgres_down_loses_nothing_and_archives_on_recovery(
+    postgres_server: PostgresServer,
     log_dir: Path,
     store: TaskStore,
     outbox: HistoryOutbox,
@@ -140,9 +145,8 @@ async def test_postgres_down_loses_nothing_and_archives_on_recovery(
     keys: Keys,
     drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
 ) -> None:
-    bin_dir = postgres_bin_dir()
-    assert bin_dir is not None  # the session's server runs, so Postgres is installed
-    server = PostgresServer(bin_dir, log_dir)  # a server of its own, to stop and start
+    # A server of its own, to stop and start (the session's tells where Postgres is).
+    server = PostgresServer(postgres_server.bin_dir, log_dir)
     history: History | None = None
     try:
         server.start()
@@ -159,18 +163,16 @@ async def test_postgres_down_loses_nothing_and_archives_on_recovery(
             await outbox.enqueue_sync_run(chat)
         errors = "agent_history_archive_errors_total"
         await eventually(
-            lambda: _true(running.metric(errors, reason="database") >= 2),
+            lambda: running.metric(errors, reason="database") >= 2,
             60,
             "the drainer tried and failed twice",
         )
         assert (await outbox.stats()).depth == 25
         # The gauges follow the outage while the drainer backs off.
-        await eventually(
-            lambda: _true(running.metric("agent_history_outbox_depth") == 25), 10, "depth"
-        )
+        await eventually(lambda: running.metric("agent_history_outbox_depth") == 25, 10, "depth")
         lag = running.metric("agent_history_archive_lag_seconds")
         await eventually(
-            lambda: _true(running.metric("agent_history_archive_lag_seconds") > lag),
+            lambda: running.metric("agent_history_archive_lag_seconds") > lag,
             10,
             "a growing lag",
         )
@@ -181,10 +183,7 @@ async def test_postgres_down_loses_nothing_and_archives_on_recovery(
 
         server.start()  # same data, same port
 
-        async def drained() -> bool:
-            return (await outbox.stats()).depth == 0
-
-        await eventually(drained, 90, "the outbox drained after the outage")
+        await drained(outbox, 90)
         archived = _rows(url)
         assert set(archived) == {r.task_id for r in [first, *records]} | {c.run_id for c in chats}
         for record in records:
@@ -208,8 +207,6 @@ async def test_a_run_postgres_refuses_is_dropped_and_the_others_archived(
     pg_url: str,
     store: TaskStore,
     outbox: HistoryOutbox,
-    redis_client: Redis,
-    keys: Keys,
     drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
 ) -> None:
     history = History.create(history_settings(pg_url))
@@ -221,10 +218,7 @@ async def test_a_run_postgres_refuses_is_dropped_and_the_others_archived(
         good.append(await finish_in_redis(store, outbox, task_record()))
         running = await drainer_of(history, outbox)
 
-        async def drained() -> bool:
-            return (await outbox.stats()).depth == 0
-
-        await eventually(drained, 60, "the outbox drained")
+        await drained(outbox, 60)
         assert set(_rows(pg_url)) == {r.task_id for r in good}
         assert running.metric("agent_history_archive_errors_total", reason="rejected") == 1
     finally:
@@ -307,10 +301,7 @@ async def test_a_drainer_killed_mid_archive_leaves_its_batch_to_another(
 
         running = await drainer_of(history, outbox)
 
-        async def drained() -> bool:
-            return (await outbox.stats()).depth == 0
-
-        await eventually(drained, lease + 60, "the batch archived by the second drainer")
+        await drained(outbox, lease + 60)
         after = _rows(pg_url)
         assert set(after) == {r.task_id for r in records}
         if committed:

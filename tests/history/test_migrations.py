@@ -84,24 +84,21 @@ async def test_a_newer_schema_is_left_alone(pg_url: str) -> None:
     assert (result.before, result.after, result.newer) == ("9999", "9999", True)
 
 
-def test_migrate_command_exit_status_without_url_or_postgres() -> None:
-    unset = subprocess.run(
+def _migrate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         cli("history", "migrate"),
-        env=base_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_migrate_command_exit_status_without_url_or_postgres() -> None:
+    unset = _migrate(base_env())
     assert unset.returncode == 2, unset.stdout + unset.stderr
     assert "AGENT_HISTORY_URL is not set" in unset.stdout + unset.stderr
-    down = subprocess.run(
-        cli("history", "migrate"),
-        env=base_env({"AGENT_HISTORY_URL": f"postgresql://x@127.0.0.1:{free_port()}/x"}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    down = _migrate(base_env({"AGENT_HISTORY_URL": f"postgresql://x@127.0.0.1:{free_port()}/x"}))
     assert down.returncode == 1, down.stdout + down.stderr
     assert "Postgres is unavailable" in down.stdout + down.stderr

@@ -27,6 +27,13 @@ from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.history.archive import run_row, tool_rows
 from agent_service.history.cursor import InvalidCursorError, decode_cursor, encode_cursor
 from agent_service.history.engine import HistoryConfigError, database_url
+from agent_service.history.usage import (
+    Dimension,
+    InvalidUsageQueryError,
+    UsageQuery,
+    parse_dimensions,
+    parse_interval,
+)
 from agent_service.observability.metrics import Metrics
 
 
@@ -274,9 +281,31 @@ def test_history_metrics_named_methods() -> None:
 
 
 def test_usage_window_checks_need_no_database() -> None:
-    from agent_service.history.usage import InvalidUsageQueryError, UsageQuery
-
     start = datetime(2026, 1, 1, tzinfo=UTC)
     UsageQuery(start, start + timedelta(days=1), interval=timedelta(minutes=5)).check()
     with pytest.raises(InvalidUsageQueryError, match="buckets"):
         UsageQuery(start, start + timedelta(days=30), interval=timedelta(minutes=5)).check()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("7d", 604800)]
+)
+def test_usage_intervals(text: str, seconds: int) -> None:
+    assert parse_interval(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "h", "0h", "-1h", "1.5h", "1w", "1 h", "١h"])
+def test_usage_intervals_refused(text: str) -> None:
+    with pytest.raises(InvalidUsageQueryError, match="interval"):
+        parse_interval(text)
+
+
+def test_usage_group_by_parameters() -> None:
+    assert parse_dimensions(["agent,model", " tool "]) == (
+        Dimension.AGENT,
+        Dimension.MODEL,
+        Dimension.TOOL,
+    )
+    assert parse_dimensions([]) == ()
+    with pytest.raises(InvalidUsageQueryError, match="group_by takes"):
+        parse_dimensions(["agent,colour"])

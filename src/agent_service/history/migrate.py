@@ -61,6 +61,9 @@ def _current(connection: Connection) -> str | None:
 
 
 def _upgrade(connection: Connection) -> MigrationResult:
+    # Alembic logs two INFO lines per context it builds (three per run, in every worker's
+    # start); upgrade_schema logs what changed instead.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     config = _config(connection)
     before = _current(connection)
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}

@@ -3,7 +3,8 @@
 For ``GET /v1/usage`` (wired by the lead), with query parameters ``from`` and ``to`` (the
 window, by run creation time; from inclusive, to exclusive), ``interval`` (a bucket size such
 as ``1h``; omitted: one bucket for the window), ``group_by`` (any of ``agent``, ``model``,
-``tenant``, ``user``, ``tool``; repeated or comma-separated), ``order_by`` (``runs``,
+``tenant``, ``user``, ``tool``; repeated or comma-separated: ``parse_dimensions``;
+``interval`` through ``parse_interval``), ``order_by`` (``runs``,
 ``errors``, ``cost``, ``tokens``) and ``limit`` (top N groups, without ``interval``). A
 tenant's key gets ``Scope.of_tenant``, an admin key ``Scope.admin()`` (every tenant).
 ``InvalidUsageQueryError`` answers 400.
@@ -103,6 +104,30 @@ class UsageQuery:
             raise InvalidUsageQueryError("group_by names a dimension twice")
         if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidUsageQueryError(f"limit must be between 1 and {MAX_LIMIT}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> timedelta:
+    """``30s``, ``5m``, ``1h``, ``7d`` as a bucket size (the ``interval`` query parameter);
+    ``InvalidUsageQueryError`` otherwise."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or not number.isascii() or int(number) <= 0:
+        raise InvalidUsageQueryError(
+            f"interval {text!r}: a positive whole number and s, m, h or d (e.g. 1h)"
+        )
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def parse_dimensions(values: list[str]) -> tuple[Dimension, ...]:
+    """``group_by`` as given (repeated and/or comma-separated) as dimensions, in order."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    try:
+        return tuple(Dimension(name) for name in names)
+    except ValueError:
+        allowed = ", ".join(d.value for d in Dimension)
+        raise InvalidUsageQueryError(f"group_by takes {allowed}") from None
 
 
 class UsageRow(BaseModel):
