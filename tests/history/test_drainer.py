@@ -203,10 +203,12 @@ async def _has(history: History, record: TaskRecord) -> bool:
         return False
 
 
-async def test_a_run_postgres_refuses_is_dropped_and_the_others_archived(
+async def test_runs_that_cannot_be_archived_are_dropped_and_the_others_archived(
     pg_url: str,
     store: TaskStore,
     outbox: HistoryOutbox,
+    redis_client: Redis,
+    keys: Keys,
     drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
 ) -> None:
     history = History.create(history_settings(pg_url))
@@ -215,12 +217,19 @@ async def test_a_run_postgres_refuses_is_dropped_and_the_others_archived(
         # More tokens than a bigint holds: Postgres refuses the row (a bug, never an outage).
         poison = sync_run().model_copy(update={"usage": Usage(input_tokens=2**70)})
         await outbox.enqueue_sync_run(poison)
+        # A record that expired from Redis before it was archived (Postgres down too long).
+        lost = await finish_in_redis(store, outbox, task_record())
+        await redis_client.delete(keys.task(lost.task_id))
         good.append(await finish_in_redis(store, outbox, task_record()))
         running = await drainer_of(history, outbox)
 
         await drained(outbox, 60)
         assert set(_rows(pg_url)) == {r.task_id for r in good}
-        assert running.metric("agent_history_archive_errors_total", reason="rejected") == 1
+        errors = "agent_history_archive_errors_total"
+        assert running.metric(errors, reason="rejected") == 1
+        assert running.metric(errors, reason="expired") == 1
+        # off the outbox, left to expire for inspection
+        assert await redis_client.ttl(keys.history_payload(poison.run_id)) > 3600
     finally:
         await history.close()
 

@@ -26,9 +26,9 @@ LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
 )  # fmt: skip
-ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable")
-"""Why archiving failed: Postgres unavailable, the Redis outbox unreachable, a run Postgres
-refused (dropped), a record that could not be read (dropped)."""
+ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable", "expired")
+"""Why archiving failed: Postgres unavailable, the Redis outbox unreachable; or a run dropped:
+refused by Postgres, its record unreadable, or expired from Redis before it was archived."""
 FEEDBACK_SCORES = ("1", "-1")
 RATE_LIMIT_REASONS = (
     "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
@@ -230,7 +230,7 @@ class Metrics:
 
     def history_archive_failed(self, reason: str, count: int = 1) -> None:
         """An archive attempt failed (``database``, ``outbox``), or ``count`` runs were dropped
-        (``rejected``, ``unreadable``): one of ``ARCHIVE_ERROR_REASONS``."""
+        (``rejected``, ``unreadable``, ``expired``): one of ``ARCHIVE_ERROR_REASONS``."""
         self.history_archive_errors.labels(reason).inc(count)
 
     def feedback_given(self, agent: str, score: int) -> None:

@@ -32,10 +32,12 @@ from agent_service.store.leases import LUA_NOW, claim_due, register_claim
 from agent_service.store.tasks import parse_task_record
 
 # For each member still leased by the caller (its score is the lease token): remove it from the
-# outbox and the enqueued set; a sync run's payload is deleted; a task's record and events get
-# the archived TTL (never a longer one), unless the task is on the webhook outbox.
+# outbox and the enqueued set; then, unless ARGV[1] is 0 (dropped, not archived), a sync run's
+# payload is deleted and a task's record and events get the archived TTL (never a longer one),
+# unless the task is on the webhook outbox.
 # KEYS: outbox, enqueued, webhook outbox, then per member: record | payload, events | payload.
-# ARGV: archived TTL (0: leave TTLs alone), then per member: member, lease, kind, run id.
+# ARGV: archived TTL (0: leave records and payloads alone), then per member: member, lease,
+# kind, run id.
 # Returns how many members were settled (the others' leases were lost).
 _SETTLE = """
 local ttl = tonumber(ARGV[1])
@@ -47,9 +49,11 @@ for i = 0, (#ARGV - 1) / 4 - 1 do
     redis.call('ZREM', KEYS[1], member)
     redis.call('ZREM', KEYS[2], member)
     settled = settled + 1
-    if kind == 'sync' then
+    if ttl == 0 then
+      -- dropped, not archived: the record or payload is left to expire, for inspection
+    elseif kind == 'sync' then
       redis.call('DEL', first)
-    elseif ttl > 0 and not redis.call('ZSCORE', KEYS[3], id) then
+    elseif not redis.call('ZSCORE', KEYS[3], id) then
       for _, key in ipairs({first, second}) do
         local left = redis.call('TTL', key)
         if left == -1 or left > ttl then redis.call('EXPIRE', key, ttl) end
@@ -187,8 +191,10 @@ class HistoryOutbox:
 
     @guarded
     async def settle(self, claims: Sequence[OutboxClaim], archived_ttl_seconds: int) -> int:
-        """Take archived (or unarchivable) runs off the outbox and shorten their records' TTL
-        to ``archived_ttl_seconds`` (0: leave it); returns how many were still leased."""
+        """Take archived runs off the outbox, shorten their records' TTL to
+        ``archived_ttl_seconds`` and delete sync payloads; with 0, take runs that cannot be
+        archived off and leave their records and payloads to expire. Returns how many were
+        still leased."""
         if not claims:
             return 0
         keys = [self._keys.history_outbox, self._keys.history_enqueued, self._keys.webhook_outbox]

@@ -126,7 +126,14 @@ class HistoryDrainer:
         or refused by Postgres)."""
         dropped = [item.claim for item in items if item.run is None]
         for item in items:
-            if item.run is None and item.problem != "expired":
+            if item.run is None and item.problem == "expired":
+                # It waited longer than its record's TTL (AGENT_TASKS_TTL_SECONDS): lost.
+                self._metrics.history_archive_failed("expired")
+                log.warning(
+                    "history: a run's record expired before it could be archived",
+                    extra={"task_id": item.claim.run_id},
+                )
+            elif item.run is None:
                 self._metrics.history_archive_failed("unreadable")
                 log.error(
                     "history: dropped a run whose record cannot be read: %s",
