@@ -10,6 +10,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -102,8 +103,25 @@ async def drainer_of() -> AsyncIterator[Callable[[History, HistoryOutbox], Await
         await running.drainer.stop(5)
 
 
+@pytest.fixture
+async def history_of() -> AsyncIterator[Callable[..., History]]:
+    """``history_of(url, **settings)``: a History closed after the test (and after its
+    drainers: request this fixture before ``drainer_of``)."""
+    opened: list[History] = []
+
+    def open_one(url: str, **overrides: Any) -> History:
+        history = History.create(history_settings(url, **overrides))
+        opened.append(history)
+        return history
+
+    yield open_one
+    for history in opened:
+        await history.close()
+
+
 async def test_finished_runs_are_archived_and_leave_redis_soon(
     pg_url: str,
+    history_of: Callable[..., History],
     store: TaskStore,
     outbox: HistoryOutbox,
     redis_client: Redis,
@@ -111,34 +129,30 @@ async def test_finished_runs_are_archived_and_leave_redis_soon(
     drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
 ) -> None:
     # A fresh database: the drainer migrates it before its first batch.
-    history = History.create(
-        history_settings(pg_url, archived_record_ttl_seconds=ARCHIVED_TTL, drain_batch_size=7)
-    )
-    try:
-        records = [await finish_in_redis(store, outbox, task_record()) for _ in range(15)]
-        chats = [sync_run() for _ in range(4)]
-        for chat in chats:
-            await outbox.enqueue_sync_run(chat)
-        running = await drainer_of(history, outbox)
+    history = history_of(pg_url, archived_record_ttl_seconds=ARCHIVED_TTL, drain_batch_size=7)
+    records = [await finish_in_redis(store, outbox, task_record()) for _ in range(15)]
+    chats = [sync_run() for _ in range(4)]
+    for chat in chats:
+        await outbox.enqueue_sync_run(chat)
+    running = await drainer_of(history, outbox)
 
-        await drained(outbox, 60)
-        for record in records:
-            found = await history.runs.get(Scope.of_tenant("acme"), record.task_id)
-            assert found is not None and found.record == record
-            assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
-        for chat in chats:
-            found = await history.runs.get(Scope.of_tenant("acme"), chat.run_id)
-            assert found is not None and found.kind.value == "sync"
-        await eventually(lambda: running.metric("agent_history_outbox_depth") == 0, 10, "depth 0")
-        assert running.metric("agent_history_archive_lag_seconds") == 0
-        assert running.metric("agent_history_archive_errors_total", reason="database") == 0
-    finally:
-        await history.close()
+    await drained(outbox, 60)
+    for record in records:
+        found = await history.runs.get(Scope.of_tenant("acme"), record.task_id)
+        assert found is not None and found.record == record
+        assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
+    for chat in chats:
+        found = await history.runs.get(Scope.of_tenant("acme"), chat.run_id)
+        assert found is not None and found.kind.value == "sync"
+    await eventually(lambda: running.metric("agent_history_outbox_depth") == 0, 10, "depth 0")
+    assert running.metric("agent_history_archive_lag_seconds") == 0
+    assert running.metric("agent_history_archive_errors_total", reason="database") == 0
 
 
 async def test_postgres_down_loses_nothing_and_archives_on_recovery(
     postgres_server: PostgresServer,
     log_dir: Path,
+    history_of: Callable[..., History],
     store: TaskStore,
     outbox: HistoryOutbox,
     redis_client: Redis,
@@ -147,11 +161,10 @@ async def test_postgres_down_loses_nothing_and_archives_on_recovery(
 ) -> None:
     # A server of its own, to stop and start (the session's tells where Postgres is).
     server = PostgresServer(postgres_server.bin_dir, log_dir)
-    history: History | None = None
     try:
         server.start()
         url = server.url()
-        history = History.create(history_settings(url, archived_record_ttl_seconds=ARCHIVED_TTL))
+        history = history_of(url, archived_record_ttl_seconds=ARCHIVED_TTL)
         running = await drainer_of(history, outbox)
         first = await finish_in_redis(store, outbox, task_record())
         await eventually(lambda: _has(history, first), 60, "the first run archived")
@@ -191,8 +204,6 @@ async def test_postgres_down_loses_nothing_and_archives_on_recovery(
             assert found is not None and found.record == record
             assert 0 < await redis_client.ttl(keys.task(record.task_id)) <= ARCHIVED_TTL
     finally:
-        if history is not None:
-            await history.close()
         server.remove()
 
 
@@ -205,33 +216,31 @@ async def _has(history: History, record: TaskRecord) -> bool:
 
 async def test_runs_that_cannot_be_archived_are_dropped_and_the_others_archived(
     pg_url: str,
+    history_of: Callable[..., History],
     store: TaskStore,
     outbox: HistoryOutbox,
     redis_client: Redis,
     keys: Keys,
     drainer_of: Callable[[History, HistoryOutbox], Awaitable[Running]],
 ) -> None:
-    history = History.create(history_settings(pg_url))
-    try:
-        good = [await finish_in_redis(store, outbox, task_record()) for _ in range(3)]
-        # More tokens than a bigint holds: Postgres refuses the row (a bug, never an outage).
-        poison = sync_run().model_copy(update={"usage": Usage(input_tokens=2**70)})
-        await outbox.enqueue_sync_run(poison)
-        # A record that expired from Redis before it was archived (Postgres down too long).
-        lost = await finish_in_redis(store, outbox, task_record())
-        await redis_client.delete(keys.task(lost.task_id))
-        good.append(await finish_in_redis(store, outbox, task_record()))
-        running = await drainer_of(history, outbox)
+    history = history_of(pg_url)
+    good = [await finish_in_redis(store, outbox, task_record()) for _ in range(3)]
+    # More tokens than a bigint holds: Postgres refuses the row (a bug, never an outage).
+    poison = sync_run().model_copy(update={"usage": Usage(input_tokens=2**70)})
+    await outbox.enqueue_sync_run(poison)
+    # A record that expired from Redis before it was archived (Postgres down too long).
+    lost = await finish_in_redis(store, outbox, task_record())
+    await redis_client.delete(keys.task(lost.task_id))
+    good.append(await finish_in_redis(store, outbox, task_record()))
+    running = await drainer_of(history, outbox)
 
-        await drained(outbox, 60)
-        assert set(_rows(pg_url)) == {r.task_id for r in good}
-        errors = "agent_history_archive_errors_total"
-        assert running.metric(errors, reason="rejected") == 1
-        assert running.metric(errors, reason="expired") == 1
-        # off the outbox, left to expire for inspection
-        assert await redis_client.ttl(keys.history_payload(poison.run_id)) > 3600
-    finally:
-        await history.close()
+    await drained(outbox, 60)
+    assert set(_rows(pg_url)) == {r.task_id for r in good}
+    errors = "agent_history_archive_errors_total"
+    assert running.metric(errors, reason="rejected") == 1
+    assert running.metric(errors, reason="expired") == 1
+    # off the outbox, left to expire for inspection
+    assert await redis_client.ttl(keys.history_payload(poison.run_id)) > 3600
 
 
 def _waiting_insert(url: str) -> bool:
@@ -255,6 +264,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, proc: Proc) -> N
 async def test_a_drainer_killed_mid_archive_leaves_its_batch_to_another(
     committed: bool,
     pg_url: str,
+    history_of: Callable[..., History],
     redis_server: RedisServer,
     log_dir: Path,
     store: TaskStore,
@@ -268,13 +278,12 @@ async def test_a_drainer_killed_mid_archive_leaves_its_batch_to_another(
     its settle cannot land). A second drainer takes the batch when the lease runs out and
     archives it: each run is in Postgres once, written by whichever committed first."""
     lease = 5.0
-    settings = history_settings(
+    history = history_of(
         pg_url,
         lease_seconds=lease,
         statement_timeout_seconds=4.0,
         archived_record_ttl_seconds=ARCHIVED_TTL,
     )
-    history = History.create(settings)
     await history.ensure_schema()
     records = [await finish_in_redis(store, outbox, task_record()) for _ in range(10)]
     env = base_env(
@@ -327,4 +336,3 @@ async def test_a_drainer_killed_mid_archive_leaves_its_batch_to_another(
         pause.execute_command("CLIENT", "UNPAUSE")
         pause.close()
         holder.close()
-        await history.close()
