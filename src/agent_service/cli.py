@@ -1,5 +1,5 @@
 """The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, ensure-secret,
-config validate, mcp-demo.
+config validate, mcp-demo, history migrate.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
     validate.add_argument("file", help="YAML agent config file")
+
+    history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
+    history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    history_sub.add_parser(
+        "migrate",
+        help="migrate the history schema (AGENT_HISTORY_URL) to this release; a Helm hook Job",
+    )
     return parser
 
 
@@ -162,6 +169,25 @@ def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(command)
 
 
+def _tool(command: str, args: argparse.Namespace) -> int:
+    """A short-lived or auxiliary command: the MCP demo server, the chart's secret hook, the
+    history migration."""
+    from agent_service.observability.logging import configure_logging
+
+    if command == "ensure-secret":
+        return _ensure_secrets(args)
+    settings = Settings()
+    configure_logging(settings.log, component=command)
+    if command == "mcp-demo":
+        from agent_service.mcptools.demo import serve_demo
+
+        serve_demo(args.host, args.port)
+        return 0
+    from agent_service.history.commands import migrate_command
+
+    return migrate_command(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: str = args.command
@@ -173,15 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "config":
         return _validate_config(args.file)
-    if command == "mcp-demo":
-        from agent_service.mcptools.demo import serve_demo
-        from agent_service.observability.logging import configure_logging
-
-        configure_logging(Settings().log, "mcp-demo")
-        serve_demo(args.host, args.port)
-        return 0
-    if command == "ensure-secret":
-        return _ensure_secrets(args)
+    if command in ("mcp-demo", "ensure-secret", "history"):
+        return _tool(command, args)
     if command == "crd":
         from agent_service.agentconfig.crd import render_crd_yaml
 

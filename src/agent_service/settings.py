@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -248,6 +248,104 @@ class WebhookSettings(BaseModel):
         return self
 
 
+class HistorySettings(BaseModel):
+    """Run history in Postgres: the outbox drained by workers, retention, the archived records.
+
+    ``url`` unset turns history off: nothing is archived, task records live their whole
+    ``AGENT_TASKS_TTL_SECONDS`` in Redis, as without the feature.
+    """
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="Postgres URL (`postgresql://user:password@host:5432/db`; `postgres://` and "
+        "`postgresql+psycopg://` are accepted too). Unset: history off.",
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the Postgres password (a mounted Secret); replaces the URL's "
+        "password, so it needs no URL escaping. Unset: the URL's own password.",
+    )
+    migrate_at_start: bool = Field(
+        default=True,
+        description="Workers bring the schema to the newest migration before their first "
+        "archive, under a Postgres advisory lock (many pods starting at once migrate once). "
+        "False when a Helm hook Job runs `agent-service history migrate` instead.",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Days an archived run is kept (by its creation time); older ones are "
+        "deleted in batches. 0: kept forever.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds between two retention sweeps of a worker (one worker sweeps at a "
+        "time, under an advisory lock).",
+    )
+    retention_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Runs deleted per transaction by a sweep: small batches hold their row "
+        "locks for milliseconds, never a long lock.",
+    )
+    archived_record_ttl_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="Seconds a task record (and its events) stays in Redis once archived; "
+        "then `GET /v1/tasks/{id}` reads it from Postgres. A record whose webhook is still "
+        "being delivered keeps its full TTL.",
+    )
+    drain_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Finished runs a worker takes from the outbox and archives in one transaction.",
+    )
+    drain_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between two looks at the outbox when it is empty (a full batch "
+        "is followed by the next one at once). Bounds the archive lag of a quiet system.",
+    )
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a batch it took from the outbox; if it dies "
+        "mid-archive, another archives the batch again (idempotently) once this has passed. "
+        "Must exceed the statement timeout.",
+    )
+    pool_size: int = Field(
+        default=5, ge=1, le=100, description="Postgres connections per process (pool size)."
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Timeout of a new Postgres connection: a dead one fails fast.",
+    )
+    statement_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Longest a history statement (an archive batch, a usage query) may run.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    @model_validator(mode="after")
+    def _lease_covers_a_batch(self) -> HistorySettings:
+        # A lease running out while its batch is still being written lets a second worker
+        # archive it concurrently: harmless (idempotent), but wasted work.
+        if self.lease_seconds <= self.statement_timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must exceed statement_timeout_seconds "
+                f"({self.statement_timeout_seconds:g})"
+            )
+        return self
+
+
 class ControllerSettings(BaseModel):
     """The AgentConfig controller (``agent-service controller``)."""
 
@@ -340,6 +438,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import suppress
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -27,6 +28,10 @@ LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
 )  # fmt: skip
+ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable", "expired")
+"""Why archiving failed: Postgres unavailable, the Redis outbox unreachable; or a run dropped:
+refused by Postgres, its record unreadable, or expired from Redis before it was archived."""
+FEEDBACK_SCORES = ("1", "-1")
 RATE_LIMIT_REASONS = (
     "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
 )  # fmt: skip
@@ -148,6 +153,23 @@ class Metrics:
             "agent_webhook_deliveries", "Webhook delivery attempts by outcome.",
             ["outcome"], registry=r,
         )  # fmt: skip
+        self.history_outbox_depth = Gauge(
+            "agent_history_outbox_depth", "Finished runs waiting on the outbox to be archived.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_lag = Gauge(
+            "agent_history_archive_lag_seconds",
+            "Age of the oldest finished run waiting to be archived (0 when none waits).",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_errors = Counter(
+            "agent_history_archive_errors", "Archive attempts that failed, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.feedback = Counter(
+            "agent_feedback", "Feedback given on runs, by agent and score (1 or -1).",
+            ["agent", "score"], registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter(
             "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
         )
@@ -206,14 +228,34 @@ class Metrics:
         for tool in tools:
             self.tool_calls.labels(tool, "ok")
             self.tool_calls.labels(tool, "error")
-        for reason in RATE_LIMIT_REASONS:
-            self.rate_limited.labels(reason)
-        for result in ("applied", "rejected"):
-            self.config_reloads.labels(result)
-        for result in ("hit", "miss"):
-            self.cache_lookups.labels(result)
-        for outcome in ("delivered", "retry", "dead"):
-            self.webhook_deliveries.labels(outcome)
+        self._prime_closed_sets()
+
+    def _prime_closed_sets(self) -> None:
+        """The series whose labels are fixed words, not configured names."""
+        closed: list[tuple[Any, Iterable[str]]] = [
+            (self.rate_limited, RATE_LIMIT_REASONS),
+            (self.config_reloads, ("applied", "rejected")),
+            (self.cache_lookups, ("hit", "miss")),
+            (self.webhook_deliveries, ("delivered", "retry", "dead")),
+            (self.history_archive_errors, ARCHIVE_ERROR_REASONS),
+        ]
+        for metric, values in closed:
+            for value in values:
+                metric.labels(value)
+
+    def history_outbox(self, depth: int, lag_seconds: float) -> None:
+        """The outbox as the history drainer last saw it."""
+        self.history_outbox_depth.set(depth)
+        self.history_archive_lag.set(lag_seconds)
+
+    def history_archive_failed(self, reason: str, count: int = 1) -> None:
+        """An archive attempt failed (``database``, ``outbox``), or ``count`` runs were dropped
+        (``rejected``, ``unreadable``, ``expired``): one of ``ARCHIVE_ERROR_REASONS``."""
+        self.history_archive_errors.labels(reason).inc(count)
+
+    def feedback_given(self, agent: str, score: int) -> None:
+        """A person scored a run of ``agent`` (a configured name) ``score`` (-1 or 1)."""
+        self.feedback.labels(agent, str(score)).inc()
 
     def run_finished(self, mode: str, status: str, steps: int, agent: str) -> None:
         """A run of ``agent`` (a configured name) ended with ``status`` after ``steps``."""

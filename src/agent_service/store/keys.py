@@ -50,3 +50,19 @@ class Keys:
     def webhook_dead(self) -> str:
         """List of task ids whose webhook exhausted its retries (dead letters)."""
         return f"{self.prefix}webhooks:dead"
+
+    @property
+    def history_outbox(self) -> str:
+        """Sorted set of finished runs waiting to be archived (``task:<id>``, ``sync:<id>``);
+        score: when due (a leased member's score is its lease's end)."""
+        return f"{self.prefix}history:outbox"
+
+    @property
+    def history_enqueued(self) -> str:
+        """Sorted set of the same members, scored by when each was put on the outbox (leases
+        do not touch it): the archive lag is the age of its first member."""
+        return f"{self.prefix}history:enqueued"
+
+    def history_payload(self, run_id: str) -> str:
+        """A sync run waiting to be archived, as ``ArchivedRun`` JSON (a task's is its record)."""
+        return f"{self.prefix}history:run:{run_id}"

@@ -99,7 +99,8 @@ def _record_fields(record: TaskRecord) -> dict[str, str]:
     return fields
 
 
-def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
+def parse_task_record(raw: dict[bytes, bytes]) -> TaskRecord:
+    """A record hash as HGETALL returns it (also read by ``store.history_outbox``)."""
     data = {k.decode(): v.decode() for k, v in raw.items()}
     data.pop("payload", None)
     parsed: dict[str, Any] = {
@@ -165,7 +166,7 @@ class TaskStore:
     @guarded
     async def get(self, task_id: str) -> TaskRecord | None:
         raw = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.task(task_id)))
-        return _parse_record(raw) if raw else None
+        return parse_task_record(raw) if raw else None
 
     @guarded
     async def start_attempt(self, task_id: str) -> TaskRecord | None:
@@ -180,7 +181,7 @@ class TaskStore:
         if not raw:
             return None
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
-        return _parse_record(pairs)
+        return parse_task_record(pairs)
 
     @guarded
     async def append_event(self, task_id: str, event: RunEvent) -> None:
