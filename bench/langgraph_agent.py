@@ -2,81 +2,50 @@
 
 Not imported by this project (LangGraph lives in its own virtual environment, see
 ``bench/peer_runtimes.py``): ``peer_runtimes.write_langgraph_app`` copies this file next to a
-``langgraph.json`` that names ``graph``. It is the agent-service agent, rebuilt the way
-LangGraph's documentation builds a tool-calling agent: a ``StateGraph`` over ``MessagesState``
-whose model node calls ``ChatOpenAI`` (the ``openai`` SDK) on the project's LLM simulator, and a
-``ToolNode`` with the same two tools (same names, descriptions and system prompt as the service's
-built-in agent, so the model sees the same request). "what is 12*(3+4)?" makes the simulator call
-the calculator once and then answer: 2 LLM calls and 1 tool call per run, as on our side.
+``langgraph.json`` that names ``graph``, and puts the project's ``src`` on ``PYTHONPATH``. It is
+the agent-service agent rebuilt the way LangGraph's documentation builds a tool-calling agent: a
+``StateGraph`` over ``MessagesState`` whose model node calls ``ChatOpenAI`` (the ``openai`` SDK)
+on the project's LLM simulator, and a ``ToolNode``. The tools are ours (``calculator`` and
+``current_time``: same code, names, descriptions and parameter schemas) and so is the system
+prompt, so the model sees the same request on both sides. "what is 12*(3+4)?" makes the
+simulator call the calculator once and then answer: 2 LLM calls and 1 tool call per run.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
 import os
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from langchain_core.messages import SystemMessage
-from langchain_core.tools import tool
+from langchain_core.tools import StructuredTool
 from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-# The service's DEFAULT_SYSTEM_PROMPT (src/agent_service/domain/agent_config.py).
+from agent_service.agent.tools.calculator import CalculatorTool
+from agent_service.agent.tools.clock import CurrentTimeTool
+
+# The service's DEFAULT_SYSTEM_PROMPT (the agent config's default), copied rather than imported:
+# that module imports the whole config model.
 SYSTEM_PROMPT = (
     "You are a helpful assistant. Use the calculator tool for arithmetic and the current_time "
     "tool for the date and time. Answer briefly."
 )
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
+
+def langchain_tool(tool: CalculatorTool | CurrentTimeTool) -> StructuredTool:
+    """One of our tools as a LangChain tool: its spec as the schema, its ``invoke`` as the body."""
+
+    async def call(**arguments: Any) -> str:
+        return await tool.invoke(arguments)
+
+    spec = tool.spec
+    return StructuredTool.from_function(
+        coroutine=call, name=spec.name, description=spec.description, args_schema=spec.parameters
+    )
 
 
-def _evaluate(node: ast.expr) -> float:
-    """Numbers, binary operators, unary signs: the calculator's arithmetic without ``eval``."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))  # type: ignore[no-any-return]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
-        value = _evaluate(node.operand)
-        return value if isinstance(node.op, ast.UAdd) else -value
-    raise ValueError("only numbers, + - * / // % ** and parentheses are allowed")
-
-
-@tool(parse_docstring=True)
-def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression. Supports numbers, + - * / // % ** and parentheses, e.g. '12*(3+4)' or '2**0.5'.
-
-    Args:
-        expression: The expression to evaluate, at most 200 characters.
-    """  # noqa: E501 - the docstring is the tool description the model sees, as on our side
-    value = _evaluate(ast.parse(expression[:200].strip(), mode="eval").body)
-    return str(int(value)) if float(value).is_integer() else f"{value:.12g}"
-
-
-@tool(parse_docstring=True)
-def current_time(timezone: str = "UTC") -> str:
-    """The current date, time and weekday in a time zone (default UTC).
-
-    Args:
-        timezone: IANA time zone name, e.g. 'Europe/Paris' or 'America/New_York'.
-    """
-    return datetime.now(ZoneInfo(timezone)).strftime("%A %Y-%m-%d %H:%M:%S %Z")
-
-
-TOOLS = [calculator, current_time]
+TOOLS = [langchain_tool(CalculatorTool()), langchain_tool(CurrentTimeTool())]
 MODEL = ChatOpenAI(
     model="sim-agent",
     base_url=os.environ["PEERS_SIM_URL"],

@@ -186,7 +186,14 @@ def start_langgraph_dev(stack: Stack, peer: ToolEnv, sim_url: str, jobs: int) ->
     args = [peer.bin("langgraph"), "dev", "--config", str(config), "--host", "127.0.0.1"]
     args += ["--port", str(port), "--no-browser", "--no-reload", "--allow-blocking"]
     args += ["--n-jobs-per-worker", str(jobs), "--server-log-level", "WARNING"]
-    env = peer_env({"PEERS_SIM_URL": sim_url, "LOG_LEVEL": "WARNING", "LOG_COLOR": "false"})
+    env = peer_env(
+        {
+            "PEERS_SIM_URL": sim_url,
+            "PYTHONPATH": str(ROOT / "src"),  # the agent uses our tools (langgraph_agent.py)
+            "LOG_LEVEL": "WARNING",
+            "LOG_COLOR": "false",
+        }
+    )
     url = f"http://127.0.0.1:{port}"
     proc = stack.start("langgraph-dev", args, env, f"{url}/ok", timeout=120, cwd=app)
     return url, proc

@@ -89,6 +89,24 @@ def cpu_of(procs: Mapping[str, Proc]) -> dict[str, float]:
     return {label: session_cpu_seconds(proc.pid) for label, proc in procs.items()}
 
 
+def settled_cpu(procs: Mapping[str, Proc], limit: float = 15.0) -> dict[str, float]:
+    """CPU seconds per process once the processes have gone quiet.
+
+    Some work of a request runs after its answer (LiteLLM Proxy's logging and spend callbacks
+    kept its process busy for seconds after a burst): it is the request's cost too, so CPU is
+    read when half a second passes with at most 2 % of a core spent, or after ``limit`` s.
+    """
+    deadline = time.monotonic() + limit
+    last = cpu_of(procs)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_of(procs)
+        if sum(now.values()) - sum(last.values()) <= 0.01:
+            return now
+        last = now
+    return last
+
+
 def rss_of(procs: Mapping[str, Proc]) -> dict[str, float]:
     return {label: session_rss_mb(proc.pid) for label, proc in procs.items()}
 
@@ -105,7 +123,7 @@ def profiled(
 
 def print_idle(groups: Mapping[str, Mapping[str, Proc]], seconds: float = 3.0) -> None:
     """CPU each side burns with no request at all (timers, reloaders), in ms per second."""
-    before = {name: cpu_of(procs) for name, procs in groups.items()}
+    before = {name: settled_cpu(procs) for name, procs in groups.items()}
     time.sleep(seconds)
     parts = []
     for name, procs in groups.items():
@@ -154,7 +172,7 @@ class Gateway:
             connections=connections,
             script_dir=work,
         )
-        after, redis_after = cpu_of(self.procs), cpu_of(redis)
+        after, redis_after = settled_cpu(self.procs), cpu_of(redis)
         served = max(result.requests, 1)
         cpu = sum(after.values()) - sum(before.values())
         return {
@@ -413,11 +431,11 @@ class RunSide:
         batch = asyncio.run(
             run_batch(self.runtime, args.runs, args.client_concurrency, args.poll_interval, timeout)
         )
-        after = cpu_of(self.procs)
+        after = settled_cpu(self.procs)
         redis_after = session_cpu_seconds(self.redis.pid) if self.redis else 0.0
         # What one status poll costs the side, to show its CPU per run without the polling.
         asyncio.run(poll_each(self.runtime, batch.handles, args.client_concurrency))
-        polled = cpu_of(self.procs)
+        polled = settled_cpu(self.procs)
         failed = sum(not f.ok for f in batch.finished)
         if failed:
             raise RuntimeError(f"{self.runtime.name}: {failed} of {args.runs} runs failed")
