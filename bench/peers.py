@@ -142,6 +142,37 @@ def table_row(name: str, values: list[str], widths: tuple[int, ...]) -> None:
     print(f"{name:20s} {cells}")
 
 
+@dataclass(frozen=True)
+class OurStack:
+    """What both comparisons start first: Redis, the simulator and one API process."""
+
+    redis: Proc
+    redis_url: str
+    sim_url: str
+    api: Proc
+    api_url: str
+    api_key: str
+
+
+def start_ours(s: Stack, ttft: float) -> OurStack:
+    """Redis, the simulator (answering after ``ttft`` s) and one API process with
+    authentication on (its default) and a key for the benchmark."""
+    redis_url, redis = s.redis_process()
+    sim_url = s.sim("--ttft", str(ttft))
+    api_key = f"ak_{secrets.token_urlsafe(32)}"
+    keys = s.work / "keys.yaml"
+    keys.write_text(json.dumps({"keys": [{"tenant": "bench", "key": api_key, "name": "bench"}]}))
+    api_url, api = s.api_process(
+        {
+            "AGENT_REDIS_URL": redis_url,
+            "AGENT_SIM_URL": sim_url,
+            "AGENT_AUTH_ENABLED": "true",
+            "AGENT_AUTH_KEYS_FILE": str(keys),
+        }
+    )
+    return OurStack(redis, redis_url, sim_url, api, api_url, api_key)
+
+
 # --- (A) gateway ---------------------------------------------------------------------------------
 
 
@@ -193,20 +224,18 @@ def gateway_phase(args: argparse.Namespace, litellm: ToolEnv) -> None:
         flush=True,
     )
     with stack("peers-gateway") as s:
-        redis_url, redis = s.redis_process()
-        sim_url = s.sim("--ttft", str(args.gateway_ttft))
-        api_url, api_key, api = start_ours_api(s, redis_url, sim_url)
+        ours = start_ours(s, args.gateway_ttft)
         master_key = f"sk-{secrets.token_hex(24)}"
-        proxy_url, proxy = start_litellm_proxy(s, litellm, sim_url, master_key)
+        proxy_url, proxy = start_litellm_proxy(s, litellm, ours.sim_url, master_key)
         sides = [
-            Gateway("simulator, direct", f"{sim_url}/chat/completions", "sim-agent", {}, {}),
+            Gateway("simulator, direct", f"{ours.sim_url}/chat/completions", "sim-agent", {}, {}),
             Gateway(
                 "agent-service",
-                f"{api_url}/v1/chat/completions",
+                f"{ours.api_url}/v1/chat/completions",
                 "sim",
-                {"Authorization": f"Bearer {api_key}"},
-                {"API": api},
-                redis,
+                {"Authorization": f"Bearer {ours.api_key}"},
+                {"API": ours.api},
+                ours.redis,
             ),
             Gateway(
                 "LiteLLM Proxy",
@@ -474,22 +503,6 @@ class RunSide:
             raise RuntimeError(f"{self.runtime.name}: a run did {done}, not llm, tool, llm")
 
 
-def start_ours_api(s: Stack, redis_url: str, sim_url: str) -> tuple[str, str, Proc]:
-    """One API process with authentication on (its default), and a key for the benchmark."""
-    api_key = f"ak_{secrets.token_urlsafe(32)}"
-    keys = s.work / "keys.yaml"
-    keys.write_text(json.dumps({"keys": [{"tenant": "bench", "key": api_key, "name": "bench"}]}))
-    url, proc = s.api_process(
-        {
-            "AGENT_REDIS_URL": redis_url,
-            "AGENT_SIM_URL": sim_url,
-            "AGENT_AUTH_ENABLED": "true",
-            "AGENT_AUTH_KEYS_FILE": str(keys),
-        }
-    )
-    return url, api_key, proc
-
-
 def runs_phase(args: argparse.Namespace, langgraph: ToolEnv) -> None:
     per_call = args.llm_seconds / 2
     print(
@@ -500,19 +513,19 @@ def runs_phase(args: argparse.Namespace, langgraph: ToolEnv) -> None:
         flush=True,
     )
     with stack("peers-runs") as s:
-        redis_url, redis = s.redis_process()
-        sim_url = s.sim("--ttft", str(per_call))
-        api_url, api_key, api = start_ours_api(s, redis_url, sim_url)
+        ours = start_ours(s, per_call)
         worker = s.worker(
             {
-                "AGENT_REDIS_URL": redis_url,
-                "AGENT_SIM_URL": sim_url,
+                "AGENT_REDIS_URL": ours.redis_url,
+                "AGENT_SIM_URL": ours.sim_url,
                 "AGENT_WORKER_CONCURRENCY": str(args.in_flight),
             }
         )
-        graph_url, graph = start_langgraph_dev(s, langgraph, sim_url, args.in_flight)
+        graph_url, graph = start_langgraph_dev(s, langgraph, ours.sim_url, args.in_flight)
         sides = [
-            RunSide(OurRuns(api_url, api_key), {"API": api, "worker": worker}, redis),
+            RunSide(
+                OurRuns(ours.api_url, ours.api_key), {"API": ours.api, "worker": worker}, ours.redis
+            ),
             RunSide(LangGraphRuns(graph_url), {"langgraph dev": graph}),
         ]
         for side in sides:
