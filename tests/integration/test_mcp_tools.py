@@ -318,7 +318,12 @@ async def run_agent(toolset: McpToolset, sim: Sim, message: str) -> RunResult:
     """One run of the agent loop on the simulator with the toolset's tools."""
     config = default_agent_config(sim.url)
     profile = config.profiles()[config.default_agent_name]
-    agent = Agent(profile, config, LiteLLMClient.for_config(config), toolset.tools)
+    agent = Agent(
+        profile,
+        config,
+        LiteLLMClient.for_config(config),
+        lambda: {tool.spec.name: tool for tool in toolset.tools()},
+    )
     try:
         return await agent.run(RunRequest(message=message))
     finally:
