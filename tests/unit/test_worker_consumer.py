@@ -26,6 +26,9 @@ class FakeQoS:
             raise RedisConnectionError("Redis went away")
         self.appended.append(delivery_tag)
 
+    def can_consume(self) -> bool:
+        return True
+
 
 class FakeChannel:
     connection_errors = (RedisConnectionError,)
@@ -95,3 +98,22 @@ def test_the_old_channel_acknowledges_nothing() -> None:
     qos.reject("tag", requeue=True)
     assert qos.restore_unacked_once() is None
     assert qos.can_consume() is False
+
+
+def test_while_messages_are_stranded_the_consumer_waits_and_retries_putting_them_back() -> None:
+    # Redis refused to record a message (full, or gone): nothing new is taken until it is back
+    # on its queue, which the poller's own calls retry every few seconds.
+    keeper = step()
+    keeper.retry_seconds = 0.0
+    channel = FakeChannel()
+    keeper.start(FakeConsumer(channel))
+    channel.qos.fail = True
+    with pytest.raises(RedisConnectionError):
+        channel.qos.append(FakeMessage("b"), "tag-b")
+    channel.down = True
+    assert channel.qos.can_consume() is False
+    assert keeper.stranded == [({"body": "b"}, "", "agent")]
+    channel.down = False
+    assert channel.qos.can_consume() is True
+    assert channel.restored == [({"body": "b"}, "", "agent")]
+

@@ -37,6 +37,7 @@ from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
+from agent_service.store.memory import AdmissionByMemory, MemoryWatch
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def create_app(
         version = config
     app_metrics = metrics or Metrics(enabled=settings.metrics.enabled)
     app_metrics.build_info.labels(__version__).set(1)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
     token = metrics_token(settings)
 
@@ -89,7 +90,11 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(settings, version, app_metrics) as runtime:
             celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
-            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks)
+            # New tasks are refused (503) before Redis is full: the runs in flight keep room.
+            admission = AdmissionByMemory(
+                MemoryWatch(runtime.redis), settings.redis.admit_memory_percent
+            )
+            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, admission)
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)

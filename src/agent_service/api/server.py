@@ -46,7 +46,7 @@ def serve_api(settings: Settings) -> int:
     multiprocess_dir = multiprocess_metrics_dir()
     clean_multiprocess_dir(multiprocess_dir)
     metrics = Metrics(enabled=settings.metrics.enabled)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
     serve_metrics(registry, settings.metrics.port, settings.metrics.host, metrics_token(settings))
     tracer_provider = configure_tracing(API_SERVICE_NAME, settings.tracing)
@@ -81,7 +81,7 @@ def _serve_gunicorn(settings: Settings) -> int:
     prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
 
     def when_ready(_: Any) -> None:
-        reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+        reader = QueueStatsReader(settings.redis, [settings.worker.queue])
         registry = scrape_registry(
             Metrics(enabled=settings.metrics.enabled), multiprocess_dir, reader.read
         )

@@ -68,3 +68,9 @@ class DependencyUnavailableError(AgentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorType.DEPENDENCY_UNAVAILABLE, message)
+
+
+class StorageFullError(DependencyUnavailableError):
+    """Redis refuses writes: it is at (or, for new tasks, near) its ``maxmemory``. Answered as
+    a 503 with ``Retry-After``; a worker keeps the run's end and retries it instead of
+    failing the task (see docs/operations.md)."""
