@@ -25,6 +25,7 @@ from agent_service.agentconfig.load import load_config_version
 from agent_service.agentconfig.model import AgentConfig, ConfigVersion
 from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
+from agent_service.api.drain import Drain, graceful_timeout
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
 from agent_service.api.routes import agents, chat, health, models, openai, tasks
@@ -85,6 +86,8 @@ def create_app(
     reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
     token = metrics_token(settings)
+    # Begun by the server on SIGTERM (api.server); runs still going at its cutoff end cleanly.
+    drain = Drain(graceful_timeout(settings, version.config.limits.run_timeout_seconds))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -105,6 +108,7 @@ def create_app(
                 "scrape_registry": scrape_from,
                 "keyring": keyring,
                 "metrics_token": token,
+                "drain": drain,
             }
             try:
                 yield state
@@ -118,6 +122,7 @@ def create_app(
         description="Run LLM agents synchronously (`/v1/chat`) or as queued tasks (`/v1/tasks`).",
         lifespan=lifespan,
     )
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)

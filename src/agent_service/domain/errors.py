@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     # dependency errors and load shedding (503)
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     OVERLOADED = "overloaded"
+    SHUTTING_DOWN = "shutting_down"  # the API process drains (SIGTERM): retry elsewhere
     # run outcomes
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_REQUEST = "llm_bad_request"
