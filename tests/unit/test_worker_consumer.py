@@ -116,4 +116,3 @@ def test_while_messages_are_stranded_the_consumer_waits_and_retries_putting_them
     channel.down = False
     assert channel.qos.can_consume() is True
     assert channel.restored == [({"body": "b"}, "", "agent")]
-

@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from agent_service.settings import Settings
-from agent_service.store.connection import RedisConnection
+from agent_service.store.connection import RedisConnection, netloc
 
 RUN_TASK_NAME = "agent_service.run"
 VISIBILITY_MARGIN_SECONDS = 60.0
@@ -33,15 +33,16 @@ def broker_settings(connection: RedisConnection) -> dict[str, Any]:
     verifies the server's certificate (kombu's default for rediss:// is not to)."""
     db = connection.db
     if connection.uses_sentinel:
-        url = ";".join(f"sentinel://{host}:{port}/{db}" for host, port in connection.sentinels)
+        url = ";".join(
+            f"sentinel://{netloc(host, port)}/{db}" for host, port in connection.sentinels
+        )
         transport: dict[str, Any] = {
             "master_name": connection.master,
             "sentinel_kwargs": connection.sentinel_kwargs(),
         }
     else:
         scheme = "rediss" if connection.tls else "redis"
-        host = f"[{connection.host}]" if ":" in connection.host else connection.host
-        url = f"{scheme}://{host}:{connection.port}/{db}"
+        url = f"{scheme}://{netloc(connection.host, connection.port)}/{db}"
         transport = {}
     use_ssl: dict[str, Any] | bool = False
     if connection.tls:

@@ -88,7 +88,7 @@ class RedisConnection:
         if self.uses_sentinel:
             nodes = ",".join(f"{host}:{port}" for host, port in self.sentinels)
             return f"{scheme} master {self.master!r} via sentinels {nodes}, db {self.db}"
-        return f"{scheme}://{_netloc(self.host, self.port)}/{self.db}"
+        return f"{scheme}://{netloc(self.host, self.port)}/{self.db}"
 
     def tls_options(self) -> dict[str, Any]:
         """redis-py's TLS arguments (empty without TLS): the certificate is always checked."""
@@ -131,7 +131,8 @@ def _host_port(node: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _netloc(host: str, port: int) -> str:
+def netloc(host: str, port: int) -> str:
+    """``host:port`` for a URL (an IPv6 address in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -120,8 +120,7 @@ class PodDeletionCost:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-        self._session = aiohttp.ClientSession(timeout=timeout)
+        """Tick every second on this event loop until ``stop``."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pod-deletion-cost")
 
     async def stop(self) -> None:
@@ -131,6 +130,7 @@ class PodDeletionCost:
                 await self._task
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
     async def _run(self) -> None:
         while True:
@@ -142,7 +142,9 @@ class PodDeletionCost:
         count = self._in_progress()
         if not self._policy.due(count, now):
             return
-        assert self._session is not None
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+            self._session = aiohttp.ClientSession(timeout=timeout)
         try:
             await patch_deletion_cost(self._session, self._pod, count)
         except (PatchError, OSError) as exc:
