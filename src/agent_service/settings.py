@@ -67,6 +67,18 @@ class RedisSettings(BaseModel):
         description="CA bundle (PEM) that signed the Redis (and Sentinel) server certificates, "
         "for rediss:// URLs. Unset: the system CAs. Certificates are always verified.",
     )
+    ack_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas a new task must reach before `POST /v1/tasks` answers 202 (Redis "
+        "WAIT), so a failover keeps it. Default: 1 with Sentinels, 0 without.",
+    )
+    ack_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Longest wait for those replicas; past it the task is accepted anyway "
+        "(logged: it exists on the master).",
+    )
     admit_memory_percent: float = Field(
         default=90.0,
         gt=0,

@@ -39,6 +39,7 @@ from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.memory import AdmissionByMemory, MemoryWatch
+from agent_service.store.replication import ReplicaAck
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ def create_app(
             admission = AdmissionByMemory(
                 MemoryWatch(runtime.redis), settings.redis.admit_memory_percent
             )
-            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, admission)
+            replicas = ReplicaAck.of(runtime.redis, runtime.keys, settings.redis)
+            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, admission, replicas)
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)

@@ -27,6 +27,7 @@ from agent_service.observability.tracing import inject_context
 from agent_service.queue.celery_app import RUN_TASK_NAME
 from agent_service.store.client import Redis, guarded
 from agent_service.store.memory import AdmissionByMemory
+from agent_service.store.replication import ReplicaAck
 from agent_service.store.tasks import DELIVERY_TAG_FIELD, TaskStore
 
 _tracer = trace.get_tracer(__name__)
@@ -94,11 +95,13 @@ class TaskQueue:
         app: Celery,
         store: TaskStore,
         admission: AdmissionByMemory | None = None,
+        replicas: ReplicaAck | None = None,
     ) -> None:
         self._redis = client
         self._app = app
         self._store = store
         self._admission = admission
+        self._replicas = replicas
 
     @guarded
     async def submit(
@@ -136,8 +139,12 @@ class TaskQueue:
                     self._store.add_create(pipe, record)
                     self._add_message(pipe, record, message, tag)
                     await pipe.execute()
-                return Submitted(record.task_id, created=True)
-            return await self._submit_once(record, message, tag, body_hash or "")
+                submitted = Submitted(record.task_id, created=True)
+            else:
+                submitted = await self._submit_once(record, message, tag, body_hash or "")
+            if self._replicas is not None:
+                await self._replicas.wait()  # "accepted" survives a failover (store.replication)
+            return submitted
 
     def _add_message(self, pipe: Pipeline, record: TaskRecord, message: bytes, tag: str) -> None:
         """Queue the message, and what the lost-message sweeper (``queue.lost``) needs: the
