@@ -22,7 +22,13 @@ from agent_service.domain.tasks import TaskRecord, TaskStatus
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.lost import LostMessageSweeper
 from agent_service.queue.producer import TaskQueue, build_message
-from agent_service.queue.reclaim import UNACKED, UNACKED_INDEX, WorkerLeases, mark_held
+from agent_service.queue.reclaim import (
+    UNACKED,
+    UNACKED_INDEX,
+    DeadWorkerSweeper,
+    LeaseRenewal,
+    mark_held,
+)
 from agent_service.settings import RedisSettings, Settings
 from agent_service.store.client import Redis, create_redis
 from agent_service.store.keys import Keys
@@ -63,21 +69,26 @@ async def _hold(client: Redis, keys: Keys, worker: str, queue: str) -> tuple[str
     return tag, entry
 
 
+def _renewal(server: RedisServer, keys: Keys, worker: str, lease: float) -> LeaseRenewal:
+    return LeaseRenewal.connect(RedisSettings(url=server.url), keys, worker, lease)
+
+
 async def test_a_dead_workers_messages_go_back_on_their_queue_at_once(
-    client: Redis, keys: Keys
+    client: Redis, keys: Keys, redis_server: RedisServer
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    dead = WorkerLeases(client, keys, "dead", lease_seconds=1)
-    live = WorkerLeases(client, keys, "live", lease_seconds=30)
-    assert await dead.renew() and await live.renew()
+    dead = _renewal(redis_server, keys, "dead", lease=1)
+    live = _renewal(redis_server, keys, "live", lease=30)
+    assert dead.renew() and live.renew()
     held, _ = await _hold(client, keys, "dead", queue)
     # The same tag owned by another worker since (redelivered to it): not the dead one's.
     others, _ = await _hold(client, keys, "live", queue)
     await client.sadd(keys.worker_held("dead"), others)
+    sweeper = DeadWorkerSweeper(client, keys, "live")
 
-    assert await live.sweep() == []  # the lease has not run out yet
+    assert await sweeper.sweep() == []  # the lease has not run out yet
     await asyncio.sleep(1.2)
-    swept = await live.sweep()
+    swept = await sweeper.sweep()
 
     assert [(r.worker, r.messages) for r in swept] == [("dead", 1)]
     (restored,) = await client.lrange(queue, 0, -1)
@@ -93,17 +104,25 @@ async def test_a_dead_workers_messages_go_back_on_their_queue_at_once(
     assert await client.hexists(UNACKED, others)
     assert await client.zscore(keys.worker_leases, "dead") is None
     # A worker that was only stalled learns it was swept (it then exits).
-    assert await dead.renew() is False
-    assert await live.renew() is True
+    assert dead.renew() is False
+    assert live.renew() is True
+    live.release()  # a clean shutdown ends the lease at once
+    assert await client.zscore(keys.worker_leases, "live") == 0
+    for renewal in (dead, live):
+        renewal.close()
     await client.hdel(UNACKED, others)
 
 
-async def test_sweeping_twice_restores_once(client: Redis, keys: Keys) -> None:
+async def test_sweeping_twice_restores_once(
+    client: Redis, keys: Keys, redis_server: RedisServer
+) -> None:
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    assert await WorkerLeases(client, keys, "gone", lease_seconds=1).renew()
+    gone = _renewal(redis_server, keys, "gone", lease=1)
+    assert gone.renew()
+    gone.close()
     await _hold(client, keys, "gone", queue)
     await asyncio.sleep(1.2)
-    first, second = (WorkerLeases(client, keys, name, 30) for name in ("a", "b"))
+    first, second = (DeadWorkerSweeper(client, keys, name) for name in ("a", "b"))
     results = await asyncio.gather(first.sweep(), second.sweep())
     assert sum(r.messages for found in results for r in found) == 1
     assert await client.llen(queue) == 1

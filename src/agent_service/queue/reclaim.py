@@ -12,7 +12,7 @@ So each worker also says who holds what, and that it is alive:
   the worker's ``worker_held`` set (``mark_held``); the ``MULTI`` that acknowledges or restores
   it removes both (``mark_released``). Ownership can never be missing for a held message.
 * **lease**: ``worker_leases`` scores each worker with the end of its lease (Redis time), renewed
-  every third of ``AGENT_WORKER_LEASE_SECONDS`` (``WorkerLeases.renew``).
+  every third of ``AGENT_WORKER_LEASE_SECONDS`` (``LeaseRenewal``, on a thread of its own).
 * **sweep**: every ``AGENT_WORKER_RECLAIM_INTERVAL_SECONDS`` a live worker claims a worker whose
   lease ended, marks it swept (a tombstone its process reads on its next renewal: a worker that
   was only stalled exits instead of running its runs twice), and puts each message it still
@@ -34,13 +34,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from kombu.transport.redis import Channel as KombuRedisChannel
 from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from agent_service.queue.stats import priority_list
+from agent_service.settings import RedisSettings
 from agent_service.store.client import Redis, is_out_of_memory
+from agent_service.store.connection import RedisConnection, create_sync_client
 from agent_service.store.keys import Keys
 from agent_service.store.leases import claim_due, register_claim
 
@@ -145,33 +148,55 @@ class Reclaimed:
     messages: int
 
 
-class WorkerLeases:
-    """The lease of one worker (``worker``) and the sweep of dead workers' messages."""
+class LeaseRenewal:
+    """The lease of one worker (``worker``), renewed synchronously: ``worker.liveness`` runs it
+    on a thread of its own, so a busy event loop never makes a live worker look dead."""
 
-    def __init__(self, client: Redis, keys: Keys, worker: str, lease_seconds: float) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, worker: str, lease_seconds: float) -> None:
         self._redis = client
         self._keys = keys
         self.worker = worker
-        self._lease = lease_seconds
+        self.lease_seconds = lease_seconds
         self._renew = client.register_script(_RENEW)
-        self._restore = client.register_script(_RESTORE)
-        self._forget = client.register_script(_FORGET)
-        self._claim = register_claim(client)
 
-    async def renew(self) -> bool:
-        """Extend this worker's lease; False when it was declared dead and swept meanwhile.
+    @classmethod
+    def connect(
+        cls, settings: RedisSettings, keys: Keys, worker: str, lease_seconds: float
+    ) -> LeaseRenewal:
+        """With a client of its own (its timeout well inside the renewal period)."""
+        timeout = min(settings.socket_timeout_seconds, lease_seconds / 3)
+        client = create_sync_client(RedisConnection.of(settings), timeout)
+        return cls(client, keys, worker, lease_seconds)
+
+    def renew(self) -> bool:
+        """Extend the lease; False when this worker was declared dead and swept meanwhile.
         Raises redis errors (the caller counts them as a gap)."""
         keys = self._keys
-        renewed = await self._renew(
+        renewed = self._renew(
             keys=[keys.worker_leases, keys.worker_swept(self.worker)],
-            args=[self.worker, self._lease],
+            args=[self.worker, self.lease_seconds],
         )
         return bool(renewed)
 
-    async def release(self) -> None:
-        """End this worker's lease now (clean shutdown): whatever it still holds is swept by
+    def release(self) -> None:
+        """End the lease now (clean shutdown): whatever the worker still holds is swept by
         the next live worker instead of waiting for the lease to run out."""
-        await self._redis.zadd(self._keys.worker_leases, {self.worker: 0})
+        self._redis.zadd(self._keys.worker_leases, {self.worker: 0})
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+class DeadWorkerSweeper:
+    """Puts back the messages of workers whose lease ended (run by a live worker, ``worker``)."""
+
+    def __init__(self, client: Redis, keys: Keys, worker: str) -> None:
+        self._redis = client
+        self._keys = keys
+        self.worker = worker
+        self._restore = client.register_script(_RESTORE)
+        self._forget = client.register_script(_FORGET)
+        self._claim = register_claim(client)
 
     async def sweep(self, limit: int = 4) -> list[Reclaimed]:
         """Put back the messages of up to ``limit`` workers whose lease ended."""
@@ -180,7 +205,7 @@ class WorkerLeases:
             self._claim, self._keys.worker_leases, CLAIM_SECONDS, limit
         ):
             if worker == self.worker:
-                continue  # our own lease ran out between renewals: renew() decides
+                continue  # our own lease ran out between renewals: the renewal decides
             await self._redis.set(self._keys.worker_swept(worker), 1, ex=SWEPT_MARK_SECONDS)
             moved = await self._sweep_worker(worker)
             swept.append(Reclaimed(worker, moved))

@@ -1,19 +1,22 @@
-"""The worker's background duties toward the others, on its event loop.
+"""The worker's duties toward the others: its lease, sweeping for the dead, pausing when full.
 
-Every second ``Liveness`` (started and stopped by ``worker.main``):
+``worker.main`` starts them (``start_duties``) and stops them at shutdown:
 
-* renews this worker's lease every third of ``AGENT_WORKER_LEASE_SECONDS``
-  (``queue.reclaim.WorkerLeases``). A worker that learns it was declared dead (it stalled
-  longer than its lease and its runs went to other workers) exits at once: its runs are
-  already running elsewhere, and going on would run them twice;
-* every ``AGENT_WORKER_RECLAIM_INTERVAL_SECONDS``, once its own lease has been renewed without
-  a gap for a whole lease period, puts back the messages of workers whose lease ended
-  (``WorkerLeases.sweep``) and queues again the tasks whose message was lost
+* ``LeaseKeeper``, a thread of its own, renews this worker's lease every third of
+  ``AGENT_WORKER_LEASE_SECONDS`` (``queue.reclaim.LeaseRenewal``): a thread, so runs keeping the
+  event loop busy never make a live worker look dead. A worker that learns it was declared
+  dead anyway (the whole process stalled longer than its lease, and its runs went to other
+  workers) exits at once: going on would run them twice;
+* ``Liveness``, on the event loop, every second: pauses taking messages off the queue while
+  Redis uses ``AGENT_REDIS_CONSUME_MEMORY_PERCENT`` of its ``maxmemory`` or more
+  (``DeliveryTracking.paused``), so the runs in hand finish; and every
+  ``AGENT_WORKER_RECLAIM_INTERVAL_SECONDS``, once the lease has been renewed without a gap for
+  a whole lease period, puts back the messages of workers whose lease ended
+  (``DeadWorkerSweeper``) and queues again the tasks whose message was lost
   (``queue.lost.LostMessageSweeper``);
-* pauses taking messages off the queue while Redis uses ``AGENT_REDIS_CONSUME_MEMORY_PERCENT``
-  of its ``maxmemory`` or more (``DeliveryTracking.paused``), so the runs in hand finish.
+* with ``AGENT_WORKER_POD_DELETION_COST``, the pod-deletion-cost patcher (``worker.pod_cost``).
 
-Redis errors never stop the loop: a failed renewal is a gap (no sweeping until a lease period
+Redis errors never stop them: a failed renewal is a gap (no sweeping until a lease period
 after it), a failed sweep is tried again at the next interval.
 """
 
@@ -24,6 +27,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from celery import Celery
 from celery.worker import state as celery_state
 
 from agent_service.queue.lost import LostMessageSweeper
-from agent_service.queue.reclaim import WorkerLeases
+from agent_service.queue.reclaim import DeadWorkerSweeper, LeaseRenewal
 from agent_service.runtime import Runtime
 from agent_service.settings import kubernetes_service_address
 from agent_service.store.memory import MemoryWatch
@@ -72,77 +76,98 @@ class LeaseClock:
         return self.renewed_since is not None and now - self.renewed_since >= self.lease_seconds
 
 
-class Liveness:
-    """See the module doc. ``on_lease_lost`` is called when this worker learns it was swept."""
+class LeaseKeeper:
+    """Renews the lease on its own thread (see the module doc)."""
 
     def __init__(
-        self,
-        leases: WorkerLeases,
-        lost: LostMessageSweeper,
-        memory: MemoryWatch,
-        tracking: DeliveryTracking,
-        *,
-        lease_seconds: float,
-        reclaim_interval: float,
-        consume_memory_percent: float,
-        on_lease_lost: Callable[[], None],
+        self, renewal: LeaseRenewal, clock: LeaseClock, on_lease_lost: Callable[[], None]
     ) -> None:
-        self._leases = leases
-        self._lost = lost
-        self._memory = memory
-        self._tracking = tracking
-        self._clock = LeaseClock(lease_seconds)
-        self._reclaim_interval = reclaim_interval
-        self._consume_percent = consume_memory_percent
+        self._renewal = renewal
+        self.clock = clock
         self._on_lease_lost = on_lease_lost
-        self._next_sweep = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-lease", daemon=True)
 
-    async def start(self) -> None:
-        """Register this worker (its first lease) and start the loop."""
-        await self._renew(time.monotonic())
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="worker-liveness")
+    def start(self) -> None:
+        """Register this worker (its first lease), then renew it until ``stop``."""
+        self._renew(time.monotonic())
+        self._thread.start()
 
-    async def stop(self) -> None:
-        """Stop the loop and end this worker's lease (shutdown: what it still holds is swept
-        by the next live worker at once)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def stop(self) -> None:
+        """Stop renewing and end the lease now (what the worker still holds is swept at once
+        by the next live worker)."""
+        self._stopped.set()
+        self._thread.join(timeout=10)
         try:
-            await self._leases.release()
+            self._renewal.release()
         except Exception as exc:  # Redis gone: the lease simply runs out
             log.warning("could not end this worker's lease: %s", exc)
+        self._renewal.close()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            now = time.monotonic()
-            if self._clock.renewal_due(now):
-                await self._renew(now)
-            await self._watch_memory()
-            if self._clock.may_sweep(now) and now >= self._next_sweep:
-                self._next_sweep = now + self._reclaim_interval
-                await self._sweep()
+    def _run(self) -> None:
+        while not self._stopped.wait(max(0.0, self.clock.next_renewal - time.monotonic())):
+            self._renew(time.monotonic())
 
-    async def _renew(self, now: float) -> None:
+    def _renew(self, now: float) -> None:
         try:
-            alive = await self._leases.renew()
+            alive = self._renewal.renew()
         except Exception as exc:
-            if self._clock.renewed_since is not None:
+            if self.clock.renewed_since is not None:
                 log.warning("cannot renew this worker's lease: %s", exc)
-            self._clock.failed(now)
+            self.clock.failed(now)
             return
         if not alive:
             log.critical(
                 "this worker (%s) stalled longer than its lease and was declared dead: its "
                 "runs were handed to other workers; exiting so they do not run twice",
-                self._leases.worker,
+                self._renewal.worker,
             )
             self._on_lease_lost()
             return
-        self._clock.renewed(now)
+        self.clock.renewed(now)
+
+
+class Liveness:
+    """The event-loop duties (see the module doc); sweeps when ``clock`` allows."""
+
+    def __init__(
+        self,
+        clock: LeaseClock,
+        dead: DeadWorkerSweeper,
+        lost: LostMessageSweeper,
+        memory: MemoryWatch,
+        tracking: DeliveryTracking,
+        *,
+        reclaim_interval: float,
+        consume_memory_percent: float,
+    ) -> None:
+        self._clock = clock
+        self._dead = dead
+        self._lost = lost
+        self._memory = memory
+        self._tracking = tracking
+        self._reclaim_interval = reclaim_interval
+        self._consume_percent = consume_memory_percent
+        self._next_sweep = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="worker-liveness")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self._watch_memory()
+            now = time.monotonic()
+            if self._clock.may_sweep(now) and now >= self._next_sweep:
+                self._next_sweep = now + self._reclaim_interval
+                await self._sweep()
 
     async def _watch_memory(self) -> None:
         usage = await self._memory.usage()
@@ -157,7 +182,7 @@ class Liveness:
 
     async def _sweep(self) -> None:
         try:
-            for reclaimed in await self._leases.sweep():
+            for reclaimed in await self._dead.sweep():
                 log.warning(
                     "worker %s lost its lease: %d of its runs put back on the queue",
                     reclaimed.worker,
@@ -193,15 +218,21 @@ async def start_duties(
     event loop; ``stack`` stops them, before the runtime closes."""
     settings = runtime.settings
     worker = settings.worker
+    clock = LeaseClock(worker.lease_seconds)
+    renewal = LeaseRenewal.connect(
+        settings.redis, runtime.keys, tracking.worker, worker.lease_seconds
+    )
+    keeper = LeaseKeeper(renewal, clock, on_lease_lost=_exit_at_once)
+    keeper.start()
+    stack.callback(keeper.stop)
     liveness = Liveness(
-        WorkerLeases(runtime.redis, runtime.keys, tracking.worker, worker.lease_seconds),
+        clock,
+        DeadWorkerSweeper(runtime.redis, runtime.keys, tracking.worker),
         LostMessageSweeper(runtime.redis, runtime.keys, app, worker.lost_after_seconds),
         MemoryWatch(runtime.redis),
         tracking,
-        lease_seconds=worker.lease_seconds,
         reclaim_interval=worker.reclaim_interval_seconds,
         consume_memory_percent=settings.redis.consume_memory_percent,
-        on_lease_lost=_exit_at_once,
     )
     await liveness.start()
     stack.push_async_callback(liveness.stop)
