@@ -32,12 +32,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from queue import Empty
 from typing import Any
 
 import redis
 from kombu.transport.redis import Channel as KombuRedisChannel
 from kombu.utils.json import dumps
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from agent_service.queue.stats import priority_list
@@ -101,11 +101,18 @@ def mark_held(pipe: Any, keys: Keys, worker: str, tag: str) -> None:
     pipe.sadd(keys.worker_held(worker), tag)
 
 
+class DeliveryNotRecorded(Empty):
+    """Redis refused to record a message a worker took (``maxmemory``). kombu's event loop
+    ignores an ``Empty`` raised while delivering (a connection error would restart the
+    consumer, whose start-up writes Redis refuses too), so the message is not run, the worker
+    goes on, and its consumer keeps the message and puts it back once Redis has room."""
+
+
 def record_delivery(qos: Any, message: Any, tag: str, keys: Keys, worker: str) -> None:
     """Record a message a worker took as unacknowledged, and as held by ``worker``, in one
     ``MULTI``: kombu 5.7's ``QoS.append`` (Redis transport) with ``mark_held`` added, since its
-    pipeline cannot be reached from outside. A write refused at ``maxmemory`` is raised as a
-    connection error, so the consumer keeps the message and puts it back once it can."""
+    pipeline cannot be reached from outside. A write refused at ``maxmemory`` raises
+    ``DeliveryNotRecorded``."""
     delivery = message.delivery_info
     entry = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])  # type: ignore[no-untyped-call]
     try:
@@ -117,7 +124,7 @@ def record_delivery(qos: Any, message: Any, tag: str, keys: Keys, worker: str) -
     except ResponseError as exc:
         if not is_out_of_memory(exc):
             raise
-        raise RedisConnectionError(f"Redis refused to record a delivery: {exc}") from exc
+        raise DeliveryNotRecorded(f"Redis refused to record a delivery: {exc}") from exc
 
 
 def mark_released(pipe: Any, keys: Keys, worker: str, tag: str) -> None:

@@ -39,7 +39,9 @@ from typing import Any
 from celery import Celery, bootsteps
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from agent_service.worker.deliveries import DeliveryTracking
+from agent_service.queue.reclaim import DeliveryNotRecorded
+from agent_service.store.client import is_out_of_memory
+from agent_service.worker.deliveries import DeliveryTracking, tolerate_full_redis
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def install_consumer(app: Celery, tracking: DeliveryTracking | None = None) -> N
     ``tracking`` adds ownership records, the memory pause and the fault point to each
     connection's QoS (``worker.deliveries``)."""
     app.conf.worker_consumer = f"{__name__}:Consumer"
+    tolerate_full_redis()
     step = type("TrackDeliveries", (KeepStrandedDeliveries,), {"tracking": tracking})
     app.steps["consumer"].add(step)
 
@@ -150,7 +153,7 @@ class KeepStrandedDeliveries(bootsteps.StartStopStep):  # type: ignore[misc]
         def append(message: Any, delivery_tag: str) -> None:
             try:
                 original(message, delivery_tag)
-            except errors:
+            except (*errors, DeliveryNotRecorded):
                 delivery = message.delivery_info
                 stranded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
                 raise
@@ -180,5 +183,9 @@ class KeepStrandedDeliveries(bootsteps.StartStopStep):  # type: ignore[misc]
                         "put back a message taken off queue %s just before Redis went away",
                         routing_key,
                     )
-        except channel.connection_errors:
-            log.warning("cannot put back %d message(s) yet: Redis unreachable", len(self.stranded))
+        except Exception as exc:
+            if not (isinstance(exc, channel.connection_errors) or is_out_of_memory(exc)):
+                raise
+            log.warning(
+                "cannot put back %d message(s) yet: Redis unreachable or full", len(self.stranded)
+            )

@@ -25,7 +25,7 @@ from agent_service.observability.tracing import attached, record_queue_wait, tag
 from agent_service.runtime import ConfigHolder, Runtime
 from agent_service.store.limits import RunGuards
 from agent_service.store.tasks import TaskStore
-from agent_service.worker.storage_full import finish_when_stored, progress_sink
+from agent_service.worker.storage_full import finish_when_stored, progress_sink, when_stored
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ async def _execute(
     deps: Execution, task_id: str, sent_from: Context | None, delivery_tag: str | None
 ) -> TaskStatus | None:
     store = deps.tasks
-    record = await store.start_attempt(task_id, delivery_tag)
+    record = await when_stored(
+        lambda: store.start_attempt(task_id, delivery_tag), task_id, "the run's start"
+    )
     if record is None or isinstance(record, str):  # gone, or SUPERSEDED
         message = (
             "task record missing or expired; message dropped"

@@ -173,11 +173,13 @@ class Liveness:
         usage = await self._memory.usage()
         paused = usage is not None and usage.at_or_above(self._consume_percent)
         if paused != self._tracking.paused:
-            share = f"{usage.percent:.0f} %" if usage and usage.percent is not None else "?"
-            if paused:
-                log.warning("Redis is at %s of maxmemory: taking no new task until it drops", share)
+            if paused and usage is not None:
+                log.warning(
+                    "Redis is at %.0f %% of maxmemory: taking no new task until it drops",
+                    usage.percent,
+                )
             else:
-                log.info("Redis is at %s of maxmemory: taking tasks again", share)
+                log.info("Redis has room again: taking tasks")
             self._tracking.paused = paused
 
     async def _sweep(self) -> None:

@@ -7,10 +7,12 @@ when even that headroom runs out. Called by ``worker.execution``:
 
 * a progress event (``step``, ``delta``) that cannot be written is dropped and the run goes on:
   the end carries the whole result, steps included;
-* the end of a run (``TaskStore.finish``) is retried with backoff for up to
-  ``FINISH_PATIENCE_SECONDS``; still refused, ``StorageFullError`` leaves the task, which hands
-  its message back (``worker.tasks``): the task runs again once Redis has room. A message is
-  never acknowledged without its run's end recorded, so nothing accepted is lost.
+* the start of a run (``TaskStore.start_attempt``) and its end (``TaskStore.finish``) are
+  retried with backoff for up to ``FINISH_PATIENCE_SECONDS``; still refused,
+  ``StorageFullError`` leaves the task, which hands its message back (``worker.tasks``; if
+  Redis refuses that too, the message stays unacknowledged and comes back after the
+  visibility timeout): the task runs again once Redis has room. A message is never
+  acknowledged without its run's end recorded, so nothing accepted is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from agent_service.agent.ports import EventSink
 from agent_service.domain.errors import StorageFullError
@@ -26,6 +29,8 @@ from agent_service.domain.runs import RunEvent
 from agent_service.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FINISH_PATIENCE_SECONDS = 30.0
 """How long a run's end waits for Redis to take it. Well below the 60 s the visibility timeout
@@ -55,26 +60,29 @@ def progress_sink(store: TaskStore, task_id: str) -> EventSink:
 
 async def finish_when_stored(store: TaskStore, task_id: str, *args: Any, **kwargs: Any) -> None:
     """``store.finish(task_id, ...)``, retried while Redis refuses it for being full."""
+    await when_stored(lambda: store.finish(task_id, *args, **kwargs), task_id, "the run's end")
+
+
+async def when_stored(write: Callable[[], Awaitable[T]], task_id: str, what: str) -> T:
+    """``write()``, retried with backoff while Redis refuses it for being full, for up to
+    ``FINISH_PATIENCE_SECONDS``; then ``StorageFullError`` (the task hands its message back)."""
     deadline = time.monotonic() + FINISH_PATIENCE_SECONDS
     wait = FIRST_RETRY_SECONDS
     while True:
         try:
-            await store.finish(task_id, *args, **kwargs)
+            return await write()
         except StorageFullError:
             if time.monotonic() + wait > deadline:
                 log.error(
-                    "Redis stayed full for %.0f s: the run's end could not be recorded; its "
-                    "message is handed back and the task runs again when Redis has room",
+                    "Redis stayed full for %.0f s: %s could not be recorded; the message is "
+                    "handed back and the task runs again when Redis has room",
                     FINISH_PATIENCE_SECONDS,
+                    what,
                     extra={"task_id": task_id},
                 )
                 raise
             log.warning(
-                "Redis is full: the run's end is retried in %.1f s",
-                wait,
-                extra={"task_id": task_id},
+                "Redis is full: %s is retried in %.1f s", what, wait, extra={"task_id": task_id}
             )
             await asyncio.sleep(wait)
             wait = min(LONGEST_RETRY_SECONDS, wait * 2)
-        else:
-            return
