@@ -6,6 +6,7 @@ import ssl
 from pathlib import Path
 
 import pytest
+from kombu import Connection
 from pydantic import ValidationError
 
 from agent_service.queue.celery_app import broker_settings
@@ -65,15 +66,16 @@ def test_tls_always_verifies_against_the_ca_file(tmp_path: Path) -> None:
     assert broker_settings(plain)["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 
 
-def test_the_broker_gets_the_password_apart_from_its_url(tmp_path: Path) -> None:
+def test_the_broker_url_carries_the_password_percent_encoded(tmp_path: Path) -> None:
     settings = RedisSettings(
-        url="redis://bob:inurl@[::1]:6379/2", password_file=_file(tmp_path, "pw", "a/b@c")
+        url="redis://bob:inurl@[::1]:6379/2", password_file=_file(tmp_path, "pw", "a/b@c %:")
     )
     broker = broker_settings(RedisConnection.of(settings))
-    assert broker["broker_url"] == "redis://[::1]:6379/2"
-    assert (broker["broker_user"], broker["broker_password"]) == ("bob", "a/b@c")
+    assert broker["broker_url"] == "redis://bob:a%2Fb%40c%20%25%3A@[::1]:6379/2"
     assert broker["broker_use_ssl"] is False
     assert broker["transport_options"] == {}
+    # kombu reads back exactly the password of the file.
+    assert Connection(broker["broker_url"]).password == "a/b@c %:"
 
 
 def test_sentinel_mode_for_the_clients_and_the_broker(tmp_path: Path) -> None:
@@ -91,9 +93,13 @@ def test_sentinel_mode_for_the_clients_and_the_broker(tmp_path: Path) -> None:
     assert "mymaster" in conn.describe() and "s1.redis:26380" in conn.describe()
     broker = broker_settings(conn)
     assert broker["broker_url"] == (
-        "sentinel://s0.redis:26379/1;sentinel://s1.redis:26380/1;sentinel://[fd00::2]:26379/1"
+        "sentinel://:master-pw@s0.redis:26379/1;sentinel://:master-pw@s1.redis:26380/1;"
+        "sentinel://:master-pw@[fd00::2]:26379/1"
     )
-    assert broker["broker_password"] == "master-pw"
+    # Failing over to the next Sentinel keeps the password (it is in every URL).
+    failover = Connection(broker["broker_url"])
+    failover.switch(broker["broker_url"].split(";")[1])
+    assert failover.password == "master-pw"
     options = broker["transport_options"]
     assert options["master_name"] == "mymaster"
     assert options["sentinel_kwargs"]["password"] == "sentinel-pw"

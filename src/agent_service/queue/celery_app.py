@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import quote
 
 from celery import Celery
 
@@ -28,13 +29,18 @@ def visibility_timeout(settings: Settings, run_timeout_seconds: float) -> float:
 
 def broker_settings(connection: RedisConnection) -> dict[str, Any]:
     """Celery's broker settings for ``connection``: kombu's ``redis`` transport, or its
-    ``sentinel`` transport (one ``sentinel://`` URL per node, ``master_name``); the user and
-    password are given apart from the URL (kombu keeps them when the URL has none), and TLS
-    verifies the server's certificate (kombu's default for rediss:// is not to)."""
+    ``sentinel`` transport (one ``sentinel://`` URL per node, ``master_name``). The user and
+    password go into each URL percent-encoded (kombu decodes them, so any character works):
+    given apart, kombu would drop them when it fails over to the next Sentinel. TLS verifies
+    the server's certificate (kombu's default for rediss:// is not to)."""
+    userinfo = ""
+    if connection.username or connection.password:
+        user = quote(connection.username or "", safe="")
+        userinfo = f"{user}:{quote(connection.password or '', safe='')}@"
     db = connection.db
     if connection.uses_sentinel:
         url = ";".join(
-            f"sentinel://{netloc(host, port)}/{db}" for host, port in connection.sentinels
+            f"sentinel://{userinfo}{netloc(host, port)}/{db}" for host, port in connection.sentinels
         )
         transport: dict[str, Any] = {
             "master_name": connection.master,
@@ -42,20 +48,14 @@ def broker_settings(connection: RedisConnection) -> dict[str, Any]:
         }
     else:
         scheme = "rediss" if connection.tls else "redis"
-        url = f"{scheme}://{netloc(connection.host, connection.port)}/{db}"
+        url = f"{scheme}://{userinfo}{netloc(connection.host, connection.port)}/{db}"
         transport = {}
     use_ssl: dict[str, Any] | bool = False
     if connection.tls:
         use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
         if connection.ca_file is not None:
             use_ssl["ssl_ca_certs"] = str(connection.ca_file)
-    return {
-        "broker_url": url,
-        "broker_user": connection.username,
-        "broker_password": connection.password,
-        "broker_use_ssl": use_ssl,
-        "transport_options": transport,
-    }
+    return {"broker_url": url, "broker_use_ssl": use_ssl, "transport_options": transport}
 
 
 def create_celery_app(settings: Settings, run_timeout_seconds: float) -> Celery:
@@ -65,8 +65,6 @@ def create_celery_app(settings: Settings, run_timeout_seconds: float) -> Celery:
     app = Celery("agent_service", set_as_current=False)
     app.conf.update(
         broker_url=broker["broker_url"],
-        broker_user=broker["broker_user"],
-        broker_password=broker["broker_password"],
         broker_use_ssl=broker["broker_use_ssl"],
         task_default_queue=settings.worker.queue,
         task_serializer="json",
