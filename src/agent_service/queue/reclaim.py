@@ -219,21 +219,25 @@ class DeadWorkerSweeper:
         return swept
 
     async def _sweep_worker(self, worker: str) -> int:
+        """Put back what ``worker`` holds: its entries read in one round trip, each moved by
+        its own script (atomic per message), the scripts sent in one more."""
         keys = self._keys
         held = keys.worker_held(worker)
+        tags = [t.decode() if isinstance(t, bytes) else t for t in await self._redis.smembers(held)]
         moved = 0
-        for raw_tag in await self._redis.smembers(held):
-            tag = raw_tag.decode() if isinstance(raw_tag, bytes) else raw_tag
-            entry = await self._redis.hget(UNACKED, tag)
-            # No entry (acknowledged meanwhile): the script only forgets the tag; it pushes
-            # nothing, so any key stands for the queue.
-            target, message = (held, b"") if entry is None else restored_message(entry)
-            moved += int(
-                await self._restore(
-                    keys=[UNACKED, UNACKED_INDEX, keys.delivery_owners, held, target],
-                    args=[tag, entry or b"", worker, message],
-                )
-            )
+        if tags:
+            entries = await self._redis.hmget(UNACKED, tags)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tag, entry in zip(tags, entries, strict=True):
+                    # No entry (acknowledged meanwhile): the script only forgets the tag; it
+                    # pushes nothing, so any key stands for the queue.
+                    target, message = (held, b"") if entry is None else restored_message(entry)
+                    await self._restore(
+                        keys=[UNACKED, UNACKED_INDEX, keys.delivery_owners, held, target],
+                        args=[tag, entry or b"", worker, message],
+                        client=pipe,
+                    )
+                moved = sum(int(done) for done in await pipe.execute())
         if await self._forget(keys=[keys.worker_leases, held], args=[worker]):
             log.info("forgot dead worker %s", worker)
         return moved
