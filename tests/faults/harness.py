@@ -9,7 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,30 @@ def start_workers(
 def wait_ready(worker: Worker) -> None:
     assert worker.ready_file is not None
     wait_for_file(worker.proc, worker.ready_file, timeout=90)
+
+
+@dataclass
+class Stack:
+    """An API process and one worker on ``env``."""
+
+    env: StackEnv
+    api: Proc
+    url: str
+    worker: Worker
+
+
+@contextmanager
+def running_stack(env: StackEnv) -> Iterator[Stack]:
+    """Start an API and a worker on ``env``; stop both on exit."""
+    api, url = env.start_api()
+    workers: list[Worker] = []
+    try:
+        workers = start_workers(env, 1)
+        yield Stack(env, api, url, workers[0])
+    finally:
+        for worker in workers:
+            worker.proc.stop()
+        api.stop()
 
 
 def wait_until(check: Any, what: str, timeout: float, interval: float = 0.05) -> None:

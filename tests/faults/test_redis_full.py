@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,48 +19,41 @@ import pytest
 import redis
 
 from tests.conftest import RedisServer, SimFactory, start_redis
-from tests.faults.harness import Load, Worker, start_workers, wait_terminal, wait_until
+from tests.faults.harness import Load, Stack, running_stack, wait_terminal, wait_until
 from tests.integration.stack import StackEnv, model, write_agent_config
-from tests.procs import Proc
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 FULL_SECONDS = 3.0  # Redis refusing every write: well inside the worker's patience (30 s)
 
 
-@dataclass
-class Stack:
-    redis: RedisServer
-    env: StackEnv
-    api: Proc
-    url: str
-    worker: Worker
+@pytest.fixture(scope="module")
+def full_redis(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of this module's own: its ``maxmemory`` is moved by the test."""
+    server = start_redis(log_dir, tmp_path_factory.mktemp("faults-full-redis"))
+    yield server
+    server.proc.stop()
 
 
 @pytest.fixture(scope="module")
 def stack(
-    sim_factory: SimFactory, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    full_redis: RedisServer,
+    sim_factory: SimFactory,
+    log_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    work = tmp_path_factory.mktemp("faults-full")
-    server = start_redis(log_dir, work)
     sim = sim_factory("--ttft", "1.0")
-    config = write_agent_config(work / "agent.yaml", [model("sim", sim.url)])
+    config = write_agent_config(
+        tmp_path_factory.mktemp("faults-full") / "agent.yaml", [model("sim", sim.url)]
+    )
     env = StackEnv(
-        server.url,
+        full_redis.url,
         sim.url,
         log_dir,
         extra={"AGENT_CONFIG_FILE": str(config), "AGENT_WORKER_CONCURRENCY": "16"},
     )
-    api, url = env.start_api()
-    workers: list[Worker] = []
-    try:
-        workers = start_workers(env, 1)
-        yield Stack(server, env, api, url, workers[0])
-    finally:
-        for worker in workers:
-            worker.proc.stop()
-        api.stop()
-        server.proc.stop()
+    with running_stack(env) as stack:
+        yield stack
 
 
 def _used(client: redis.Redis) -> int:
@@ -70,9 +62,9 @@ def _used(client: redis.Redis) -> int:
 
 
 def test_a_full_redis_refuses_new_tasks_finishes_running_ones_and_loses_nothing(
-    stack: Stack,
+    stack: Stack, full_redis: RedisServer
 ) -> None:
-    admin = redis.Redis.from_url(stack.redis.url)
+    admin = redis.Redis.from_url(full_redis.url)
     load = Load(stack.url, interval=0.03).start()
     try:
         wait_until(lambda: len(load.accepted()) >= 30, "tasks accepted before Redis fills", 30)

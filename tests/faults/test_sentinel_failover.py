@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from tests.conftest import SimFactory
-from tests.faults.harness import Load, Worker, start_workers, wait_terminal, wait_until
+from tests.faults.harness import Load, Stack, running_stack, wait_terminal, wait_until
 from tests.integration.stack import StackEnv, model, write_agent_config
 from tests.procs import Proc, base_env, free_port
 
@@ -143,14 +143,6 @@ def _knows_all(topo: Topology, port: int) -> bool:
     return int(state["num-slaves"]) == 1 and int(state["num-other-sentinels"]) == 2
 
 
-@dataclass
-class Stack:
-    env: StackEnv
-    api: Proc
-    url: str
-    worker: Worker
-
-
 @pytest.fixture(scope="module")
 def stack(
     topology: Topology,
@@ -182,15 +174,8 @@ def stack(
             "AGENT_WORKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY),
         },
     )
-    api, url = env.start_api()
-    workers: list[Worker] = []
-    try:
-        workers = start_workers(env, 1)
-        yield Stack(env, api, url, workers[0])
-    finally:
-        for worker in workers:
-            worker.proc.stop()
-        api.stop()
+    with running_stack(env) as stack:
+        yield stack
 
 
 def test_a_failover_under_load_loses_no_accepted_task(topology: Topology, stack: Stack) -> None:

@@ -8,7 +8,6 @@ the server's certificate is checked against ``AGENT_REDIS_TLS_CA_FILE``.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.settings import RedisSettings, Settings
 from agent_service.store.client import create_redis
-from tests.procs import Proc, base_env, free_port
+from tests.procs import Proc, base_env, free_port, wait_redis
 from tests.tls import Certificates, make_certificates
 
 PASSWORD = "p w:@/#%?&=\"'\\x"  # every character a URL would need escaped, and spaces
@@ -65,26 +64,10 @@ def tls_redis(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     ]
     proc = Proc(f"redis-tls-{tls_port}", args, base_env(), log_dir)
     try:
-        _wait_ready(port, proc)
+        wait_redis(port, proc, password=PASSWORD)
         yield TlsRedis(proc, port, tls_port, certs)
     finally:
         proc.stop()
-
-
-def _wait_ready(port: int, proc: Proc, timeout: float = 10.0) -> None:
-    client = redis.Redis(port=port, password=PASSWORD)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or not proc.alive():
-                    raise RuntimeError(proc.log()) from None
-                time.sleep(0.05)
-    finally:
-        client.close()
 
 
 def _settings(server: TlsRedis, tmp_path: Path, url: str, ca: bool = True) -> RedisSettings:
