@@ -120,11 +120,11 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 60.0, status:
     raise TimeoutError(f"{url} not ready after {timeout}s (last: {last})\n{tail}")
 
 
-def wait_redis(port: int, proc: Proc, timeout: float = 10.0) -> None:
+def wait_redis(port: int, proc: Proc, timeout: float = 10.0, password: str | None = None) -> None:
     """Wait until the Redis on ``port`` answers PING (fails early, with its log, if it exits)."""
     import redis
 
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -42,6 +42,75 @@ class RedisSettings(BaseModel):
     max_connections: int = Field(
         default=256, ge=1, description="Connection pool size per process (covers 100+ runs)."
     )
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the Redis password (a mounted Secret; a trailing line break "
+        "is ignored). Replaces a password in the URL, and needs no URL escaping: any character "
+        "works. Unset: the URL's password, if any.",
+    )
+    sentinels: CommaList = Field(
+        default_factory=list,
+        description="Redis Sentinel nodes, comma-separated `host:port`. Set: every process asks "
+        "them for the master (`AGENT_REDIS_SENTINEL_MASTER`) and follows a failover; the URL "
+        "then gives only the scheme (rediss: TLS), user and database. Empty: no Sentinel.",
+    )
+    sentinel_master: str | None = Field(
+        default=None, description="Name of the master the Sentinels monitor (with Sentinels)."
+    )
+    sentinel_password_file: Path | None = Field(
+        default=None,
+        description="File holding the Sentinels' own password (`requirepass` of sentinel.conf). "
+        "Unset: the Sentinels need none.",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) that signed the Redis (and Sentinel) server certificates, "
+        "for rediss:// URLs. Unset: the system CAs. Certificates are always verified.",
+    )
+    ack_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas a new task must reach before `POST /v1/tasks` answers 202 (Redis "
+        "WAIT), so a failover keeps it. Default: 1 with Sentinels, 0 without.",
+    )
+    ack_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Longest wait for those replicas; past it the task is accepted anyway "
+        "(logged: it exists on the master).",
+    )
+    admit_memory_percent: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="`POST /v1/tasks` answers 503 (Retry-After) once Redis uses this share of "
+        "its `maxmemory`: the rest is headroom for the runs in flight to finish. Read from "
+        "INFO at most once a second. Redis without maxmemory: never.",
+    )
+    consume_memory_percent: float = Field(
+        default=95.0,
+        gt=0,
+        le=100,
+        description="Workers stop taking new tasks off the queue while Redis uses this share of "
+        "its `maxmemory` (queued tasks wait, runs in flight finish); above the admit share.",
+    )
+
+    @model_validator(mode="after")
+    def _sentinel_needs_a_master(self) -> RedisSettings:
+        if self.sentinels and not self.sentinel_master:
+            raise ValueError("AGENT_REDIS_SENTINELS needs AGENT_REDIS_SENTINEL_MASTER")
+        for node in self.sentinels:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"AGENT_REDIS_SENTINELS: {node!r} is not host:port")
+        if self.admit_memory_percent >= self.consume_memory_percent:
+            # Between the two, queued tasks still start; above the second only runs in flight
+            # write, so they are the ones that finish when Redis fills up.
+            raise ValueError(
+                f"admit_memory_percent ({self.admit_memory_percent:g}) must be below "
+                f"consume_memory_percent ({self.consume_memory_percent:g})"
+            )
+        return self
 
 
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/agent-service")
@@ -110,6 +179,13 @@ class ApiSettings(BaseModel):
         gt=0,
         description="Interval of SSE keep-alive comments (proxies drop idle streams).",
     )
+    graceful_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="On SIGTERM, how long the server waits for requests in flight (sync runs, "
+        "streams) before ending them with a 503 or an SSE `error` event of type "
+        "`shutting_down`. Default: the config's run timeout + 15 s.",
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -141,6 +217,67 @@ class WorkerSettings(BaseModel):
     ready_file: Path | None = Field(
         default=None, description="File present while the worker is ready to consume (readiness)."
     )
+    lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        description="Liveness lease each worker holds in Redis (renewed every third of it). The "
+        "runs of a worker whose lease ran out are put back on the queue by the live workers at "
+        "once, instead of after the visibility timeout.",
+    )
+    reclaim_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a worker looks for expired leases and for lost messages: a dead "
+        "worker's runs are back within about lease + this.",
+    )
+    lost_after_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="A task still `queued` this long whose message is neither on the queue nor "
+        "held by a worker (taken by a worker killed at that instant) is queued again.",
+    )
+    pod_deletion_cost: bool = Field(
+        default=False,
+        description="Keep this pod's `controller.kubernetes.io/pod-deletion-cost` annotation "
+        "equal to its runs in progress, so a scale-down removes idle workers first. Needs "
+        "`patch` on pods (the chart's worker Role) and the pod's name and namespace.",
+    )
+    pod_name: str | None = Field(
+        default=None, description="This worker's pod (downward API), for the deletion cost."
+    )
+    pod_namespace: str | None = Field(
+        default=None, description="This worker's namespace (downward API), for the deletion cost."
+    )
+    pod_deletion_cost_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Shortest time between two patches of the deletion cost (a change waits "
+        "at most this long; an unchanged cost is never patched).",
+    )
+    kube_api_url: str | None = Field(
+        default=None,
+        description="Kubernetes API server for the deletion cost. Default: the in-cluster "
+        "address (`KUBERNETES_SERVICE_HOST`, `KUBERNETES_SERVICE_PORT`).",
+    )
+    service_account_dir: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount"),
+        description="Directory of the pod's service-account `token` and `ca.crt`, read for each "
+        "patch (tokens rotate).",
+    )
+
+    @model_validator(mode="after")
+    def _deletion_cost_needs_the_pod(self) -> WorkerSettings:
+        if self.pod_deletion_cost and not (self.pod_name and self.pod_namespace):
+            raise ValueError(
+                "AGENT_WORKER_POD_DELETION_COST needs AGENT_WORKER_POD_NAME and "
+                "AGENT_WORKER_POD_NAMESPACE"
+            )
+        if self.reclaim_interval_seconds >= self.lease_seconds:
+            raise ValueError(
+                f"reclaim_interval_seconds ({self.reclaim_interval_seconds:g}) must be below "
+                f"lease_seconds ({self.lease_seconds:g})"
+            )
+        return self
 
 
 class TaskSettings(BaseModel):
@@ -406,6 +543,18 @@ class McpSettings(BaseModel):
     )
 
 
+class FaultSettings(BaseModel):
+    """Fault points for the fault tests. Test-only: never set them in a deployment."""
+
+    kill_after_pop: int = Field(
+        default=0,
+        ge=0,
+        description="TEST ONLY. The worker SIGKILLs itself when it takes its N-th message off "
+        "the queue, before recording it as held (the window the lost-message sweeper closes). "
+        "0: off.",
+    )
+
+
 class LogSettings(BaseModel):
     level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     json_lines: bool = Field(
@@ -441,6 +590,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    fault: FaultSettings = Field(default_factory=FaultSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 
@@ -484,10 +634,33 @@ def metrics_token(settings: Settings) -> str | None:
     return token
 
 
+def secret_file(path: Path) -> str:
+    """The secret a mounted file holds (a password), without its trailing line break: every
+    other character, spaces included, is part of it. Unreadable or empty: ``SettingsFileError``
+    (connecting without the password would fail later, less clearly)."""
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SettingsFileError(path, f"cannot read: {exc.strerror}") from exc
+    if not value:
+        raise SettingsFileError(path, "the file is empty")
+    return value
+
+
 def environment_variable(name: str) -> str | None:
     """One variable of the process environment (secrets referenced as ``env`` in the agent
     config are read through here, so this module stays the one reader of the environment)."""
     return os.environ.get(name)
+
+
+def kubernetes_service_address() -> str | None:
+    """``https://host:port`` of the Kubernetes API from the variables every pod gets
+    (``KUBERNETES_SERVICE_HOST``, ``KUBERNETES_SERVICE_PORT``); None outside a cluster."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    if not host:
+        return None
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 def multiprocess_metrics_dir() -> Path | None:

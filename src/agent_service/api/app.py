@@ -25,6 +25,7 @@ from agent_service.agentconfig.load import load_config_version
 from agent_service.agentconfig.model import AgentConfig, ConfigVersion
 from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
+from agent_service.api.drain import Drain, graceful_timeout
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
 from agent_service.api.routes import agents, chat, health, models, openai, tasks
@@ -37,6 +38,8 @@ from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
+from agent_service.store.memory import AdmissionByMemory, MemoryWatch
+from agent_service.store.replication import ReplicaAck
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +84,22 @@ def create_app(
         version = config
     app_metrics = metrics or Metrics(enabled=settings.metrics.enabled)
     app_metrics.build_info.labels(__version__).set(1)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
     token = metrics_token(settings)
+    # Begun by the server on SIGTERM (api.server); runs still going at its cutoff end cleanly.
+    drain = Drain(graceful_timeout(settings, version.config.limits.run_timeout_seconds))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(settings, version, app_metrics) as runtime:
             celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
-            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks)
+            # New tasks are refused (503) before Redis is full: the runs in flight keep room.
+            admission = AdmissionByMemory(
+                MemoryWatch(runtime.redis), settings.redis.admit_memory_percent
+            )
+            replicas = ReplicaAck.of(runtime.redis, runtime.keys, settings.redis)
+            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, admission, replicas)
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
@@ -100,6 +110,7 @@ def create_app(
                 "scrape_registry": scrape_from,
                 "keyring": keyring,
                 "metrics_token": token,
+                "drain": drain,
             }
             try:
                 yield state
@@ -113,6 +124,7 @@ def create_app(
         description="Run LLM agents synchronously (`/v1/chat`) or as queued tasks (`/v1/tasks`).",
         lifespan=lifespan,
     )
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing, presented_key
+from agent_service.api.drain import Drain
 from agent_service.api.errors import ApiError
 from agent_service.domain.callers import ANONYMOUS, Caller
 from agent_service.domain.errors import ErrorType
@@ -64,6 +65,11 @@ async def get_queue(request: Request) -> TaskQueue:
     return queue
 
 
+async def get_drain(request: Request) -> Drain:
+    drain: Drain = request.state.drain
+    return drain
+
+
 async def require_json(request: Request) -> None:
     """415 unless the body is declared as JSON."""
     content_type = request.headers.get("content-type", "")
@@ -107,4 +113,5 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 GateDep = Annotated[RunGate, Depends(get_gate)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+DrainDep = Annotated[Drain, Depends(get_drain)]
 JsonBody = Depends(require_json)

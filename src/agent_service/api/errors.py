@@ -24,6 +24,7 @@ RETRY_AFTER_SECONDS = "5"
 RUN_ERROR_STATUS: Mapping[str, int] = {
     ErrorType.LLM_UNAVAILABLE: 503,
     ErrorType.DEPENDENCY_UNAVAILABLE: 503,
+    ErrorType.SHUTTING_DOWN: 503,
     ErrorType.LLM_BAD_REQUEST: 502,
     ErrorType.INVALID_OUTPUT: 502,
     ErrorType.RUN_TIMEOUT: 504,

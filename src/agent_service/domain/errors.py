@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     # dependency errors and load shedding (503)
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     OVERLOADED = "overloaded"
+    SHUTTING_DOWN = "shutting_down"  # the API process drains (SIGTERM): retry elsewhere
     # run outcomes
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_REQUEST = "llm_bad_request"
@@ -68,3 +69,9 @@ class DependencyUnavailableError(AgentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorType.DEPENDENCY_UNAVAILABLE, message)
+
+
+class StorageFullError(DependencyUnavailableError):
+    """Redis refuses writes: it is at (or, for new tasks, near) its ``maxmemory``. Answered as
+    a 503 with ``Retry-After``; a worker keeps the run's end and retries it instead of
+    failing the task (see docs/operations.md)."""

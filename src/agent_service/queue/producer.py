@@ -19,21 +19,29 @@ from dataclasses import dataclass
 
 from celery import Celery
 from opentelemetry import trace
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from agent_service.domain.tasks import TaskRecord
 from agent_service.observability.tracing import inject_context
 from agent_service.queue.celery_app import RUN_TASK_NAME
 from agent_service.store.client import Redis, guarded
-from agent_service.store.tasks import TaskStore
+from agent_service.store.memory import AdmissionByMemory
+from agent_service.store.replication import ReplicaAck
+from agent_service.store.tasks import DELIVERY_TAG_FIELD, TaskStore
 
 _tracer = trace.get_tracer(__name__)
 
 
 def build_message(
-    app: Celery, task_id: str, queue: str, extra_headers: Mapping[str, str] | None = None
+    app: Celery,
+    task_id: str,
+    queue: str,
+    extra_headers: Mapping[str, str] | None = None,
+    delivery_tag: str | None = None,
 ) -> bytes:
-    """The Redis-transport envelope of a ``RUN_TASK_NAME(task_id)`` message for ``queue``."""
+    """The Redis-transport envelope of a ``RUN_TASK_NAME(task_id)`` message for ``queue``
+    (``delivery_tag``: a new one by default)."""
     # argsrepr/kwargsrepr given: Celery's saferepr of them is ~5 % of an enqueue's CPU.
     message = app.amqp.as_task_v2(
         task_id,
@@ -62,7 +70,7 @@ def build_message(
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": 0,
             "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
+            "delivery_tag": delivery_tag or str(uuid.uuid4()),
         },
     }
     return json.dumps(envelope, separators=(",", ":")).encode()
@@ -81,10 +89,19 @@ class Submitted:
 class TaskQueue:
     """Submits runs to the Celery queue (a Redis list named after it) and measures it."""
 
-    def __init__(self, client: Redis, app: Celery, store: TaskStore) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        app: Celery,
+        store: TaskStore,
+        admission: AdmissionByMemory | None = None,
+        replicas: ReplicaAck | None = None,
+    ) -> None:
         self._redis = client
         self._app = app
         self._store = store
+        self._admission = admission
+        self._replicas = replicas
 
     @guarded
     async def submit(
@@ -93,7 +110,8 @@ class TaskQueue:
         headers: Mapping[str, str] | None = None,
         body_hash: str | None = None,
     ) -> Submitted:
-        """Create the record and publish its message atomically (raises 503-type errors).
+        """Create the record and publish its message atomically (raises 503-type errors:
+        ``StorageFullError`` when Redis is near its ``maxmemory``, see ``store.memory``).
 
         The message carries the current trace context (``traceparent``) in its headers. With
         ``record.idempotency_key``, the key is claimed in the same transaction (optimistic,
@@ -107,21 +125,39 @@ class TaskQueue:
             "messaging.message.id": record.task_id,
             "celery.task_name": RUN_TASK_NAME,
         }
+        if self._admission is not None:
+            await self._admission.check()
         with _tracer.start_as_current_span(
             f"send {RUN_TASK_NAME}", kind=trace.SpanKind.PRODUCER, attributes=attributes
         ):
             carrier = dict(headers or {})
             inject_context(carrier)
-            message = build_message(self._app, record.task_id, record.queue, carrier)
+            tag = str(uuid.uuid4())
+            message = build_message(self._app, record.task_id, record.queue, carrier, tag)
             if record.idempotency_key is None:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     self._store.add_create(pipe, record)
-                    pipe.lpush(record.queue, message)
+                    self._add_message(pipe, record, message, tag)
                     await pipe.execute()
-                return Submitted(record.task_id, created=True)
-            return await self._submit_once(record, message, body_hash or "")
+                submitted = Submitted(record.task_id, created=True)
+            else:
+                submitted = await self._submit_once(record, message, tag, body_hash or "")
+            if self._replicas is not None:
+                await self._replicas.wait()  # "accepted" survives a failover (store.replication)
+            return submitted
 
-    async def _submit_once(self, record: TaskRecord, message: bytes, body_hash: str) -> Submitted:
+    def _add_message(self, pipe: Pipeline, record: TaskRecord, message: bytes, tag: str) -> None:
+        """Queue the message, and what the lost-message sweeper (``queue.lost``) needs: the
+        record names the message's delivery tag (a replacement message changes it, so a stale
+        copy is recognised), and the task joins the index of maybe-queued tasks."""
+        keys = self._store.keys
+        pipe.hset(keys.task(record.task_id), DELIVERY_TAG_FIELD, tag)
+        pipe.zadd(keys.queued_tasks, {record.task_id: record.created_at})
+        pipe.lpush(record.queue, message)
+
+    async def _submit_once(
+        self, record: TaskRecord, message: bytes, tag: str, body_hash: str
+    ) -> Submitted:
         assert record.idempotency_key is not None
         claim = self._store.keys.idempotency(record.tenant, record.idempotency_key)
         value = f"{record.task_id} {body_hash}"
@@ -138,7 +174,7 @@ class TaskQueue:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(claim, value, ex=self._store.ttl_seconds)
                     self._store.add_create(pipe, record)
-                    pipe.lpush(record.queue, message)
+                    self._add_message(pipe, record, message, tag)
                     await pipe.execute()
                     return Submitted(record.task_id, created=True)
                 except WatchError:

@@ -66,3 +66,32 @@ class Keys:
     def history_payload(self, run_id: str) -> str:
         """A sync run waiting to be archived, as ``ArchivedRun`` JSON (a task's is its record)."""
         return f"{self.prefix}history:run:{run_id}"
+
+    @property
+    def queued_tasks(self) -> str:
+        """Sorted set of tasks that may still be ``queued`` (score: when last checked or
+        queued): what the lost-message sweeper looks through (``queue.lost``)."""
+        return f"{self.prefix}tasks:queued"
+
+    @property
+    def worker_leases(self) -> str:
+        """Sorted set of live workers (score: when the worker's lease ends, Redis time)."""
+        return f"{self.prefix}workers"
+
+    def worker_held(self, worker: str) -> str:
+        """Set of the delivery tags a worker holds (kombu's ``unacked`` entries it took)."""
+        return f"{self.prefix}worker:{worker}:held"
+
+    def worker_swept(self, worker: str) -> str:
+        """Present once a worker was declared dead and its runs handed to others."""
+        return f"{self.prefix}worker:{worker}:swept"
+
+    @property
+    def delivery_owners(self) -> str:
+        """Hash of delivery tag -> the worker holding it (the truth ``worker_held`` indexes)."""
+        return f"{self.prefix}deliveries:owner"
+
+    @property
+    def lost_sweep_lock(self) -> str:
+        """Held by the one worker sweeping for lost messages in an interval."""
+        return f"{self.prefix}lost-sweep"

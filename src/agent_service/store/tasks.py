@@ -21,12 +21,22 @@ from agent_service.store.keys import Keys
 
 TERMINAL_EVENTS = frozenset({"done", "error", "cancelled"})
 
+DELIVERY_TAG_FIELD = "delivery_tag"
+"""Record field naming the delivery tag of the task's message (set by ``queue.producer``, changed
+by ``queue.lost`` when it replaces a lost message): a delivery with another tag is a stale copy."""
+
+SUPERSEDED = "superseded"
+"""What ``start_attempt`` answers for a stale copy of a replaced message (nothing is changed)."""
+
 # Counts a delivery, marks the task running and emits its `running` event in one round trip,
-# unless the task already ended; returns the whole hash so the worker decides (poison cap,
-# duplicate delivery) on fresh data. KEYS: record, events. ARGV: now, events maxlen, ttl.
+# unless the task already ended or this delivery is a stale copy of a replaced message; returns
+# the whole hash so the worker decides (poison cap, duplicate delivery) on fresh data.
+# KEYS: record, events. ARGV: now, events maxlen, ttl, delivery tag ('' when unknown).
 _START_ATTEMPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
+local expected = redis.call('HGET', KEYS[1], 'delivery_tag')
+if ARGV[4] ~= '' and expected and expected ~= ARGV[4] then return 'superseded' end
 if status == 'queued' or status == 'running' then
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('HSET', KEYS[1], 'status', 'running')
@@ -169,17 +179,23 @@ class TaskStore:
         return parse_task_record(raw) if raw else None
 
     @guarded
-    async def start_attempt(self, task_id: str) -> TaskRecord | None:
+    async def start_attempt(
+        self, task_id: str, delivery_tag: str | None = None
+    ) -> TaskRecord | str | None:
         """Count a delivery, mark the task running and emit ``running`` (unless it ended).
 
-        None if the record is unknown or expired.
+        None if the record is unknown or expired; ``SUPERSEDED`` (and nothing changed) when
+        ``delivery_tag`` is not the tag of the task's message: a copy whose message the
+        lost-message sweeper replaced.
         """
         raw = await self._start_attempt(
             keys=[self._keys.task(task_id), self._keys.events(task_id)],
-            args=[repr(time.time()), self._events_max, self._ttl],
+            args=[repr(time.time()), self._events_max, self._ttl, delivery_tag or ""],
         )
         if not raw:
             return None
+        if raw in (SUPERSEDED, SUPERSEDED.encode()):
+            return SUPERSEDED
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
         return parse_task_record(pairs)
 

@@ -18,13 +18,14 @@ from opentelemetry.context import Context
 from agent_service.agent.loop import RunFailedError
 from agent_service.domain.callers import ANONYMOUS_KEY, Caller
 from agent_service.domain.errors import DependencyUnavailableError, ErrorType
-from agent_service.domain.runs import RunEvent, Usage
+from agent_service.domain.runs import Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import attached, record_queue_wait, tag_current_span
 from agent_service.runtime import ConfigHolder, Runtime
 from agent_service.store.limits import RunGuards
 from agent_service.store.tasks import TaskStore
+from agent_service.worker.storage_full import finish_when_stored, progress_sink, when_stored
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +57,34 @@ async def execute_task(
     task_id: str,
     trace_context: Context | None = None,
     sent_from: Context | None = None,
+    delivery_tag: str | None = None,
 ) -> TaskStatus | None:
-    """Run task ``task_id`` to its end and record it. None when the record is gone.
+    """Run task ``task_id`` to its end and record it. None when the record is gone, or when
+    this delivery (``delivery_tag``) is a stale copy of a message that was replaced.
 
     ``trace_context`` is the Celery task span's context (the run's spans go under it);
     ``sent_from`` the producer's, read from the message (the queue wait span goes under it).
     """
     with attached(trace_context):
-        status = await _execute(deps, task_id, sent_from)
+        status = await _execute(deps, task_id, sent_from, delivery_tag)
         tag_current_span("agent.task.status", status.value if status else "missing")
         return status
 
 
-async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> TaskStatus | None:
+async def _execute(
+    deps: Execution, task_id: str, sent_from: Context | None, delivery_tag: str | None
+) -> TaskStatus | None:
     store = deps.tasks
-    record = await store.start_attempt(task_id)
-    if record is None:
-        log.warning("task record missing or expired; message dropped", extra={"task_id": task_id})
+    record = await when_stored(
+        lambda: store.start_attempt(task_id, delivery_tag), task_id, "the run's start"
+    )
+    if record is None or isinstance(record, str):  # gone, or SUPERSEDED
+        message = (
+            "task record missing or expired; message dropped"
+            if record is None
+            else "stale copy of a replaced message ignored"
+        )
+        log.warning(message, extra={"task_id": task_id})
         return None
     if record.status.terminal:
         log.info(
@@ -98,7 +110,8 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
             f"{record.attempts - 1} (limit {max_deliveries})"
         )
         log.error("poison task: %s", message, extra={"task_id": task_id})
-        await store.finish(
+        await finish_when_stored(
+            store,
             task_id,
             TaskStatus.FAILED,
             error=TaskError(type=ErrorType.POISON, message=message),
@@ -107,8 +120,7 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
         metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
         return TaskStatus.FAILED
 
-    async def sink(event: RunEvent) -> None:
-        await store.append_event(task_id, event)
+    sink = progress_sink(store, task_id)
 
     snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
     agent = snapshot.agent_for(record.agent, record.tenant)
@@ -133,7 +145,8 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
             )
             raise DependencyUnavailableError(exc.message) from exc
         status = TaskStatus.CANCELLED if exc.type == ErrorType.CANCELLED else TaskStatus.FAILED
-        await store.finish(
+        await finish_when_stored(
+            store,
             task_id,
             status,
             error=TaskError(type=exc.type, message=exc.message),
@@ -149,7 +162,7 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
         in_progress.dec()
     # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
     result.trace_id = record.trace_id or result.trace_id
-    await store.finish(task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
+    await finish_when_stored(store, task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
     metrics.task_finished(
         record.queue, "succeeded", time.monotonic() - started, len(result.steps), agent.name
     )
@@ -174,7 +187,8 @@ async def _agent_gone(deps: Execution, record: TaskRecord) -> TaskStatus:
         f"{deps.configs.current.version.generation}); it was when the task was submitted"
     )
     log.error("task cannot run: %s", message, extra={"task_id": record.task_id})
-    await deps.tasks.finish(
+    await finish_when_stored(
+        deps.tasks,
         record.task_id,
         TaskStatus.FAILED,
         error=TaskError(type=ErrorType.NOT_FOUND, message=message),

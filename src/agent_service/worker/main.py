@@ -41,7 +41,9 @@ from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.webhooks import WebhookOutbox
 from agent_service.worker.consumer import install_consumer
+from agent_service.worker.deliveries import DeliveryTracking
 from agent_service.worker.execution import Execution
+from agent_service.worker.liveness import start_duties, worker_name
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
 from agent_service.worker.tasks import register_tasks
@@ -64,7 +66,7 @@ def _start_metrics(settings: Settings) -> Metrics:
     metrics = Metrics(enabled=settings.metrics.enabled)
     metrics.build_info.labels(__version__).set(1)
     metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
     serve_metrics(registry, settings.metrics.port, settings.metrics.host, metrics_token(settings))
     return metrics
@@ -109,7 +111,6 @@ def run_worker(settings: Settings) -> int:
             run_timeout,
         )
     app = create_celery_app(settings, run_timeout)
-    install_consumer(app)  # survives a Redis outage with runs in hand (see worker/consumer.py)
     metrics = _start_metrics(settings)
     # Before the loop thread and the pool threads exist: every span goes to this provider.
     tracer_provider = configure_tracing(WORKER_SERVICE_NAME, settings.tracing)
@@ -132,6 +133,11 @@ def run_worker(settings: Settings) -> int:
         metrics,
     )
     loop.run(webhooks.start())
+    # Survives a Redis outage with runs in hand (worker/consumer.py); records which runs this
+    # worker holds, for the fast reclaim its lease allows (worker/liveness.py).
+    tracking = DeliveryTracking(runtime.keys, worker_name(), settings.fault.kill_after_pop)
+    install_consumer(app, tracking)
+    loop.run(start_duties(resources, app, runtime, tracking))
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 

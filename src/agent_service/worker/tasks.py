@@ -23,10 +23,12 @@ def register_tasks(app: Celery, loop: LoopThread, deps: Execution) -> None:
         current = otel_context.get_current()
         headers = {k: str(v) for k in TRACE_HEADERS if (v := getattr(self.request, k, None))}
         sent_from = extract_context(headers)
+        # Which copy of the message this is: a stale copy of a replaced one is not run.
+        delivery_tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
         try:
-            status = loop.run(execute_task(deps, task_id, current, sent_from))
+            status = loop.run(execute_task(deps, task_id, current, sent_from, delivery_tag))
         except DependencyUnavailableError as exc:
-            # Redis went away mid-run: hand the message back (or leave it unacked, to be
-            # redelivered after the visibility timeout) rather than acknowledging a lost run.
+            # Redis went away mid-run, or stayed full: hand the message back (or leave it
+            # unacked, to be redelivered later) rather than acknowledging a lost run.
             raise Reject(str(exc), requeue=True) from exc
         return status.value if status else None

@@ -12,7 +12,15 @@ from fastapi.responses import StreamingResponse
 
 from agent_service.agent.loop import Agent, RunFailedError
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
+from agent_service.api.deps import (
+    CallerDep,
+    DrainDep,
+    GateDep,
+    JsonBody,
+    SettingsDep,
+    SnapshotDep,
+)
+from agent_service.api.drain import Drain, ShuttingDownError
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
@@ -40,6 +48,7 @@ async def chat(
     gate: GateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    drain: DrainDep,
 ) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
@@ -55,12 +64,12 @@ async def chat(
     if body.stream:
         keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            stream_run(agent, request, keepalive, metrics, guard),
+            stream_run(agent, request, keepalive, metrics, guard, drain=drain),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **rate},
         )
     response.headers.update(rate)
-    return await run_sync(agent, request, metrics, guard, rate)
+    return await run_sync(agent, request, metrics, guard, rate, drain=drain)
 
 
 async def run_sync(
@@ -69,13 +78,20 @@ async def run_sync(
     metrics: Metrics,
     guard: RunGuard | None,
     headers: dict[str, str],
+    *,
+    drain: Drain | None = None,
 ) -> RunResult:
-    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``."""
+    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``;
+    one still going when ``drain``'s grace runs out, a 503 ``shutting_down``."""
+    run = agent.run(request, mode="sync", guard=guard)
     try:
-        result = await agent.run(request, mode="sync", guard=guard)
+        result = await (drain.within_grace(run) if drain is not None else run)
     except RunFailedError as exc:
         metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
         raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
+    except ShuttingDownError as exc:
+        metrics.run_finished("sync", "failed", 0, agent.name)
+        raise ApiError(503, exc.type, exc.message, headers=headers) from exc
     metrics.run_finished("sync", "succeeded", len(result.steps), agent.name)
     return result
 
@@ -86,9 +102,12 @@ async def run_events(
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
+    *,
+    drain: Drain | None = None,
 ) -> AsyncIterator[RunEvent | None]:
     """A streamed run's events (``step``, ``delta``, then ``done`` or ``error``), with None
-    for every ``keepalive`` seconds of silence. Closing the iterator cancels the run."""
+    for every ``keepalive`` seconds of silence. Closing the iterator cancels the run; so does
+    the end of ``drain``'s grace, after an ``error`` event of type ``shutting_down``."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
 
     async def produce() -> None:
@@ -113,10 +132,14 @@ async def run_events(
     try:
         while True:
             try:
-                event = await asyncio.wait_for(events.get(), timeout=keepalive)
+                event = await asyncio.wait_for(_next(events, drain), timeout=keepalive)
             except TimeoutError:
                 yield None
                 continue
+            except ShuttingDownError as exc:
+                metrics.run_finished("stream", "failed", 0, agent.name)
+                yield RunEvent(type="error", data={"type": exc.type, "message": exc.message})
+                break
             if event is None:  # produce() ended
                 break
             yield event
@@ -127,13 +150,22 @@ async def run_events(
             await runner
 
 
+async def _next(events: asyncio.Queue[RunEvent | None], drain: Drain | None) -> RunEvent | None:
+    """The next event, or ``ShuttingDownError`` once the drain's grace is over."""
+    if drain is None:
+        return await events.get()
+    return await drain.within_grace(events.get())
+
+
 async def stream_run(
     agent: Agent,
     request: RunRequest,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
+    *,
+    drain: Drain | None = None,
 ) -> AsyncIterator[bytes]:
     """``run_events`` as SSE bytes (keep-alive comments for the silences)."""
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    async for event in run_events(agent, request, keepalive, metrics, guard, drain=drain):
         yield KEEPALIVE if event is None else sse_event(event.type, event.data)

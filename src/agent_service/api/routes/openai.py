@@ -25,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
+from agent_service.api.deps import (
+    CallerDep,
+    DrainDep,
+    GateDep,
+    JsonBody,
+    SettingsDep,
+    SnapshotDep,
+)
+from agent_service.api.drain import Drain
 from agent_service.api.errors import ApiError
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
@@ -193,6 +201,7 @@ async def chat_completions(
     gate: GateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    drain: DrainDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
@@ -213,12 +222,13 @@ async def chat_completions(
             keepalive=settings.api.sse_keepalive_seconds,
             metrics=gate.metrics,
             guard=guard,
+            drain=drain,
         )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    result = await run_sync(agent, request, gate.metrics, guard, rate)
+    result = await run_sync(agent, request, gate.metrics, guard, rate, drain=drain)
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -273,9 +283,10 @@ async def _chunks(
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None,
+    drain: Drain,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    async for event in run_events(agent, request, keepalive, metrics, guard, drain=drain):
         if event is None:
             yield KEEPALIVE
         elif event.type == "delta":

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent_service.api.deps import (
     CallerDep,
+    DrainDep,
     GateDep,
     JsonBody,
     MetricsDep,
@@ -26,6 +27,7 @@ from agent_service.api.deps import (
     SnapshotDep,
     TasksDep,
 )
+from agent_service.api.drain import STREAM_RESUME_MESSAGE, Drain, ShuttingDownError, first_of
 from agent_service.api.errors import ApiError
 from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
@@ -219,9 +221,11 @@ def _already_ended(task_id: str, status: str) -> ApiError:
 )
 async def task_events(
     task_id: str,
+    *,
     tasks: TasksDep,
     settings: SettingsDep,
     caller: CallerDep,
+    drain: DrainDep,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
     """The run's events as SSE (``status``, ``step``, then ``done``, ``error`` or
@@ -230,24 +234,33 @@ async def task_events(
     Each event's ``id`` is its Redis stream id; reconnect with ``Last-Event-ID`` to resume
     after it, with no gap and no duplicate. Any API process serves any task's stream. A
     keep-alive comment is sent every ``AGENT_API_SSE_KEEPALIVE_SECONDS`` (15 s) while nothing
-    happens. The stream ends after the terminal event.
+    happens. The stream ends after the terminal event, or when this API process shuts down:
+    then with an ``error`` event of type ``shutting_down`` and no id (reconnect with
+    ``Last-Event-ID``; the task is not affected).
     """
     await _load(tasks, task_id, caller)
     after = last_event_id if last_event_id and _EVENT_ID.match(last_event_id) else "0"
     keepalive = settings.api.sse_keepalive_seconds
     return StreamingResponse(
-        _follow(tasks, task_id, after, keepalive),
+        _follow(tasks, task_id, after, keepalive, drain),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
 
 
 async def _follow(
-    store: TaskStore, task_id: str, after: str, keepalive: float
+    store: TaskStore, task_id: str, after: str, keepalive: float, drain: Drain
 ) -> AsyncIterator[bytes]:
     block_ms = int(keepalive * 1000)
     while True:
-        events = await store.read_events(task_id, after, block_ms)
+        try:
+            # Resumable, and run elsewhere: ends as soon as this process starts draining.
+            events = await first_of(store.read_events(task_id, after, block_ms), drain.begun())
+        except ShuttingDownError:
+            yield sse_event(
+                "error", {"type": ErrorType.SHUTTING_DOWN, "message": STREAM_RESUME_MESSAGE}
+            )
+            return
         if not events:
             # Nothing new within the keep-alive interval: a comment keeps proxies from closing.
             if await store.get(task_id) is None:
