@@ -27,7 +27,7 @@ from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import agents, chat, health, models, openai, tasks
+from agent_service.api.routes import agents, approvals, chat, health, models, openai, tasks
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -89,7 +89,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(settings, version, app_metrics) as runtime:
             celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
-            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks)
+            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, runtime.durable.slots)
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
@@ -117,6 +117,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tasks.router)
+    app.include_router(approvals.router)
     app.include_router(models.router)
     app.include_router(agents.router)
     app.include_router(openai.router)
@@ -133,6 +134,7 @@ def create_app(
         health.router,
         chat.router,
         tasks.router,
+        approvals.router,
         models.router,
         agents.router,
         openai.router,

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 
 from celery import Celery
 from opentelemetry import trace
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from agent_service.agentconfig.approvals import Multitask
 from agent_service.domain.tasks import TaskRecord
 from agent_service.observability.tracing import inject_context
+from agent_service.queue import sessions
 from agent_service.queue.celery_app import RUN_TASK_NAME
 from agent_service.store.client import Redis, guarded
+from agent_service.store.session_slots import SessionSlots, session_key
 from agent_service.store.tasks import TaskStore
 
 _tracer = trace.get_tracer(__name__)
@@ -71,20 +75,36 @@ def build_message(
 @dataclass(frozen=True)
 class Submitted:
     """What ``TaskQueue.submit`` did: created ``task_id``, or found the task an
-    ``Idempotency-Key`` already names (``created`` False; ``same_body`` says if it matches)."""
+    ``Idempotency-Key`` already names (``created`` False; ``same_body`` says if it matches).
+
+    With a session: ``waiting`` when the run waits for the session's current run, and the
+    tasks an interrupt cancelled (``interrupted``) with the approval one of them waited for."""
 
     task_id: str
     created: bool
     same_body: bool = True
+    waiting: bool = False
+    interrupted: tuple[str, ...] = ()
+    withdrawn: tuple[str, str] | None = None
 
 
 class TaskQueue:
     """Submits runs to the Celery queue (a Redis list named after it) and measures it."""
 
-    def __init__(self, client: Redis, app: Celery, store: TaskStore) -> None:
+    def __init__(
+        self, client: Redis, app: Celery, store: TaskStore, slots: SessionSlots | None = None
+    ) -> None:
         self._redis = client
         self._app = app
         self._store = store
+        self._slots = slots
+
+    def message(self, record: TaskRecord, headers: Mapping[str, str] | None = None) -> bytes:
+        """The Celery message of ``record``'s run (a resumed run's too), with the current trace
+        context in its headers."""
+        carrier = dict(headers or {})
+        inject_context(carrier)
+        return build_message(self._app, record.task_id, record.queue, carrier)
 
     @guarded
     async def submit(
@@ -92,13 +112,15 @@ class TaskQueue:
         record: TaskRecord,
         headers: Mapping[str, str] | None = None,
         body_hash: str | None = None,
+        multitask: Multitask | None = None,
     ) -> Submitted:
         """Create the record and publish its message atomically (raises 503-type errors).
 
         The message carries the current trace context (``traceparent``) in its headers. With
         ``record.idempotency_key``, the key is claimed in the same transaction (optimistic,
         WATCH): concurrent duplicates create exactly one task, the others get its id. The key
-        lives as long as the record.
+        lives as long as the record. With a ``session_id`` and ``multitask`` (the agent's
+        setting), the session's slot decides (``queue.sessions``; ``SessionBusyError``).
         """
         attributes = {
             "messaging.system": "celery",
@@ -110,41 +132,100 @@ class TaskQueue:
         with _tracer.start_as_current_span(
             f"send {RUN_TASK_NAME}", kind=trace.SpanKind.PRODUCER, attributes=attributes
         ):
-            carrier = dict(headers or {})
-            inject_context(carrier)
-            message = build_message(self._app, record.task_id, record.queue, carrier)
-            if record.idempotency_key is None:
+            message = self.message(record, headers)
+            in_session = (
+                multitask is not None
+                and self._slots is not None
+                and record.request.session_id is not None
+            )
+            if record.idempotency_key is None and not in_session:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     self._store.add_create(pipe, record)
                     pipe.lpush(record.queue, message)
                     await pipe.execute()
                 return Submitted(record.task_id, created=True)
-            return await self._submit_once(record, message, body_hash or "")
+            return await self._submit_watched(
+                record, message, body_hash or "", multitask if in_session else None
+            )
 
-    async def _submit_once(self, record: TaskRecord, message: bytes, body_hash: str) -> Submitted:
-        assert record.idempotency_key is not None
-        claim = self._store.keys.idempotency(record.tenant, record.idempotency_key)
-        value = f"{record.task_id} {body_hash}"
+    async def _submit_watched(
+        self, record: TaskRecord, message: bytes, body_hash: str, multitask: Multitask | None
+    ) -> Submitted:
+        """The transaction of a submission with an idempotency key or a session (WATCH)."""
+        claim = None
+        if record.idempotency_key is not None:
+            claim = self._store.keys.idempotency(record.tenant, record.idempotency_key)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(claim)
-                    existing = await pipe.get(claim)
-                    if existing is not None:
-                        await pipe.reset()  # type: ignore[no-untyped-call]
-                        text = existing.decode() if isinstance(existing, bytes) else existing
-                        task_id, _, known_hash = str(text).partition(" ")
-                        return Submitted(task_id, created=False, same_body=known_hash == body_hash)
+                    if claim is not None:
+                        await pipe.watch(claim)
+                        existing = await pipe.get(claim)
+                        if existing is not None:
+                            await pipe.reset()  # type: ignore[no-untyped-call]
+                            text = existing.decode() if isinstance(existing, bytes) else existing
+                            task_id, _, known_hash = str(text).partition(" ")
+                            same = known_hash == body_hash
+                            return Submitted(task_id, created=False, same_body=same)
+                    decided = None
+                    if multitask is not None:
+                        decided = await self._plan_session(pipe, record, multitask)
+                        if decided is None:
+                            continue  # a stale slot was released: read the session again
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(claim, value, ex=self._store.ttl_seconds)
+                    if claim is not None:
+                        pipe.set(claim, f"{record.task_id} {body_hash}", ex=self._store.ttl_seconds)
                     self._store.add_create(pipe, record)
-                    pipe.lpush(record.queue, message)
+                    if decided is None:
+                        pipe.lpush(record.queue, message)
+                    else:
+                        assert self._slots is not None
+                        await sessions.apply(
+                            pipe,
+                            decided,
+                            slots=self._slots,
+                            tasks=self._store,
+                            record=record,
+                            message=message,
+                        )
                     await pipe.execute()
-                    return Submitted(record.task_id, created=True)
+                    return _submitted(record, decided)
                 except WatchError:
-                    continue  # another request claimed the key meanwhile: read its task
+                    continue  # another request changed a watched key meanwhile: read again
+
+    async def _plan_session(
+        self, pipe: Pipeline, record: TaskRecord, multitask: Multitask
+    ) -> sessions.Plan | None:
+        """The session's plan, or None after releasing a stale slot (plan again)."""
+        assert self._slots is not None and record.request.session_id is not None
+        session = session_key(record.tenant, record.request.session_id)
+        keys = self._store.keys
+        await pipe.watch(keys.session_slot(session), keys.session_waiting(session))
+        decided = await sessions.plan(pipe, self._slots, record, multitask)
+        if decided.stale is None:
+            return decided
+        await pipe.reset()  # type: ignore[no-untyped-call]
+        await self._slots.release(record.tenant, record.request.session_id, decided.stale)
+        return None
+
+    @guarded
+    async def push(self, queue: str, message: bytes) -> None:
+        """Put a built message on ``queue`` (a run the session let through)."""
+        await self._redis.lpush(queue, message)
 
     @guarded
     async def depth(self, queue: str) -> int:
         """Messages waiting in ``queue`` (not yet reserved by a worker)."""
         return int(await self._redis.llen(queue))
+
+
+def _submitted(record: TaskRecord, decided: sessions.Plan | None) -> Submitted:
+    if decided is None:
+        return Submitted(record.task_id, created=True)
+    return Submitted(
+        record.task_id,
+        created=True,
+        waiting=not decided.start,
+        interrupted=tuple(decided.cancel),
+        withdrawn=decided.withdraw,
+    )

@@ -36,10 +36,12 @@ from agent_service.queue.celery_app import (
     create_celery_app,
     visibility_timeout,
 )
+from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.webhooks import WebhookOutbox
+from agent_service.worker.approval_sweeper import ApprovalSweeper
 from agent_service.worker.consumer import install_consumer
 from agent_service.worker.execution import Execution
 from agent_service.worker.probes import install_probes
@@ -130,8 +132,16 @@ def run_worker(settings: Settings) -> int:
         runtime.configs,
         settings,
         metrics,
+        approvals=runtime.durable.approvals,
     )
     loop.run(webhooks.start())
+    sweeper = ApprovalSweeper(
+        runtime.durable.approvals,
+        runtime.tasks,
+        TaskQueue(runtime.redis, app, runtime.tasks),
+        metrics,
+    )
+    loop.run(sweeper.start())
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
@@ -143,6 +153,7 @@ def run_worker(settings: Settings) -> int:
             loop.run(webhooks.stop(grace), timeout=grace + 5)
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
+        loop.run(sweeper.stop(), timeout=10)
         loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)

@@ -25,8 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
+from agent_service.api.deps import (
+    CallerDep,
+    DurableDep,
+    GateDep,
+    JsonBody,
+    SettingsDep,
+    SnapshotDep,
+)
 from agent_service.api.errors import ApiError
+from agent_service.api.handoff import SyncHandoff
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
@@ -182,6 +190,11 @@ def _usage(result: RunResult) -> Usage:
     responses={
         **ERROR_RESPONSES,
         200: {"content": {"text/event-stream": {}}, "description": "Completion (JSON or SSE)"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "A tool call needs a person's approval (`approval_required`): the "
+            "run continues as the task in Location",
+        },
     },
     dependencies=[JsonBody],
 )
@@ -193,6 +206,7 @@ async def chat_completions(
     gate: GateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    durable: DurableDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
@@ -204,6 +218,9 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
+    handoff = SyncHandoff(
+        durable.approvals, settings.worker.queue, caller, snapshot.version.generation
+    )
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _chunks(
@@ -213,12 +230,13 @@ async def chat_completions(
             keepalive=settings.api.sse_keepalive_seconds,
             metrics=gate.metrics,
             guard=guard,
+            handoff=handoff,
         )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    result = await run_sync(agent, request, gate.metrics, guard, rate)
+    result = await run_sync(agent, request, gate.metrics, guard, rate, handoff=handoff)
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -273,9 +291,10 @@ async def _chunks(
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None,
+    handoff: SyncHandoff,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    async for event in run_events(agent, request, keepalive, metrics, guard, handoff=handoff):
         if event is None:
             yield KEEPALIVE
         elif event.type == "delta":
@@ -288,4 +307,7 @@ async def _chunks(
         elif event.type == "error":
             # Mid-stream the status line is sent: OpenAI SDKs raise on an `error` chunk.
             yield _data({"error": {**event.data, "code": event.data.get("type")}})
+        elif event.type == "approval_required":  # handed over to a task: said as an error
+            code = ErrorType.APPROVAL_REQUIRED.value
+            yield _data({"error": {"type": code, "code": code, "message": event.data["message"]}})
     yield b"data: [DONE]\n\n"
