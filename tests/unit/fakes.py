@@ -91,9 +91,7 @@ class EchoTool:
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(
-        self, arguments: dict[str, Any], *, idempotency_key: str | None = None
-    ) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         self.calls.append(arguments)
         self.keys.append(idempotency_key)
         if self.fail:

@@ -206,6 +206,15 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
+def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the first ``user`` message ("" when there is none): what names a
+    conversation (``conversations.conversation_id``)."""
+    for message in messages:
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
 def trailing_tool_results(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(tool name, result text) of the ``tool`` messages that end the conversation, in order.
 
