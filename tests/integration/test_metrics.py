@@ -43,6 +43,19 @@ def ports(
     config = tmp_path_factory.mktemp("metrics") / "agent.yaml"
     document = yaml.safe_load(Path(stack_env.extra["AGENT_CONFIG_FILE"]).read_text())
     document["mcpServers"] = [{"name": "orders", "url": demo.url, "allowPrivateNetworks": True}]
+    # One named agent as the implicit one was, with a gated tool whose rule never matches: the
+    # approval metrics are exposed (primed) without any run pausing.
+    document["agents"] = [
+        {
+            "name": "default",
+            "tools": {"calculator": True, "current_time": True, "mcp": [{"server": "orders"}]},
+            "approvals": {
+                "tools": [
+                    {"tool": "current_time", "approval": "rule", "rule": {"required": ["x"]}}
+                ]
+            },
+        }
+    ]
     config.write_text(yaml.safe_dump(document))
     api_metrics, worker_metrics = free_port(), free_port()
     api, url = stack_env.start_api(
