@@ -50,9 +50,7 @@ def ports(
             "name": "default",
             "tools": {"calculator": True, "current_time": True, "mcp": [{"server": "orders"}]},
             "approvals": {
-                "tools": [
-                    {"tool": "current_time", "approval": "rule", "rule": {"required": ["x"]}}
-                ]
+                "tools": [{"tool": "current_time", "approval": "rule", "rule": {"required": ["x"]}}]
             },
         }
     ]
