@@ -115,6 +115,7 @@ def test_labels_come_from_closed_sets(ports: tuple[str, int, int]) -> None:
         "orders__lookup_order",
         "orders__list_recent_orders",
         "orders__track_shipment",
+        "orders__refund_order",
     }
     assert 'agent_worker_slots{queue="' in worker_text
     assert re.search(r'^agent_queue_depth\{queue="[^"]+"\} 0\.0$', worker_text, re.M)
