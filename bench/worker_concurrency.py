@@ -9,8 +9,16 @@ run latency, the most runs seen in flight at once, the worker's RSS and CPU per 
 against a bare ``litellm.acompletion`` call on the same simulator measured in the same run. Each
 N is repeated ``--repeat`` times; the median is reported.
 
+``--journal-cost`` measures what the step journal costs in the same run: each repetition runs
+the worker once with the journal (the default) and once without it (``AGENT_WORKER_JOURNAL=
+false``, a setting for this measurement only), alternating which goes first, and reports worker
+CPU per run and redis-server CPU per run for both, and their ratio. ``--message`` sets what each
+run asks (``{i}`` is its number): the default is one LLM call (one journal entry); ``'what is
+{i}*7?'`` makes three steps (an LLM call, a calculator call, an LLM call: three entries).
+
     uv run python bench/worker_concurrency.py                 # N = 1 10 100 200
     uv run python bench/worker_concurrency.py --n 100 500 --repeat 3
+    uv run python bench/worker_concurrency.py --n 100 --journal-cost --message 'what is {i}*7?'
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ from bench.common import cpu_seconds, rss_mb
 from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
-async def enqueue(redis_url: str, queue: str, prefix: str, count: int) -> list[str]:
+async def enqueue(
+    redis_url: str, queue: str, prefix: str, count: int, message: str = "hello number {i}"
+) -> list[str]:
     from agent_service.domain.runs import RunRequest
     from agent_service.domain.tasks import TaskRecord, TaskStatus
     from agent_service.queue.celery_app import create_celery_app
@@ -57,7 +67,7 @@ async def enqueue(redis_url: str, queue: str, prefix: str, count: int) -> list[s
             task_id=uuid.uuid4().hex,
             status=TaskStatus.QUEUED,
             queue=queue,
-            request=RunRequest(message=f"hello number {i}"),
+            request=RunRequest(message=message.format(i=i)),
             created_at=time.time(),
         )
         await producer.submit(record)
@@ -151,7 +161,16 @@ def max_in_flight(records: list[dict[str, float]]) -> int:
 
 
 def measure(
-    n: int, rounds: int, latency: float, redis_url: str, sim_url: str, log_dir: Path
+    n: int,
+    rounds: int,
+    latency: float,
+    redis_url: str,
+    sim_url: str,
+    log_dir: Path,
+    *,
+    message: str = "hello number {i}",
+    journal: bool = True,
+    redis_pid: int | None = None,
 ) -> dict[str, float]:
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     prefix = f"{queue}:"
@@ -166,6 +185,7 @@ def measure(
             "AGENT_REDIS_KEY_PREFIX": prefix,
             "AGENT_WORKER_CONCURRENCY": str(n),
             "AGENT_LOG_LEVEL": "WARNING",
+            "AGENT_WORKER_JOURNAL": "true" if journal else "false",
         }
     )
     worker = Proc(f"worker-{n}", cli("worker"), env, log_dir)
@@ -176,11 +196,13 @@ def measure(
         warm = asyncio.run(enqueue(redis_url, queue, prefix, min(n, 10)))  # warm the loop and pools
         wait_done(redis_url, prefix, warm, 60)
         measured = f"{queue}-measured"
-        ids = asyncio.run(enqueue(redis_url, measured, prefix, rounds * n))
+        ids = asyncio.run(enqueue(redis_url, measured, prefix, rounds * n, message))
         cpu_before = cpu_seconds(worker.pid)
+        redis_before = cpu_seconds(redis_pid) if redis_pid is not None else 0.0
         consume(redis_url, measured)
         records = wait_done(redis_url, prefix, ids, 60 + rounds * latency * 10)
         cpu = cpu_seconds(worker.pid) - cpu_before
+        redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid is not None else 0.0
         span = max(r["finished"] for r in records) - min(r["started"] for r in records)
         runs = [r["finished"] - r["started"] for r in records]
         qs = statistics.quantiles(runs, n=20) if len(runs) > 1 else [runs[0]] * 19
@@ -194,6 +216,7 @@ def measure(
             "in_flight": max_in_flight(records),
             "rss_mb": rss_mb(worker.pid),
             "cpu_ms_per_run": cpu / len(records) * 1000,
+            "redis_ms_per_run": redis_cpu / len(records) * 1000,
         }
     finally:
         worker.stop()
@@ -209,6 +232,20 @@ def main() -> None:
     )
     parser.add_argument("--latency", type=float, default=1.0, help="simulated LLM latency (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per N; the median is shown")
+    parser.add_argument(
+        "--message", default="hello number {i}", help="what each run asks ({i}: its number)"
+    )
+    parser.add_argument(
+        "--journal-cost",
+        action="store_true",
+        help="per N, with and without the step journal in the same run (CPU per run, ratio)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1,
+        help="journal entries a run of --message makes (1: one LLM call; 3 for 'what is {i}*7?')",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     redis_port = free_port()
@@ -235,6 +272,10 @@ def main() -> None:
             f"{platform.python_version()}, latency {args.latency} s, {args.rounds} runs per slot, "
             f"median of {args.repeat}"
         )
+        if args.journal_cost:
+            for n in args.n:
+                journal_cost(n, args, redis_url, sim_url, work, redis.pid)
+            return
         print(
             f"{'N':>5} {'runs/s':>8} {'ideal':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} "
             f"{'in flight':>9} {'RSS MB':>7} {'CPU ms/run':>10}"
@@ -248,7 +289,9 @@ def main() -> None:
         )
         for n in args.n:
             results = [
-                measure(n, args.rounds, args.latency, redis_url, sim_url, work)
+                measure(
+                    n, args.rounds, args.latency, redis_url, sim_url, work, message=args.message
+                )
                 for _ in range(args.repeat)
             ]
             med = {k: statistics.median(r[k] for r in results) for k in results[0]}
@@ -264,6 +307,150 @@ def main() -> None:
         sim.stop()
         redis.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def append_cost(
+    redis_url: str, redis_pid: int, runs: int, concurrency: int
+) -> dict[str, float]:
+    """The journal's own work, without a worker around it: ``runs`` three-step runs' entries (an
+    LLM step with a tool call, the tool result, the answer) appended through the real
+    ``JournalStore`` by ``concurrency`` runs at once, as the worker's loop does. CPU ms per
+    entry in this process (serialising, the script call) and in redis-server."""
+    import resource
+
+    from agent_service.agent.journal import llm_entry, tool_entry
+    from agent_service.domain.messages import LLMCompletion, TokenUsage, ToolCall
+    from agent_service.domain.runs import RunRequest, Step, Usage
+    from agent_service.domain.tasks import TaskRecord, TaskStatus
+    from agent_service.settings import Settings
+    from agent_service.store.client import create_redis
+    from agent_service.store.journal import JournalStore
+    from agent_service.store.keys import Keys
+    from agent_service.store.tasks import TaskStore
+
+    settings = Settings.model_validate({"redis": {"url": redis_url}})
+    client = create_redis(settings.redis)
+    keys = Keys(f"journal-{uuid.uuid4().hex[:6]}:")
+    tasks = TaskStore(client, keys, 3600, 100)
+    journals = JournalStore(client, keys, 3600)
+    usage = TokenUsage(input_tokens=120, output_tokens=20, cost_usd=0.0001)
+    asks = LLMCompletion(
+        content=None,
+        tool_calls=[ToolCall(id="call_1", name="calculator", arguments='{"expression": "6*7"}')],
+        usage=usage, model="sim", requested_model="sim", provider="openai", duration_ms=1000.0,
+    )  # fmt: skip
+    answers = asks.model_copy(update={"content": "The answer is 42.", "tool_calls": []})
+
+    def step(index: int, kind: str) -> Step:
+        return Step(
+            index=index, kind=kind, name="sim" if kind == "llm" else "calculator",
+            started_at=time.time(), duration_ms=1000.0, output="42",
+            usage=Usage.from_tokens(usage) if kind == "llm" else None,
+        )  # fmt: skip
+
+    def new_record() -> TaskRecord:
+        return TaskRecord(
+            task_id=uuid.uuid4().hex,
+            status=TaskStatus.QUEUED,
+            queue="q",
+            request=RunRequest(message="what is 6*7?"),
+            created_at=time.time(),
+        )
+
+    async def started(record: TaskRecord) -> int:
+        """Create the record and count its first attempt, as submission and a worker do."""
+        async with client.pipeline(transaction=True) as pipe:
+            tasks.add_create(pipe, record)
+            await pipe.execute()
+        attempt = await tasks.start_attempt(record.task_id)
+        assert attempt is not None
+        return attempt.attempts
+
+    async def one_run(journaled: bool) -> None:
+        record = new_record()
+        attempt = await started(record)
+        if not journaled:
+            return
+        journal = await journals.open(record.task_id, attempt, 0)
+        await journal.append(llm_entry(step(0, "llm"), asks, None))
+        await journal.append(tool_entry(step(1, "tool"), "call_1", "42", True))
+        await journal.append(llm_entry(step(2, "llm"), answers, None))
+
+    async def batch(count: int, journaled: bool) -> None:
+        for start in range(0, count, concurrency):
+            size = min(concurrency, count - start)
+            await asyncio.gather(*(one_run(journaled) for _ in range(size)))
+
+    def cpu() -> tuple[float, float]:
+        usage_now = resource.getrusage(resource.RUSAGE_SELF)
+        return usage_now.ru_utime + usage_now.ru_stime, cpu_seconds(redis_pid)
+
+    await batch(200, journaled=True)  # warm the scripts and the pool
+    results: dict[str, float] = {}
+    for name, journaled in (("without", False), ("with", True)):
+        before = cpu()
+        await batch(runs, journaled)
+        after = cpu()
+        results[f"{name}_client_ms"] = (after[0] - before[0]) * 1000
+        results[f"{name}_redis_ms"] = (after[1] - before[1]) * 1000
+    await client.aclose()
+    entries = runs * 3
+    return {
+        "client_ms_per_entry": (results["with_client_ms"] - results["without_client_ms"]) / entries,
+        "redis_ms_per_entry": (results["with_redis_ms"] - results["without_redis_ms"]) / entries,
+    }
+
+
+def journal_cost(
+    n: int, args: argparse.Namespace, redis_url: str, sim_url: str, work: Path, redis_pid: int
+) -> None:
+    """Worker and Redis CPU per run with and without the step journal, interleaved."""
+    results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for repetition in range(args.repeat):
+        order = (True, False) if repetition % 2 == 0 else (False, True)
+        for journal in order:
+            results[journal].append(
+                measure(
+                    n,
+                    args.rounds,
+                    args.latency,
+                    redis_url,
+                    sim_url,
+                    work,
+                    message=args.message,
+                    journal=journal,
+                    redis_pid=redis_pid,
+                )
+            )
+    med = {
+        journal: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        for journal, runs in results.items()
+    }
+    print(f"# journal cost, N={n}, message {args.message!r}, median of {args.repeat} each")
+    for journal in (False, True):
+        m = med[journal]
+        each = ", ".join(f"{r['cpu_ms_per_run']:.2f}" for r in results[journal])
+        print(
+            f"  {'with' if journal else 'without':>7} journal: worker {m['cpu_ms_per_run']:.2f} ms "
+            f"CPU/run ({each}), redis-server {m['redis_ms_per_run']:.3f} ms/run, "
+            f"{m['runs_per_s']:.1f} runs/s, p50 {m['p50']:.3f} s",
+            flush=True,
+        )
+    ratio = med[True]["cpu_ms_per_run"] / med[False]["cpu_ms_per_run"]
+    added = med[True]["cpu_ms_per_run"] - med[False]["cpu_ms_per_run"]
+    print(f"  with/without: {ratio:.3f}x worker CPU per run ({added:+.2f} ms)", flush=True)
+    # The journal's own work, measured alone in this process (less noise than two workers).
+    appends = [asyncio.run(append_cost(redis_url, redis_pid, 2000, n)) for _ in range(args.repeat)]
+    client = statistics.median(a["client_ms_per_entry"] for a in appends)
+    server = statistics.median(a["redis_ms_per_entry"] for a in appends)
+    per_run = client * args.steps
+    print(
+        f"  the journal alone: {client:.3f} ms CPU per entry in the appending process, "
+        f"{server:.3f} ms in redis-server (median of {args.repeat}); {args.steps} entries a run: "
+        f"{per_run:.2f} ms = {per_run / med[False]['cpu_ms_per_run'] * 100:.1f} % of the "
+        f"worker's CPU per run without the journal",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

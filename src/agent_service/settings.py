@@ -141,6 +141,13 @@ class WorkerSettings(BaseModel):
     ready_file: Path | None = Field(
         default=None, description="File present while the worker is ready to consume (readiness)."
     )
+    journal: bool = Field(
+        default=True,
+        description="Record each step of queued runs in their step journal (docs/durability.md). "
+        "False only to measure what the journal costs (bench/worker_concurrency.py): a "
+        "redelivered run then starts over, repeating its LLM and tool calls, and a run cannot "
+        "resume after an approval.",
+    )
 
 
 class TaskSettings(BaseModel):

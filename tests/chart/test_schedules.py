@@ -97,7 +97,7 @@ def _render(schedules: list[dict[str, Any]], **values: Any) -> list[Manifest]:
 
 def test_a_schedule_without_a_key_fails_when_keys_are_required() -> None:
     entry = {"name": "nightly", "schedule": "@daily", "message": "hi"}
-    with pytest.raises(helm_python.HelmError, match="nightly.*needs an API key"):
+    with pytest.raises(helm_python.HelmError, match=r"nightly.*needs an API key"):
         _render([entry])
     # With authentication off no key is needed, and none is sent.
     rendered = _render([entry], clientAuth={"enabled": False})

@@ -37,6 +37,7 @@ from agent_service.store.client import Redis, guarded
 from agent_service.store.journal import JournalStore
 from agent_service.store.keys import Keys
 from agent_service.store.leases import claim_due, register_claim
+from agent_service.store.session_slots import session_key
 from agent_service.store.tasks import TaskStore
 from agent_service.store.webhooks import APPROVAL_MEMBER_PREFIX
 
@@ -276,6 +277,16 @@ class ApprovalStore:
             self._tasks.add_create(pipe, record, handed)
             self._journals.add_entries(pipe, record.task_id, entries)
             await self._pause(keys=keys, args=args, client=pipe)
+            if record.request.session_id is not None:
+                # The task now holds the session (if free: the sync run found it so): its end
+                # hands it on like any task's (store.session_slots).
+                session = session_key(record.tenant, record.request.session_id)
+                pipe.set(
+                    self._keys.session_slot(session),
+                    record.task_id,
+                    nx=True,
+                    ex=self._tasks.ttl_seconds,
+                )
             await pipe.execute()
 
     @guarded

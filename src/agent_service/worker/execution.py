@@ -44,6 +44,8 @@ class Execution:
     """Deliveries of one task in a row (its workers lost) before it ends ``failed`` with type
     ``poison``; a resume after an approval starts the count again."""
     durable: DurableStores
+    journal: bool = True
+    """Record and replay step journals (False only to measure their cost)."""
 
     @classmethod
     def of(cls, runtime: Runtime) -> Execution:
@@ -54,6 +56,7 @@ class Execution:
             metrics=runtime.metrics,
             max_deliveries=1 + runtime.settings.worker.max_redeliveries,
             durable=runtime.durable,
+            journal=runtime.settings.worker.journal,
         )
 
 
@@ -150,7 +153,10 @@ async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus 
     in_progress.inc()
     webhook = record.webhook is not None
     try:
-        journal = await deps.durable.journals.open(task_id, record.attempts, resumed_at(record))
+        journal = None
+        if deps.journal:
+            journals = deps.durable.journals
+            journal = await journals.open(task_id, record.attempts, resumed_at(record))
         result = await agent.run(
             record.request, mode="async", sink=sink, guard=guard, journal=journal
         )
