@@ -10,9 +10,11 @@ against a bare ``litellm.acompletion`` call on the same simulator measured in th
 N is repeated ``--repeat`` times; the median is reported.
 
 ``--journal-cost`` measures what the step journal costs in the same run: each repetition runs
-the worker once with the journal (the default) and once without it (``AGENT_WORKER_JOURNAL=
-false``, a setting for this measurement only), alternating which goes first, and reports worker
-CPU per run and redis-server CPU per run for both, and their ratio. ``--message`` sets what each
+two workers at once on the same workload, one with the journal (the default) and one without it
+(``AGENT_WORKER_JOURNAL=false``, a setting for this measurement only), so that both see the same
+machine, and reports each one's CPU per run and the per-pair ratio; then it measures the
+journal's own work alone (appending real entries through ``JournalStore``, CPU per entry here and
+in redis-server), which noise on a shared machine does not drown. ``--message`` sets what each
 run asks (``{i}`` is its number): the default is one LLM call (one journal entry); ``'what is
 {i}*7?'`` makes three steps (an LLM call, a calculator call, an LLM call: three entries).
 
@@ -28,11 +30,13 @@ import asyncio
 import os
 import platform
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,12 +80,16 @@ async def enqueue(
     return ids
 
 
-def consume(redis_url: str, queue: str) -> None:
-    """Make the running worker consume ``queue`` (Celery remote control, through Redis)."""
+def consume(redis_url: str, queue: str, worker_pid: int | None = None) -> None:
+    """Make the running worker (the one of ``worker_pid``, else every worker) consume ``queue``
+    (Celery remote control, through Redis)."""
     from celery import Celery
 
     app = Celery(broker=redis_url, set_as_current=False)
-    replies = app.control.add_consumer(queue, reply=True, timeout=10)
+    destination = None
+    if worker_pid is not None:  # worker.main names each worker agent-worker-<pid>@<host>
+        destination = [f"agent-worker-{worker_pid}@{socket.gethostname()}"]
+    replies = app.control.add_consumer(queue, reply=True, timeout=10, destination=destination)
     if not replies:
         raise RuntimeError("the worker did not answer add_consumer")
 
@@ -160,66 +168,117 @@ def max_in_flight(records: list[dict[str, float]]) -> int:
     return peak
 
 
-def measure(
-    n: int,
-    rounds: int,
-    latency: float,
-    redis_url: str,
-    sim_url: str,
-    log_dir: Path,
-    *,
-    message: str = "hello number {i}",
-    journal: bool = True,
-    redis_pid: int | None = None,
-) -> dict[str, float]:
+@dataclass
+class Bench:
+    """What every measurement shares: the workload and the servers."""
+
+    n: int
+    rounds: int
+    latency: float
+    redis_url: str
+    sim_url: str
+    log_dir: Path
+    message: str = "hello number {i}"
+
+
+@dataclass
+class Loaded:
+    """A warm worker with its measured runs pre-loaded on a queue it does not consume yet."""
+
+    worker: Proc
+    prefix: str
+    measured: str
+    ids: list[str]
+
+
+def load(bench: Bench, journal: bool = True) -> Loaded:
+    """Start a worker (``journal`` on or off), warm it, pre-load ``rounds * n`` runs."""
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     prefix = f"{queue}:"
-    ready = log_dir / f"ready-{queue}"
+    ready = bench.log_dir / f"ready-{queue}"
     env = base_env(
         {
             "AGENT_WORKER_READY_FILE": str(ready),
             "AGENT_METRICS_PORT": "0",
-            "AGENT_REDIS_URL": redis_url,
-            "AGENT_SIM_URL": sim_url,
+            "AGENT_REDIS_URL": bench.redis_url,
+            "AGENT_SIM_URL": bench.sim_url,
             "AGENT_WORKER_QUEUE": queue,
             "AGENT_REDIS_KEY_PREFIX": prefix,
-            "AGENT_WORKER_CONCURRENCY": str(n),
+            "AGENT_WORKER_CONCURRENCY": str(bench.n),
             "AGENT_LOG_LEVEL": "WARNING",
             "AGENT_WORKER_JOURNAL": "true" if journal else "false",
         }
     )
-    worker = Proc(f"worker-{n}", cli("worker"), env, log_dir)
+    worker = Proc(f"worker-{bench.n}", cli("worker"), env, bench.log_dir)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    warm = asyncio.run(enqueue(bench.redis_url, queue, prefix, min(bench.n, 10)))
+    wait_done(bench.redis_url, prefix, warm, 60)  # the loop, the pools, the lazy imports
+    measured = f"{queue}-measured"
+    count = bench.rounds * bench.n
+    ids = asyncio.run(enqueue(bench.redis_url, measured, prefix, count, bench.message))
+    return Loaded(worker, prefix, measured, ids)
+
+
+def figures(
+    bench: Bench, loaded: Loaded, records: list[dict[str, float]], cpu: float, redis_cpu: float
+) -> dict[str, float]:
+    span = max(r["finished"] for r in records) - min(r["started"] for r in records)
+    runs = [r["finished"] - r["started"] for r in records]
+    qs = statistics.quantiles(runs, n=20) if len(runs) > 1 else [runs[0]] * 19
+    ideal = bench.n / bench.latency
+    return {
+        "runs_per_s": len(records) / span,
+        "ideal": ideal,
+        "ratio": len(records) / span / ideal,
+        "p50": statistics.median(runs),
+        "p95": qs[18],
+        "in_flight": max_in_flight(records),
+        "rss_mb": rss_mb(loaded.worker.pid),
+        "cpu_ms_per_run": cpu / len(records) * 1000,
+        "redis_ms_per_run": redis_cpu / len(records) * 1000,
+    }
+
+
+def measure(bench: Bench, redis_pid: int | None = None) -> dict[str, float]:
+    """One worker: its runs from the first start to the last finish, CPU per run."""
+    loaded = load(bench)
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        warm = asyncio.run(enqueue(redis_url, queue, prefix, min(n, 10)))  # warm the loop and pools
-        wait_done(redis_url, prefix, warm, 60)
-        measured = f"{queue}-measured"
-        ids = asyncio.run(enqueue(redis_url, measured, prefix, rounds * n, message))
-        cpu_before = cpu_seconds(worker.pid)
+        cpu_before = cpu_seconds(loaded.worker.pid)
         redis_before = cpu_seconds(redis_pid) if redis_pid is not None else 0.0
-        consume(redis_url, measured)
-        records = wait_done(redis_url, prefix, ids, 60 + rounds * latency * 10)
-        cpu = cpu_seconds(worker.pid) - cpu_before
+        consume(bench.redis_url, loaded.measured)
+        timeout = 60 + bench.rounds * bench.latency * 10
+        records = wait_done(bench.redis_url, loaded.prefix, loaded.ids, timeout)
+        cpu = cpu_seconds(loaded.worker.pid) - cpu_before
         redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid is not None else 0.0
-        span = max(r["finished"] for r in records) - min(r["started"] for r in records)
-        runs = [r["finished"] - r["started"] for r in records]
-        qs = statistics.quantiles(runs, n=20) if len(runs) > 1 else [runs[0]] * 19
-        ideal = n / latency
+        return figures(bench, loaded, records, cpu, redis_cpu)
+    finally:
+        loaded.worker.stop()
+
+
+def measure_pair(bench: Bench) -> dict[bool, dict[str, float]]:
+    """Two workers at once, one with the journal and one without, on the same runs: both see
+    the same machine (the same other load), so their CPU per run compares."""
+    pair = {journal: load(bench, journal) for journal in (True, False)}
+    try:
+        before = {journal: cpu_seconds(p.worker.pid) for journal, p in pair.items()}
+        for loaded in pair.values():
+            consume(bench.redis_url, loaded.measured, loaded.worker.pid)
+        timeout = 60 + bench.rounds * bench.latency * 20
+        records = {
+            journal: wait_done(bench.redis_url, p.prefix, p.ids, timeout)
+            for journal, p in pair.items()
+        }
         return {
-            "runs_per_s": len(records) / span,
-            "ideal": ideal,
-            "ratio": len(records) / span / ideal,
-            "p50": statistics.median(runs),
-            "p95": qs[18],
-            "in_flight": max_in_flight(records),
-            "rss_mb": rss_mb(worker.pid),
-            "cpu_ms_per_run": cpu / len(records) * 1000,
-            "redis_ms_per_run": redis_cpu / len(records) * 1000,
+            journal: figures(
+                bench, p, records[journal], cpu_seconds(p.worker.pid) - before[journal], 0.0
+            )
+            for journal, p in pair.items()
         }
     finally:
-        worker.stop()
+        for loaded in pair.values():
+            loaded.worker.stop()
 
 
 def main() -> None:
@@ -274,7 +333,8 @@ def main() -> None:
         )
         if args.journal_cost:
             for n in args.n:
-                journal_cost(n, args, redis_url, sim_url, work, redis.pid)
+                bench = Bench(n, args.rounds, args.latency, redis_url, sim_url, work, args.message)
+                journal_cost(bench, args, redis.pid)
             return
         print(
             f"{'N':>5} {'runs/s':>8} {'ideal':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} "
@@ -288,12 +348,8 @@ def main() -> None:
             f"(one core caps a process at {1000 / baseline:.0f} calls/s)"
         )
         for n in args.n:
-            results = [
-                measure(
-                    n, args.rounds, args.latency, redis_url, sim_url, work, message=args.message
-                )
-                for _ in range(args.repeat)
-            ]
+            bench = Bench(n, args.rounds, args.latency, redis_url, sim_url, work, args.message)
+            results = [measure(bench) for _ in range(args.repeat)]
             med = {k: statistics.median(r[k] for r in results) for k in results[0]}
             spread = max(r["ratio"] for r in results) - min(r["ratio"] for r in results)
             print(
@@ -401,46 +457,34 @@ async def append_cost(
     }
 
 
-def journal_cost(
-    n: int, args: argparse.Namespace, redis_url: str, sim_url: str, work: Path, redis_pid: int
-) -> None:
-    """Worker and Redis CPU per run with and without the step journal, interleaved."""
-    results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for repetition in range(args.repeat):
-        order = (True, False) if repetition % 2 == 0 else (False, True)
-        for journal in order:
-            results[journal].append(
-                measure(
-                    n,
-                    args.rounds,
-                    args.latency,
-                    redis_url,
-                    sim_url,
-                    work,
-                    message=args.message,
-                    journal=journal,
-                    redis_pid=redis_pid,
-                )
-            )
+def journal_cost(bench: Bench, args: argparse.Namespace, redis_pid: int) -> None:
+    """Worker CPU per run with and without the step journal: two workers at once, each pair
+    repeated; and the journal's own cost per entry, measured alone."""
+    pairs = [measure_pair(bench) for _ in range(args.repeat)]
     med = {
-        journal: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        for journal, runs in results.items()
+        journal: {k: statistics.median(p[journal][k] for p in pairs) for k in pairs[0][journal]}
+        for journal in (True, False)
     }
-    print(f"# journal cost, N={n}, message {args.message!r}, median of {args.repeat} each")
+    ratios = [p[True]["cpu_ms_per_run"] / p[False]["cpu_ms_per_run"] for p in pairs]
+    n, message = bench.n, bench.message
+    print(f"# journal cost, N={n} each, message {message!r}, {args.repeat} pairs run at once")
     for journal in (False, True):
         m = med[journal]
-        each = ", ".join(f"{r['cpu_ms_per_run']:.2f}" for r in results[journal])
+        each = ", ".join(f"{p[journal]['cpu_ms_per_run']:.2f}" for p in pairs)
         print(
             f"  {'with' if journal else 'without':>7} journal: worker {m['cpu_ms_per_run']:.2f} ms "
-            f"CPU/run ({each}), redis-server {m['redis_ms_per_run']:.3f} ms/run, "
-            f"{m['runs_per_s']:.1f} runs/s, p50 {m['p50']:.3f} s",
+            f"CPU/run ({each}), {m['runs_per_s']:.1f} runs/s, p50 {m['p50']:.3f} s",
             flush=True,
         )
-    ratio = med[True]["cpu_ms_per_run"] / med[False]["cpu_ms_per_run"]
-    added = med[True]["cpu_ms_per_run"] - med[False]["cpu_ms_per_run"]
-    print(f"  with/without: {ratio:.3f}x worker CPU per run ({added:+.2f} ms)", flush=True)
+    ratio = statistics.median(ratios)
+    spread = ", ".join(f"{r:.3f}" for r in ratios)
+    print(
+        f"  with/without, per pair: median {ratio:.3f}x worker CPU per run ({spread})", flush=True
+    )
     # The journal's own work, measured alone in this process (less noise than two workers).
-    appends = [asyncio.run(append_cost(redis_url, redis_pid, 2000, n)) for _ in range(args.repeat)]
+    appends = [
+        asyncio.run(append_cost(bench.redis_url, redis_pid, 2000, n)) for _ in range(args.repeat)
+    ]
     client = statistics.median(a["client_ms_per_entry"] for a in appends)
     server = statistics.median(a["redis_ms_per_entry"] for a in appends)
     per_run = client * args.steps

@@ -119,6 +119,7 @@ def stack(
                 _agent("approver", tools=[rule]),
                 _agent("expiring", tools=[{"tool": "refund"}], timeoutSeconds=2),
                 _agent("strict", tools=[{"tool": "refund"}], timeoutSeconds=2, onTimeout="fail"),
+                {**_agent("interrupter", tools=[{"tool": "refund"}]), "multitask": "interrupt"},
             ],
         },
     )
@@ -369,3 +370,29 @@ def test_a_streamed_chat_ends_with_approval_required_and_the_task_id(stack: Stac
     assert record["approval_id"] == data["approval_id"]
     assert _decide(stack.alpha, task_id, data["approval_id"], "reject").status_code == 200
     assert wait_task(stack.alpha, task_id, {"succeeded", "failed"})["status"] == "succeeded"
+
+
+def test_a_paused_run_holds_its_session_until_interrupted(stack: Stack) -> None:
+    stack.worker()
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    first = _submit(
+        stack.alpha, "interrupter", {"order_id": _order(), "amount": 1}, session_id=session
+    )
+    approval_id = _paused(stack.alpha, first)["approval_id"]
+    # The session is busy while the run waits: a `reject` agent is refused...
+    refused = stack.alpha.post(
+        "/v1/tasks", json={"message": "hello", "agent": "approver", "session_id": session}
+    )
+    assert_error_shape(refused, 409, "conflict")
+    # ...and an `interrupt` agent cancels the paused run at once and starts.
+    answer = stack.alpha.post(
+        "/v1/tasks",
+        json={"message": "hello there", "agent": "interrupter", "session_id": session},
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["interrupted"] == [first] and answer.json()["waiting"] is False
+    assert stack.alpha.get(f"/v1/tasks/{first}").json()["status"] == "cancelled"
+    pending = stack.alpha.get("/v1/approvals", params={"status": "pending"}).json()["data"]
+    assert approval_id not in [a["approval_id"] for a in pending]
+    second = wait_task(stack.alpha, answer.json()["task_id"], {"succeeded", "failed"})
+    assert second["status"] == "succeeded", second
