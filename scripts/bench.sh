@@ -18,4 +18,8 @@ if (($# > 0)); then names=("$@"); else names=("${all[@]}"); fi
 for name in "${names[@]}"; do
   echo "== bench/$name.py" >&2
   uv run --frozen python "bench/$name.py"
+  if [[ "$name" == worker_concurrency ]]; then
+    echo "== bench/$name.py --journal-cost" >&2
+    uv run --frozen python "bench/$name.py" --n 100 --journal-cost --steps 3 --message 'what is {i}*7?'
+  fi
 done

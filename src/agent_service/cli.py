@@ -1,5 +1,5 @@
 """The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, ensure-secret,
-config validate, mcp-demo, history migrate.
+config validate, mcp-demo, history migrate, submit.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
     validate.add_argument("file", help="YAML agent config file")
+
+    submit = sub.add_parser(
+        "submit",
+        help="submit a task to the API (--wait prints its answer); what scheduled CronJobs run",
+        epilog="environment: AGENT_API_URL (the API, default http://127.0.0.1:8000), "
+        "AGENT_API_KEY (its key). Exit codes: 0 ok, 1 the task failed, 2 the API refused the "
+        "request, 3 the API is unreachable, 4 --timeout passed.",
+    )
+    from agent_service.submit import add_arguments as add_submit_arguments
+
+    add_submit_arguments(submit)
 
     history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
     history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
@@ -199,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "config":
         return _validate_config(args.file)
+    if command == "submit":
+        from agent_service.submit import run_submit
+
+        return run_submit(args)
     if command in ("mcp-demo", "ensure-secret", "history"):
         return _tool(command, args)
     if command == "crd":

@@ -28,7 +28,7 @@ from types import FrameType
 
 from agent_service import localmonitoring
 from agent_service.api.auth import generate_key
-from agent_service.localconfig import local_agents, local_config_yaml
+from agent_service.localconfig import all_local_agents, local_config_yaml
 from agent_service.settings import Settings
 
 LOCAL_TENANT = "local"
@@ -290,6 +290,18 @@ def _local_config(stack: _Stack, workdir: Path, env: dict[str, str], sim_url: st
     return path
 
 
+def _approval_examples(base: str, header: str) -> str:
+    """curl lines for the approval flow of the ``refunds`` agent (localconfig.approval_agents)."""
+    return f"""
+  # a refund waits for your approval: the task pauses (awaiting_approval), holding no worker
+  curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\
+       -d '{{"agent":"refunds","message":"please refund order OD-20240502"}}'
+  curl -s '{base}/v1/approvals?status=pending'{header}
+  curl -s {base}/v1/tasks/TASK_ID/approvals/APPROVAL_ID{header} \\
+       -H 'content-type: application/json' -d '{{"decision":"approve"}}'
+"""
+
+
 def _local_key(settings: Settings, workdir: Path, env: dict[str, str]) -> str | None:
     """A fresh API key for this session (tenant ``local``) in a keys file of the work dir;
     None when auth is off or the caller brought a keys file (their keys apply)."""
@@ -324,7 +336,7 @@ def _banner(
 ) -> None:
     if local:
         names = "\n".join(
-            f"    {agent['name']:<10} {agent['description']}" for agent in local_agents()
+            f"    {agent['name']:<10} {agent['description']}" for agent in all_local_agents()
         )
         agents = f"  agents     (GET /v1/agents; the first is the default)\n{names}\n"
     else:
@@ -362,7 +374,7 @@ agent-service is up
   curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\
        -d '{{"message":"what is 12*(3+4)?"}}'
   curl -s {base}/v1/tasks/TASK_ID{header}
-
+{_approval_examples(base, header) if local else ""}
 Ctrl-C stops everything.
 """,
         flush=True,

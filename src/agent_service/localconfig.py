@@ -7,7 +7,9 @@ also hot-reloads when edited there). Agents:
 
 * ``assistant`` (the default): the calculator and the clock;
 * ``orders``: a customer-service agent whose tools come from the demo MCP server
-  (``orders__lookup_order`` and the rest).
+  (``orders__lookup_order`` and the rest);
+* ``refunds`` (``approval_agents``): refunds orders with the demo server's ``refund_order``,
+  a call that waits for a person's approval (try the approval flow with curl).
 """
 
 from __future__ import annotations
@@ -43,9 +45,40 @@ def local_agents() -> list[dict[str, Any]]:
     ]
 
 
+REFUNDS_PROMPT = (
+    "You handle refund requests of an online shop. Refund the order the customer names with "
+    "your refund tool (a person approves each refund before it is made), then say what happened."
+)
+
+
+def approval_agents() -> list[dict[str, Any]]:
+    """The local stack's agent with an approval-gated tool (durable runs, docs/durability.md):
+    every ``orders__refund_order`` call waits for ``POST /v1/tasks/{id}/approvals/{id}``."""
+    return [
+        {
+            "name": "refunds",
+            "description": "Refunds an order; each refund waits for a person's approval "
+            "(GET /v1/approvals?status=pending).",
+            "systemPrompt": REFUNDS_PROMPT,
+            "tools": {"mcp": [{"server": "orders", "include": ["lookup_order", "refund_order"]}]},
+            "approvals": {
+                "timeoutSeconds": 3600,
+                "onTimeout": "reject",
+                "tools": [{"tool": "orders__refund_order"}],
+            },
+            "multitask": "enqueue",
+        }
+    ]
+
+
+def all_local_agents() -> list[dict[str, Any]]:
+    """Every agent of the local stack, in the order ``GET /v1/agents`` lists them."""
+    return [*local_agents(), *approval_agents()]
+
+
 def local_config(sim_url: str, mcp_url: str) -> AgentConfig:
     """The local stack's config: the simulator models, the demo MCP server as ``orders``, and
-    ``local_agents()`` with ``assistant`` as the default."""
+    ``all_local_agents()`` with ``assistant`` as the default."""
     base = default_agent_config(sim_url).model_dump(mode="json", by_alias=True)
     document = {
         **base,
@@ -53,7 +86,7 @@ def local_config(sim_url: str, mcp_url: str) -> AgentConfig:
             # The demo server runs on loopback next to the stack: allow that address.
             {"name": "orders", "url": mcp_url, "allowPrivateNetworks": True, "timeoutSeconds": 10}
         ],
-        "agents": local_agents(),
+        "agents": all_local_agents(),
         "defaultAgent": "assistant",
     }
     return AgentConfig.model_validate(document)

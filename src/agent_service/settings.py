@@ -264,6 +264,13 @@ class WorkerSettings(BaseModel):
         description="Directory of the pod's service-account `token` and `ca.crt`, read for each "
         "patch (tokens rotate).",
     )
+    journal: bool = Field(
+        default=True,
+        description="Record each step of queued runs in their step journal (docs/durability.md). "
+        "False only to measure what the journal costs (bench/worker_concurrency.py): a "
+        "redelivered run then starts over, repeating its LLM and tool calls, and a run cannot "
+        "resume after an approval.",
+    )
 
     @model_validator(mode="after")
     def _deletion_cost_needs_the_pod(self) -> WorkerSettings:

@@ -173,10 +173,12 @@ def container_env(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
-    """(manifest, pod spec) of every workload and bare Pod."""
+    """(manifest, pod spec) of every workload (CronJobs' Job template too) and bare Pod."""
     for m in manifests:
         if m.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
             yield m, m.obj["spec"]["template"]["spec"]
+        elif m.kind == "CronJob":
+            yield m, m.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         elif m.kind == "Pod":
             yield m, m.obj["spec"]
 

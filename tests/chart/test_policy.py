@@ -24,15 +24,17 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _is_one_shot(m: Manifest) -> bool:
-    """helm test hooks and Jobs run to completion: no probes."""
+    """helm test hooks, Jobs and CronJobs run to completion: no probes."""
     annotations = m.obj["metadata"].get("annotations") or {}
-    return m.kind == "Job" or "helm.sh/hook" in annotations
+    return m.kind in {"Job", "CronJob"} or "helm.sh/hook" in annotations
 
 
 def _component(m: Manifest) -> str:
     if m.kind == "Pod":
         return str(m.obj["metadata"]["labels"]["app.kubernetes.io/component"])
-    return str(m.obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"])
+    spec = m.obj["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if m.kind == "CronJob" else spec["template"]
+    return str(template["metadata"]["labels"]["app.kubernetes.io/component"])
 
 
 def _api_clients(profile: str) -> set[str]:

@@ -77,7 +77,9 @@ PLANNED_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_history_archive_lag_seconds": ("gauge", ()),
 }
 # The planned metrics the service exposes now (the rest come with their issues).
-BUILT_PLANNED: frozenset[str] = frozenset({"agent_mcp_server_up", "agent_mcp_tools"})
+BUILT_PLANNED: frozenset[str] = frozenset(
+    {"agent_mcp_server_up", "agent_mcp_tools", "agent_approvals_total", "agent_approvals_pending"}
+)
 
 # The contract as built: the design table with the planned labels, and the planned metrics
 # built so far. Alerts and dashboards may name these (and ``up``).

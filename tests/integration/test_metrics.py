@@ -43,6 +43,17 @@ def ports(
     config = tmp_path_factory.mktemp("metrics") / "agent.yaml"
     document = yaml.safe_load(Path(stack_env.extra["AGENT_CONFIG_FILE"]).read_text())
     document["mcpServers"] = [{"name": "orders", "url": demo.url, "allowPrivateNetworks": True}]
+    # One named agent as the implicit one was, with a gated tool whose rule never matches: the
+    # approval metrics are exposed (primed) without any run pausing.
+    document["agents"] = [
+        {
+            "name": "default",
+            "tools": {"calculator": True, "current_time": True, "mcp": [{"server": "orders"}]},
+            "approvals": {
+                "tools": [{"tool": "current_time", "approval": "rule", "rule": {"required": ["x"]}}]
+            },
+        }
+    ]
     config.write_text(yaml.safe_dump(document))
     api_metrics, worker_metrics = free_port(), free_port()
     api, url = stack_env.start_api(
@@ -104,6 +115,7 @@ def test_labels_come_from_closed_sets(ports: tuple[str, int, int]) -> None:
         "orders__lookup_order",
         "orders__list_recent_orders",
         "orders__track_shipment",
+        "orders__refund_order",
     }
     assert 'agent_worker_slots{queue="' in worker_text
     assert re.search(r'^agent_queue_depth\{queue="[^"]+"\} 0\.0$', worker_text, re.M)

@@ -205,7 +205,7 @@ async def test_new_tasks_are_refused_near_maxmemory_and_by_a_full_redis(
         # 92 % of maxmemory in use: above the admit share (90 %), below a full Redis.
         await redis.config_set("maxmemory", str(int(used / 0.92)))
         admission = AdmissionByMemory(MemoryWatch(redis, max_age=0), percent=90)
-        guarded = TaskQueue(redis, producer._app, store, admission)
+        guarded = TaskQueue(redis, producer._app, store, admission=admission)
         record = TaskRecord(
             task_id=uuid.uuid4().hex,
             status=TaskStatus.QUEUED,

@@ -85,13 +85,15 @@ class EchoTool:
         self._spec = ToolSpec(name=name, description="echo", parameters={"type": "object"})
         self.fail = fail
         self.calls: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
 
     @property
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         self.calls.append(arguments)
+        self.keys.append(idempotency_key)
         if self.fail:
             raise self.fail
         return f"echo:{arguments}"

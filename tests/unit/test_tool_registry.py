@@ -20,7 +20,7 @@ class Fake:
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         return "ok"
 
 

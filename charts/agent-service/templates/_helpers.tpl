@@ -27,6 +27,16 @@ Component helpers take a dict: (dict "root" $ "component" "api").
 {{- printf "%s-%s" (include "agent-service.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The CronJob of a schedule (.root, .name): <fullname>-<name>. A CronJob's name may have 52
+characters at most (its Jobs add 11): a longer one fails the render rather than being cut. */}}
+{{- define "agent-service.schedule.name" -}}
+{{- $name := printf "%s-%s" (include "agent-service.fullname" .root) .name }}
+{{- if gt (len $name) 52 }}
+{{- fail (printf "schedules: the CronJob name %q is longer than 52 characters: shorten the schedule's name (or fullnameOverride)" $name) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
 {{/* chart label: name-version. */}}
 {{- define "agent-service.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}

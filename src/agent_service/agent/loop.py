@@ -10,6 +10,7 @@ run starts, so tools discovered later (MCP servers) reach the next run.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from typing import Any
 
 from opentelemetry import trace
 
+from agent_service.agent import journal as steps_journal
 from agent_service.agent import policy, spans, structured
+from agent_service.agent.approvals import ApprovalPolicy, apply_decision
 from agent_service.agent.ports import (
     EventSink,
     LLMPort,
@@ -26,12 +29,14 @@ from agent_service.agent.ports import (
     RunGuard,
     RunObserver,
     SessionMemory,
+    StepJournal,
     Tool,
     Toolbox,
 )
 from agent_service.agent.tools.registry import parse_arguments
 from agent_service.agentconfig.agents import AgentProfile
 from agent_service.agentconfig.model import AgentConfig
+from agent_service.domain.approvals import ApprovalDecision, ApprovalPending, ApprovalRequest
 from agent_service.domain.errors import AgentError, ErrorType, ToolError
 from agent_service.domain.messages import (
     ChatMessage,
@@ -76,6 +81,9 @@ class _RunState:
     degraded: bool = False
     repaired: bool = False
     output: Any = None
+    journal: StepJournal | None = None
+    history: list[ChatMessage] | None = None
+    """Session memory the run began with, pinned in the journal's first entry."""
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -123,11 +131,16 @@ class Agent:
         self._response_format = (
             structured.response_format(schema, profile.name) if schema is not None else None
         )
+        self.approvals = ApprovalPolicy(profile.approvals)
 
     @property
     def tool_names(self) -> list[str]:
         """The names of the tools a run starting now is offered."""
         return list(self._toolbox())
+
+    def tool(self, name: str) -> Tool | None:
+        """Tool ``name`` as a run starting now is offered it (None: not offered now)."""
+        return self._toolbox().get(name)
 
     async def run(
         self,
@@ -136,12 +149,15 @@ class Agent:
         mode: RunMode = "sync",
         sink: EventSink | None = None,
         guard: RunGuard | None = None,
+        journal: StepJournal | None = None,
     ) -> RunResult:
         """Run the agent to an answer; raises ``RunFailedError`` with a typed error otherwise.
 
         ``sink`` receives ``step`` events (and ``delta`` events in ``stream`` mode); ``guard``
-        may stop the run between steps (cancellation, budgets). The run is one ``invoke_agent``
-        span; the result's ``trace_id`` is its trace.
+        may stop the run between steps (cancellation, budgets). With ``journal`` the steps it
+        holds are replayed, not made again, and each new step is appended to it; a call of a
+        gated tool with no decision raises ``ApprovalPending`` (the run pauses). The run is one
+        ``invoke_agent`` span; the result's ``trace_id`` is its trace.
         """
         routed = policy.routed_model(request, self.config.router)
         model = request.model or routed or self.profile.model
@@ -165,6 +181,7 @@ class Agent:
                     guard=guard,
                     toolset=toolset,
                     tools=[tool.spec for tool in toolset.values()],
+                    journal=journal,
                 )
                 try:
                     result = await self._run(request, model, mode, sink, state)
@@ -249,7 +266,7 @@ class Agent:
     ) -> str:
         limits = self.limits
         schema = self.profile.response_format
-        messages = await self._initial_messages(request)
+        messages = await self._initial_messages(request, state)
         streaming = mode == "stream" and sink is not None
         # A structured answer is streamed only once it validated (as one delta): a rejected
         # first answer must not reach the client.
@@ -261,10 +278,11 @@ class Agent:
                 state.usage, limits, self.config.model(model).max_tokens
             )
             await _check(state)
-            completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
-            await _emit(sink, state.steps[-1])
-            if state.guard is not None:
-                await state.guard.charge(completion.usage)
+            completion, fresh = await self._llm_step(state, model, messages, max_tokens, on_delta)
+            if fresh:  # a replayed step was emitted and charged by the attempt that made it
+                await _emit(sink, state.steps[-1])
+                if state.guard is not None:
+                    await state.guard.charge(completion.usage)
             policy.check_token_budget(state.usage, limits)
             policy.check_run_cost(state.usage, limits)
             if not completion.tool_calls:
@@ -284,11 +302,12 @@ class Agent:
             )
             for call in completion.tool_calls:
                 await _check(state)
-                result = await self._call_tool(state, call)
+                result, fresh = await self._tool_step(state, call, completion.content)
                 messages.append(
                     ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
                 )
-                await _emit(sink, state.steps[-1])
+                if fresh:
+                    await _emit(sink, state.steps[-1])
             self._degrade_if_tools_keep_failing(state, messages)
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
@@ -326,19 +345,101 @@ class Agent:
         state.degraded, state.tools = True, []
         messages.append(ChatMessage(role="system", content=_DEGRADED_NOTE))
 
-    async def _initial_messages(self, request: RunRequest) -> list[ChatMessage]:
+    async def _initial_messages(self, request: RunRequest, state: _RunState) -> list[ChatMessage]:
         limits = self.limits
         history: list[ChatMessage] = []
-        if request.history:
+        pinned = steps_journal.pinned_history(state.journal)
+        if pinned is not None:  # a resumed run: the memory it began with, not today's
+            history = pinned
+        elif request.history:
             history = policy.trim_history(request.history, limits.memory_token_budget)
         elif request.session_id and self._memory is not None and limits.memory_turns > 0:
             stored = await self._memory.load(_session(request), limits.memory_turns)
             history = policy.trim_history(stored, limits.memory_token_budget)
+            state.history = history
         return [
             ChatMessage(role="system", content=self.profile.system_prompt),
             *history,
             ChatMessage(role="user", content=request.message),
         ]
+
+    async def _llm_step(
+        self,
+        state: _RunState,
+        model: str,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        on_delta: Any,
+    ) -> tuple[LLMCompletion, bool]:
+        """The next LLM step: replayed from the journal (False), or called and recorded (True)."""
+        entry = steps_journal.recorded(state.journal, len(state.steps), "llm")
+        if entry is not None and entry.completion is not None:
+            state.add_step(entry.step)
+            state.usage = state.usage + entry.completion.usage
+            state.last_model = entry.completion.model
+            return entry.completion, False
+        completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
+        if state.journal is not None:
+            first = not state.steps[:-1]
+            history = state.history if first else None
+            await state.journal.append(
+                steps_journal.llm_entry(state.steps[-1], completion, history or None)
+            )
+        return completion, True
+
+    async def _tool_step(
+        self, state: _RunState, call: ToolCall, reasoning: str | None
+    ) -> tuple[str, bool]:
+        """The next tool step: replayed from the journal (False), or, after its approval when
+        its agent gates it, called and recorded (True)."""
+        index = len(state.steps)
+        entry = steps_journal.recorded(state.journal, index, "tool")
+        if entry is not None:
+            state.add_step(entry.step)
+            if entry.approval is None or entry.approval.decision == "approve":
+                state.failed_tools_in_a_row = 0 if entry.ok else state.failed_tools_in_a_row + 1
+            return entry.output or "", False
+        decision, arguments = self._approval(state, call, index, reasoning)
+        outcome = apply_decision(decision, call.name, arguments) if decision else None
+        if outcome is not None and outcome.refusal is not None:
+            output, ok = outcome.refusal, False
+            state.add_step(_refused_step(index, call, decision, outcome.refusal))
+        else:
+            key = state.journal.idempotency_key(index) if state.journal is not None else None
+            chosen = outcome.arguments if outcome is not None else None
+            output = await self._call_tool(state, call, chosen, key)
+            ok = state.steps[-1].status == "ok"
+        if state.journal is not None:
+            await state.journal.append(
+                steps_journal.tool_entry(state.steps[-1], call.id, output, ok, decision)
+            )
+        return output, True
+
+    def _approval(
+        self, state: _RunState, call: ToolCall, index: int, reasoning: str | None
+    ) -> tuple[ApprovalDecision | None, dict[str, Any]]:
+        """The decision on a gated call (None for a call that needs none), and the model's
+        arguments; ``ApprovalPending`` when a person has not decided yet."""
+        if not self.approvals.enabled or call.name not in state.toolset:
+            return None, {}
+        try:
+            arguments = parse_arguments(call.arguments)
+        except ToolError:  # the call fails as usual, with nothing to approve
+            return None, {}
+        decided = state.journal.decisions.get(index) if state.journal is not None else None
+        if decided is not None:
+            return decided, arguments
+        if not self.approvals.gates(call.name, arguments):
+            return None, arguments
+        request = ApprovalRequest(
+            step=index,
+            tool_call_id=call.id,
+            tool=call.name,
+            arguments=arguments,
+            reasoning=reasoning,
+        )
+        spec = self.approvals.spec
+        raise ApprovalPending(request, spec.timeout_seconds, spec.on_timeout)
 
     async def _call_llm(
         self,
@@ -426,8 +527,15 @@ class Agent:
         )
         return completion
 
-    async def _call_tool(self, state: _RunState, call: ToolCall) -> str:
-        """Run one tool call; a failure becomes a tool error message for the model."""
+    async def _call_tool(
+        self,
+        state: _RunState,
+        call: ToolCall,
+        arguments: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Run one tool call (with ``arguments`` in place of the model's, when an approver
+        edited them); a failure becomes a tool error message for the model."""
         # A model may name a tool that does not exist: its text never becomes a span name.
         name = call.name if call.name in state.toolset else "unknown"
         with self._tracer.start_as_current_span(
@@ -435,19 +543,27 @@ class Agent:
         ) as span:
             if self._capture:
                 span.set_attribute(spans.TOOL_ARGUMENTS, call.arguments)
-            output = await self._invoke_tool(state, call, span)
+            output = await self._invoke_tool(state, call, span, arguments, idempotency_key)
             if self._capture:
                 span.set_attribute(spans.TOOL_RESULT, output)
             return output
 
-    async def _invoke_tool(self, state: _RunState, call: ToolCall, span: trace.Span) -> str:
+    async def _invoke_tool(
+        self,
+        state: _RunState,
+        call: ToolCall,
+        span: trace.Span,
+        arguments: dict[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> str:
         started_wall = time.time()
         started = time.monotonic()
         tool = state.toolset.get(call.name)
         try:
             if tool is None:
                 raise ToolError(f"unknown tool {call.name!r}")
-            output = await tool.invoke(parse_arguments(call.arguments))
+            sent = arguments if arguments is not None else parse_arguments(call.arguments)
+            output = await tool.invoke(sent, idempotency_key=idempotency_key)
             ok, error = True, None
         except ToolError as exc:
             output, ok, error = f"error: {exc}", False, str(exc)
@@ -467,12 +583,37 @@ class Agent:
                 started_at=started_wall,
                 duration_ms=round(duration_s * 1000, 3),
                 status="ok" if ok else "error",
-                input=policy.truncate(call.arguments, _PREVIEW_CHARS),
+                input=policy.truncate(_shown_arguments(call, arguments), _PREVIEW_CHARS),
                 output=policy.truncate(output, _PREVIEW_CHARS),
                 error=error,
             )
         )
         return output
+
+
+def _shown_arguments(call: ToolCall, arguments: dict[str, Any] | None) -> str:
+    """The arguments a step shows: the model's text, or the ones actually sent after an
+    approver edited them."""
+    if arguments is None:
+        return call.arguments
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _refused_step(
+    index: int, call: ToolCall, decision: ApprovalDecision | None, refusal: str
+) -> Step:
+    """The step of a gated call that was not made: rejected, or not approved in time."""
+    return Step(
+        index=index,
+        kind="tool",
+        name=call.name,
+        started_at=time.time(),
+        duration_ms=0.0,
+        status="error",
+        input=policy.truncate(call.arguments, _PREVIEW_CHARS),
+        output=policy.truncate(refusal, _PREVIEW_CHARS),
+        error=f"not approved ({decision.decision if decision else 'reject'})",
+    )
 
 
 def _cacheable(result: RunResult) -> bool:

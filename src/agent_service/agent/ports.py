@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from agent_service.domain.approvals import ApprovalDecision
+from agent_service.domain.journal import JournalEntry
 from agent_service.domain.messages import (
     ChatMessage,
     LLMAttempt,
@@ -54,8 +56,13 @@ class Tool(Protocol):
     @property
     def spec(self) -> ToolSpec: ...
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
-        """Run the tool. Raises ``ToolError`` with a message the model may read."""
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
+        """Run the tool. Raises ``ToolError`` with a message the model may read.
+
+        ``idempotency_key`` (``<task_id>:<step>``, queued runs only) is the same for every
+        attempt at this step of this run: a tool with side effects sends it along (HTTP
+        ``Idempotency-Key``, MCP ``_meta``) so its service can dedupe a call made twice.
+        """
         ...
 
 
@@ -89,6 +96,36 @@ class RunGuard(Protocol):
 
     async def charge(self, usage: TokenUsage) -> None:
         """Account one LLM call's tokens and cost against the caller's rates and budgets."""
+        ...
+
+
+class StepJournal(Protocol):
+    """The step journal of one run: ``store.journal.RedisStepJournal`` for queued runs,
+    ``agent.journal.MemoryJournal`` for a sync run that may be handed over to a task.
+
+    The loop replays the entries it finds (no call is made again) and appends each new step
+    before starting the next one.
+    """
+
+    @property
+    def entries(self) -> Sequence[JournalEntry]:
+        """The steps recorded so far: by earlier attempts, then by this one."""
+        ...
+
+    @property
+    def decisions(self) -> Mapping[int, ApprovalDecision]:
+        """Approval decisions by journal step, as they stood when this attempt began."""
+        ...
+
+    def idempotency_key(self, step: int) -> str | None:
+        """The key tool calls at ``step`` send (``<task_id>:<step>``), or None."""
+        ...
+
+    async def append(self, entry: JournalEntry) -> None:
+        """Record ``entry`` at the end (``entry.step.index == len(entries)``).
+
+        Raises ``JournalConflictError`` when another attempt of the run took it over.
+        """
         ...
 
 

@@ -8,11 +8,12 @@ agent from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
+from agent_service.agentconfig.approvals import ApprovalsSpec, Multitask
 from agent_service.agentconfig.mcp import SERVER_NAME_PATTERN
 from agent_service.agentconfig.spec import NAME_PATTERN, Spec
 
@@ -113,6 +114,17 @@ class AgentSpec(Spec):
         description="A JSON schema the final answer must satisfy: the answer is JSON, validated "
         "against it, with one repair call when it is not (then error invalid_output).",
     )
+    approvals: ApprovalsSpec = Field(
+        default_factory=ApprovalsSpec,
+        description="Tool calls that wait for a person's approval (queued runs pause, holding "
+        "no worker), and for how long.",
+    )
+    multitask: Multitask = Field(
+        default="reject",
+        description="A message for a session whose run is still going: `reject` (409), "
+        "`enqueue` (it runs after the current run) or `interrupt` (the current run is "
+        "cancelled at its next step, then it runs).",
+    )
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,8 @@ class AgentProfile:
     limits: Limits
     tenants: frozenset[str] | None
     response_format: dict[str, Any] | None
+    approvals: ApprovalsSpec = field(default_factory=ApprovalsSpec)
+    multitask: Multitask = "reject"
 
     def allows(self, tenant: str) -> bool:
         """Whether ``tenant`` may use this agent."""

@@ -340,6 +340,8 @@ class AgentConfig(Spec):
             limits=self.limits.model_copy(update=spec.limits.applied()),
             tenants=frozenset(spec.tenants) if spec.tenants is not None else None,
             response_format=spec.response_format,
+            approvals=spec.approvals,
+            multitask=spec.multitask,
         )
 
     def model(self, name: str) -> ModelSpec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from agent_service.agentconfig.mcp import offers
 from agent_service.agentconfig.spec import Loc
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from agent_service.agentconfig.model import AgentConfig
 
 BUILTIN_TOOL_NAMES = frozenset({"calculator", "current_time"})
+MCP_SEPARATOR = "__"
+"""Between a server's name and its tool's in the name the model calls (``orders__lookup``)."""
 
 Problem = tuple[Loc, str]
 
@@ -32,11 +35,13 @@ def reference_problems(config: AgentConfig) -> list[Problem]:
     ]
 
 
-def _duplicates(loc: Loc, names: Iterable[str], what: str) -> Iterator[Problem]:
+def _duplicates(
+    loc: Loc, names: Iterable[str], what: str, field: str = "name"
+) -> Iterator[Problem]:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
-            yield (*loc, index, "name"), f"duplicate {what} name {name!r}"
+            yield (*loc, index, field), f"duplicate {what} name {name!r}"
         seen.add(name)
 
 
@@ -100,6 +105,52 @@ def _agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterat
         problem = _schema_problem(agent.response_format)
         if problem is not None:
             yield (*loc, "responseFormat"), problem
+    yield from _approval_problems((*loc, "approvals", "tools"), agent)
+
+
+def _approval_problems(loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
+    """Each gated tool must be one of the agent's tools, once; each rule a JSON schema."""
+    yield from _duplicates(
+        loc, [entry.tool for entry in agent.approvals.tools], "gated tool", "tool"
+    )
+    for position, entry in enumerate(agent.approvals.tools):
+        reason = _not_a_tool_of(agent, entry.tool)
+        if reason is not None:
+            yield (*loc, position, "tool"), reason
+        if entry.rule is not None:
+            problem = _schema_problem(entry.rule)
+            if problem is not None:
+                yield (*loc, position, "rule"), problem
+
+
+def _not_a_tool_of(agent: AgentSpec, name: str) -> str | None:
+    """Why ``name`` is not a tool ``agent`` is offered, or None. An MCP tool is known by its
+    server (tools are discovered at run time): ``<server>__<tool>`` with a server the agent
+    uses and a tool its include/exclude filter lets through."""
+    tools = agent.tools
+    if name in BUILTIN_TOOL_NAMES:
+        enabled = {"calculator": tools.calculator, "current_time": tools.current_time}[name]
+        return None if enabled else f"the built-in {name!r} is not one of this agent's tools"
+    if name in tools.http:
+        return None
+    server, separator, tool = name.partition(MCP_SEPARATOR)
+    if separator and tool:
+        for ref in tools.mcp:
+            if ref.server == server:
+                if offers(tool, ref.include, ref.exclude):
+                    return None
+                return f"{tool!r} is filtered out of MCP server {server!r} by this agent"
+    known = ", ".join(_tool_names(agent)) or "none"
+    return (
+        f"{name!r} is not one of this agent's tools (its tools: {known}; an MCP tool is "
+        "named <server>__<tool>)"
+    )
+
+
+def _tool_names(agent: AgentSpec) -> list[str]:
+    tools = agent.tools
+    builtins = [name for name in sorted(BUILTIN_TOOL_NAMES) if getattr(tools, name)]
+    return [*builtins, *tools.http, *(f"{ref.server}{MCP_SEPARATOR}*" for ref in tools.mcp)]
 
 
 def _schema_problem(schema: dict[str, object]) -> str | None:

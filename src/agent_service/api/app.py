@@ -28,7 +28,7 @@ from agent_service.api.auth import KeyRing
 from agent_service.api.drain import Drain, graceful_timeout
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import agents, chat, health, models, openai, tasks
+from agent_service.api.routes import agents, approvals, chat, health, models, openai, tasks
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -99,7 +99,14 @@ def create_app(
                 MemoryWatch(runtime.redis), settings.redis.admit_memory_percent
             )
             replicas = ReplicaAck.of(runtime.redis, runtime.keys, settings.redis)
-            queue = TaskQueue(runtime.redis, celery_app, runtime.tasks, admission, replicas)
+            queue = TaskQueue(
+                runtime.redis,
+                celery_app,
+                runtime.tasks,
+                admission=admission,
+                replicas=replicas,
+                slots=runtime.durable.slots,
+            )
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
@@ -129,6 +136,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tasks.router)
+    app.include_router(approvals.router)
     app.include_router(models.router)
     app.include_router(agents.router)
     app.include_router(openai.router)
@@ -145,6 +153,7 @@ def create_app(
         health.router,
         chat.router,
         tasks.router,
+        approvals.router,
         models.router,
         agents.router,
         openai.router,

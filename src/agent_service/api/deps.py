@@ -22,6 +22,7 @@ from agent_service.domain.errors import ErrorType
 from agent_service.observability.metrics import Metrics
 from agent_service.queue.producer import TaskQueue
 from agent_service.runtime import Runtime, Snapshot
+from agent_service.runtime.process import DurableStores
 from agent_service.settings import Settings
 from agent_service.store.client import Redis
 from agent_service.store.tasks import TaskStore
@@ -45,6 +46,11 @@ async def get_snapshot(request: Request) -> Snapshot:
 
 async def get_tasks(request: Request) -> TaskStore:
     return _runtime(request).tasks
+
+
+async def get_durable(request: Request) -> DurableStores:
+    """Step journals, approvals and session slots (durable runs)."""
+    return _runtime(request).durable
 
 
 async def get_redis(request: Request) -> Redis:
@@ -109,6 +115,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 TasksDep = Annotated[TaskStore, Depends(get_tasks)]
+DurableDep = Annotated[DurableStores, Depends(get_durable)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 GateDep = Annotated[RunGate, Depends(get_gate)]

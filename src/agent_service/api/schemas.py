@@ -67,13 +67,22 @@ class TaskAccepted(BaseModel):
         default=False,
         description="True when an earlier request with the same Idempotency-Key made the task.",
     )
+    waiting: bool = Field(
+        default=False,
+        description="True when the task waits for its session's current run to end "
+        "(multitask `enqueue`, or `interrupt` of a run that stops at its next step).",
+    )
+    interrupted: list[str] = Field(
+        default_factory=list,
+        description="Tasks of the session cancelled by this one (multitask `interrupt`).",
+    )
 
 
 class CancelAnswer(BaseModel):
     task_id: str
     status: str = Field(
-        description="`cancelled` (it was queued: it will never start) or `cancelling` (it is "
-        "running and stops at its next step)."
+        description="`cancelled` (it was queued or waited for an approval: it will never run "
+        "again) or `cancelling` (it is running and stops at its next step)."
     )
 
 

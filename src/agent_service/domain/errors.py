@@ -32,6 +32,10 @@ class ErrorType(StrEnum):
     TOKEN_LIMIT = "token_limit"  # noqa: S105  # an error type, not a credential
     BUDGET_EXCEEDED = "budget_exceeded"
     INVALID_OUTPUT = "invalid_output"
+    APPROVAL_REQUIRED = "approval_required"
+    """A synchronous run reached a tool call that needs a person's approval (409)."""
+    APPROVAL_TIMEOUT = "approval_timeout"
+    """Nobody decided on a tool call in time and the agent is set to fail then."""
     CANCELLED = "cancelled"
     POISON = "poison"
     INTERNAL = "internal"

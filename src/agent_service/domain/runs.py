@@ -92,7 +92,7 @@ class RunResult(BaseModel):
     """True when the answer came from the response cache (no LLM call was made)."""
 
 
-EventType = Literal["status", "step", "delta", "done", "error", "cancelled"]
+EventType = Literal["status", "step", "delta", "done", "error", "cancelled", "approval_required"]
 
 
 class RunEvent(BaseModel):

@@ -26,6 +26,8 @@ MAX_BODY_BYTES = 1024 * 1024
 ERROR_EXCERPT_CHARS = 200
 BACKOFF_SECONDS = 0.2
 _TRUNCATED = " …[truncated]"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Carries ``<task_id>:<step>`` on every call of a queued run (docs/durability.md)."""
 
 
 class _RetryableError(Exception):
@@ -79,22 +81,27 @@ class HttpTool:
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
+        """Call the endpoint; with ``idempotency_key`` every attempt (retries included) sends
+        it as ``Idempotency-Key``, so the service can tell a repeated call from a new one."""
         # Literal IP hosts never reach the resolver, so they are checked here.
         check_url(self._http.url, self._allow_private)
+        headers = self._http.headers
+        if idempotency_key is not None:
+            headers = {**headers, IDEMPOTENCY_HEADER: idempotency_key}
         for attempt in range(self._http.retries):
             try:
-                return await self._attempt(arguments)
+                return await self._attempt(arguments, headers)
             except _RetryableError:
                 await asyncio.sleep(self._backoff * 2**attempt)
         try:
-            return await self._attempt(arguments)
+            return await self._attempt(arguments, headers)
         except _RetryableError as exc:
             attempts = self._http.retries + 1
             suffix = f" (after {attempts} attempts)" if attempts > 1 else ""
             raise ToolError(f"{exc}{suffix}") from None
 
-    async def _attempt(self, arguments: dict[str, Any]) -> str:
+    async def _attempt(self, arguments: dict[str, Any], headers: Mapping[str, str]) -> str:
         timeout = self._http.timeout_seconds
         body: dict[str, Any] = (
             {"params": query_params(arguments)}
@@ -105,7 +112,7 @@ class HttpTool:
             async with self._session.request(
                 self._http.method,
                 self._http.url,
-                headers=self._http.headers,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
                 **body,

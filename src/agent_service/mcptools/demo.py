@@ -1,9 +1,13 @@
 """``agent-service mcp-demo``: a small MCP server for an order-support agent, on Streamable HTTP.
 
 Built with the same SDK as the client (``mcp.server.mcpserver.MCPServer``). It knows a few
-orders of three customers (fixed data, so answers are reproducible) and serves three tools:
-``lookup_order``, ``list_recent_orders`` and ``track_shipment``. The local stack, the tests and
-the kind workflow run it; ``GET /healthz`` answers for probes. See docs/agents.md.
+orders of three customers (fixed data, so answers are reproducible) and serves three read-only
+tools, ``lookup_order``, ``list_recent_orders`` and ``track_shipment``, and one with a side
+effect, ``refund_order``, which the local stack's ``refunds`` agent may only call once a person
+approved it. A refund is issued once per idempotency key (``_meta``), as docs/durability.md asks
+of tool authors: a call repeated after a crash gets the refund already issued. The local stack,
+the tests and the kind workflow run it; ``GET /healthz`` answers for probes. See
+docs/agents.md.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import logging
 from typing import Any
 
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from agent_service.mcptools.connection import IDEMPOTENCY_META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -146,16 +152,57 @@ def track_shipment(tracking_number: str) -> dict[str, Any]:
     return {"tracking_number": tracking_number.strip(), **shipment}
 
 
+REFUNDABLE = frozenset({"shipped", "delivered"})
+REFUNDS: dict[str, dict[str, Any]] = {}
+"""Refunds issued by this process, by idempotency key (or by order, for calls without one)."""
+
+
+def refund_order(
+    ctx: Context, order_id: str, reason: str = "", amount: float | None = None
+) -> dict[str, Any]:
+    """Refund an order (a side effect: money goes back to the customer). The amount defaults to
+    the order's total. Only shipped or delivered orders can be refunded."""
+    key = order_id.strip().upper()
+    order = ORDERS.get(key)
+    if order is None:
+        raise ToolError(f"no order {order_id!r}; order ids look like OD-20240502")
+    meta = dict(ctx.request_context.meta or {})
+    dedupe = str(meta.get(IDEMPOTENCY_META_KEY) or f"order:{key}")
+    if dedupe in REFUNDS:  # the same call again (a retry after a crash): the same refund
+        return {**REFUNDS[dedupe], "repeated": True}
+    if order["status"] not in REFUNDABLE:
+        raise ToolError(f"order {key} is {order['status']}: it cannot be refunded")
+    total = float(order["total"])
+    value = total if amount is None else float(amount)
+    if not 0 < value <= total:
+        raise ToolError(f"the amount must be above 0 and at most the order's total ({total})")
+    refund = {
+        "refund_id": f"RF-{len(REFUNDS) + 1:05d}",
+        "order_id": key,
+        "amount": value,
+        "currency": order["currency"],
+        "reason": reason[:200],
+        "status": "refunded",
+    }
+    REFUNDS[dedupe] = refund
+    log.info("refund %s of %s %s for %s", refund["refund_id"], value, order["currency"], key)
+    return refund
+
+
 def build_demo_server() -> MCPServer:
-    """The demo server with its three tools and a ``/healthz`` route."""
+    """The demo server with its four tools and a ``/healthz`` route."""
     server = MCPServer(
         "orders-demo",
-        instructions="Order support: look up orders, list a customer's orders, track parcels.",
+        instructions="Order support: look up orders, list a customer's orders, track parcels, "
+        "refund an order.",
     )
     # Read-only lookups: a client may call them freely and retry them.
     read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
     for tool in (lookup_order, list_recent_orders, track_shipment):
         server.add_tool(tool, annotations=read_only)
+    # A side effect, made once per idempotency key.
+    effect = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+    server.add_tool(refund_order, annotations=effect)
 
     server.custom_route("/healthz", methods=["GET"])(_healthz)
     return server

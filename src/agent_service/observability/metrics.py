@@ -32,6 +32,7 @@ ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable", "expire
 """Why archiving failed: Postgres unavailable, the Redis outbox unreachable; or a run dropped:
 refused by Postgres, its record unreadable, or expired from Redis before it was archived."""
 FEEDBACK_SCORES = ("1", "-1")
+APPROVAL_DECISIONS = ("approve", "reject", "timeout")
 RATE_LIMIT_REASONS = (
     "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
 )  # fmt: skip
@@ -170,6 +171,15 @@ class Metrics:
             "agent_feedback", "Feedback given on runs, by agent and score (1 or -1).",
             ["agent", "score"], registry=r,
         )  # fmt: skip
+        self.approvals = Counter(
+            "agent_approvals", "Decisions on gated tool calls: approve, reject or timeout.",
+            ["agent", "tool", "decision"], registry=r,
+        )  # fmt: skip
+        # Every worker's sweeper reads the same count from Redis: the largest is the freshest.
+        self.approvals_pending = Gauge(
+            "agent_approvals_pending", "Tool calls waiting for a person's decision.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter(
             "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
         )
@@ -205,10 +215,12 @@ class Metrics:
         fallbacks: Iterable[tuple[str, str]] = (),
         *,
         agents: Iterable[str] = (),
+        gated_tools: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Create the zero series of known label sets, so dashboards and alerts see 0, not
         absent data, before the first event (``models``: (name, provider) pairs;
-        ``fallbacks``: (from, to) pairs of the config; ``agents``: its agent names)."""
+        ``fallbacks``: (from, to) pairs of the config; ``agents``: its agent names;
+        ``gated_tools``: (agent, tool) pairs whose calls need approval)."""
         for status in ("succeeded", "failed", "cancelled"):
             self.tasks_finished.labels(queue, status)
         self.tasks_submitted.labels(queue)
@@ -228,6 +240,9 @@ class Metrics:
         for tool in tools:
             self.tool_calls.labels(tool, "ok")
             self.tool_calls.labels(tool, "error")
+        for agent, tool in gated_tools:
+            for decision in APPROVAL_DECISIONS:
+                self.approvals.labels(agent, tool, decision)
         self._prime_closed_sets()
 
     def _prime_closed_sets(self) -> None:
@@ -256,6 +271,15 @@ class Metrics:
     def feedback_given(self, agent: str, score: int) -> None:
         """A person scored a run of ``agent`` (a configured name) ``score`` (-1 or 1)."""
         self.feedback.labels(agent, str(score)).inc()
+
+    def approval_decided(self, agent: str, tool: str, decision: str) -> None:
+        """A gated call of ``tool`` by ``agent`` (configured names) was decided: ``approve``,
+        ``reject`` (a person) or ``timeout`` (nobody, in time)."""
+        self.approvals.labels(agent, tool, decision).inc()
+
+    def approvals_waiting(self, count: int) -> None:
+        """Tool calls waiting for a decision now (every tenant), as a sweep counted them."""
+        self.approvals_pending.set(count)
 
     def run_finished(self, mode: str, status: str, steps: int, agent: str) -> None:
         """A run of ``agent`` (a configured name) ended with ``status`` after ``steps``."""

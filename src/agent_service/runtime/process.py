@@ -23,12 +23,34 @@ from agent_service.observability.metrics import Metrics
 from agent_service.runtime.configs import ConfigHolder
 from agent_service.runtime.snapshot import Snapshot, build_snapshot
 from agent_service.settings import Settings
+from agent_service.store.approvals import ApprovalStore
 from agent_service.store.cache import RedisResponseCache
 from agent_service.store.client import Redis, create_redis
+from agent_service.store.journal import JournalStore
 from agent_service.store.keys import Keys
 from agent_service.store.limits import Limiter, RunGuards
+from agent_service.store.session_slots import SessionSlots
 from agent_service.store.sessions import RedisSessionMemory
 from agent_service.store.tasks import TaskStore
+
+
+@dataclass(frozen=True)
+class DurableStores:
+    """What durable runs keep next to their task records: step journals, approvals, and the
+    session slots of ``multitask`` (docs/durability.md)."""
+
+    journals: JournalStore
+    approvals: ApprovalStore
+    slots: SessionSlots
+
+    @classmethod
+    def open(cls, redis: Redis, keys: Keys, tasks: TaskStore) -> DurableStores:
+        journals = JournalStore(redis, keys, tasks.ttl_seconds)
+        return cls(
+            journals=journals,
+            approvals=ApprovalStore(redis, keys, tasks, journals),
+            slots=SessionSlots(redis, keys, tasks.ttl_seconds),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,7 @@ class Runtime:
     limiter: Limiter
     guards: RunGuards
     configs: ConfigHolder
+    durable: DurableStores
 
     @property
     def snapshot(self) -> Snapshot:
@@ -90,19 +113,26 @@ async def open_runtime(
             snapshot.tool_names(),
             [(m.name, fallback) for m in config.models for fallback in m.fallbacks],
             agents=list(snapshot.agents),
+            gated_tools=[
+                (name, tool)
+                for name, agent in snapshot.agents.items()
+                for tool in agent.approvals.tools
+            ],
         )
         metrics.set_config(snapshot.version.generation, snapshot.version.hash)
 
     configs = await ConfigHolder.open(build, version, announce, mcp)
+    tasks = TaskStore(redis, keys, settings.tasks.ttl_seconds, settings.tasks.events_max)
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         redis=redis,
         keys=keys,
-        tasks=TaskStore(redis, keys, settings.tasks.ttl_seconds, settings.tasks.events_max),
+        tasks=tasks,
         limiter=limiter,
         guards=RunGuards(limiter, redis, keys),
         configs=configs,
+        durable=DurableStores.open(redis, keys, tasks),
     )
     reloading = _start_reloader(settings, configs, metrics, adjust)
     try:

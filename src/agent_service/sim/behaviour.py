@@ -5,7 +5,9 @@
 1. The conversation ends with tool results: answer in text from them.
 2. The last user message says "call tool NAME with {JSON}" and NAME (or one ``<server>__NAME``)
    is offered: call it with that JSON object (how tests reach any tool, MCP tools included).
-3. The last user message names order ids like ``OD-20240502`` and a tool whose name ends in
+3. The last user message asks for a refund of an order id like ``OD-20240502`` and a tool
+   whose name ends in ``refund_order`` is offered: call it once with ``{"order_id": ...,
+   "reason": <the message>}``. Else, when it names order ids and a tool whose name ends in
    ``lookup_order`` is offered: call it once per order with ``{"order_id": ...}``.
 4. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
 5. The last user message asks for the time or date and ``current_time`` is offered: call it.
@@ -64,6 +66,8 @@ _CALL_TOOL = re.compile(
 )
 _ORDER_ID = re.compile(r"\bOD-\d{6,12}\b", re.IGNORECASE)
 LOOKUP_ORDER = "lookup_order"
+REFUND_ORDER = "refund_order"
+_REFUND = re.compile(r"\brefund", re.IGNORECASE)
 MAX_ORDER_LOOKUPS = 5
 MCP_SEPARATOR = "__"
 
@@ -111,9 +115,9 @@ def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:
     explicit = _explicit_call(user_text, offered)
     if explicit is not None:
         return [explicit]
-    lookups = _order_lookups(user_text, offered)
-    if lookups:
-        return lookups
+    orders = _order_calls(user_text, offered)
+    if orders:
+        return orders
     expression = find_expression(user_text) if CALCULATOR in offered else None
     if expression is not None:
         return [(CALCULATOR, json.dumps({"expression": expression}, ensure_ascii=False))]
@@ -171,6 +175,24 @@ def _explicit_call(text: str, offered: set[str]) -> tuple[str, str] | None:
     return name, json.dumps(arguments, ensure_ascii=False)
 
 
+def _order_calls(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """Rule 3: a refund asked for, else order lookups."""
+    refund = _refund(text, offered)
+    return [refund] if refund is not None else _order_lookups(text, offered)
+
+
+def _refund(text: str, offered: set[str]) -> tuple[str, str] | None:
+    """A ``refund_order`` call for the first order id of a message asking for a refund."""
+    tools = sorted(
+        o for o in offered if o == REFUND_ORDER or o.endswith(MCP_SEPARATOR + REFUND_ORDER)
+    )
+    order = _ORDER_ID.search(text)
+    if not tools or order is None or _REFUND.search(text) is None:
+        return None
+    arguments = {"order_id": order.group().upper(), "reason": " ".join(text.split())[:200]}
+    return tools[0], json.dumps(arguments, ensure_ascii=False)
+
+
 def _order_lookups(text: str, offered: set[str]) -> list[tuple[str, str]]:
     """One ``lookup_order`` call per distinct order id in ``text`` (at most five)."""
     tools = sorted(
@@ -201,6 +223,15 @@ def offered_tool_names(tools: Sequence[Mapping[str, Any]]) -> set[str]:
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """The text of the last ``user`` message ("" when there is none)."""
     for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the first ``user`` message ("" when there is none): what names a
+    conversation (``conversations.conversation_id``)."""
+    for message in messages:
         if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
@@ -239,6 +270,13 @@ def answer_from_tool_result(tool: str, content: str) -> str:
         return f"The answer is {value}."
     if tool == CURRENT_TIME:
         return f"The current time is {value}."
+    if tool.endswith(REFUND_ORDER):
+        refund = _json_object(content)
+        if refund is not None and "refund_id" in refund:
+            return (
+                f"Refund {refund['refund_id']} of {refund.get('amount')} "
+                f"{refund.get('currency', '')} for order {refund.get('order_id')} is issued."
+            ).replace(" .", ".")
     if tool.endswith(LOOKUP_ORDER):
         order = _json_object(content)
         if order is not None and "order_id" in order and "status" in order:

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from agent_service.sim.behaviour import Reply, decide, last_user_text
+from agent_service.sim.conversations import ConversationCounter
 from agent_service.sim.options import SimOptions
 from agent_service.sim.structured import structured_text, wants_json
 from agent_service.sim.tokens import count_tokens, prompt_tokens, split_tokens, tool_call_tokens
@@ -45,6 +46,7 @@ class SimState:
     def __init__(self, options: SimOptions) -> None:
         self.options = options
         self.rng = random.Random(options.seed)  # noqa: S311 - reproducible, not secret
+        self.conversations = ConversationCounter()
 
     def draw_failure(self, model: str) -> str | None:
         """The failure for the next request to ``model``: "429", "500", "hang" or None.
@@ -344,6 +346,7 @@ async def chat_completions(http: web.Request) -> web.StreamResponse:
         return _error(400, "The request body is not valid JSON.", "invalid_request_error")
     except BadRequestError as exc:
         return _error(400, str(exc), "invalid_request_error", param=exc.param)
+    state.conversations.count(request.messages)
     failure = state.draw_failure(request.model)
     if failure is not None:
         return await _failure(failure, options)
@@ -370,6 +373,17 @@ async def list_models(_: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
+async def conversations(http: web.Request) -> web.Response:
+    """``GET /admin/conversations``: completion requests per conversation (``DELETE`` clears).
+
+    ``{"conversations": {"<id>": {"first_user", "requests", "distinct", "repeated"}}}``; the id
+    is ``conversations.conversation_id(<first user message>)``."""
+    counter = http.app[STATE].conversations
+    if http.method == "DELETE":
+        counter.clear()
+    return web.json_response({"conversations": counter.view()})
+
+
 async def health(_: web.Request) -> web.Response:
     """``GET /health``: the process is serving."""
     return web.json_response({"status": "ok"})
@@ -388,6 +402,8 @@ def create_app(options: SimOptions) -> web.Application:
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_get(f"{prefix}/models", list_models)
     app.router.add_get("/health", health)
+    app.router.add_get("/admin/conversations", conversations)
+    app.router.add_delete("/admin/conversations", conversations)
     app.on_response_prepare.append(_add_request_id)
     return app
 

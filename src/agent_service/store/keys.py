@@ -22,6 +22,39 @@ class Keys:
     def cancel(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}:cancel"
 
+    def journal(self, task_id: str) -> str:
+        """List of the run's completed steps (``JournalEntry`` JSON), oldest first."""
+        return f"{self.prefix}task:{task_id}:journal"
+
+    def decisions(self, task_id: str) -> str:
+        """Hash of approval decisions by journal step (``ApprovalDecision`` JSON)."""
+        return f"{self.prefix}task:{task_id}:decisions"
+
+    def approval(self, approval_id: str) -> str:
+        return f"{self.prefix}approval:{approval_id}"
+
+    def tenant_approvals(self, tenant: str) -> str:
+        """Sorted set of a tenant's approval ids, by creation time (trimmed to the task TTL)."""
+        return f"{self.prefix}approvals:tenant:{tenant}"
+
+    def tenant_pending_approvals(self, tenant: str) -> str:
+        """Sorted set of a tenant's pending approval ids, by creation time."""
+        return f"{self.prefix}approvals:tenant:{tenant}:pending"
+
+    @property
+    def expiring_approvals(self) -> str:
+        """Sorted set of every pending approval id, scored by when it expires (a leased member's
+        score is its lease's end): what the workers' sweepers watch."""
+        return f"{self.prefix}approvals:expiring"
+
+    def session_slot(self, session_id: str) -> str:
+        """The task id of the run a session is busy with (``session_id`` is ``tenant:session``)."""
+        return f"{self.prefix}slot:{session_id}"
+
+    def session_waiting(self, session_id: str) -> str:
+        """List of tasks waiting for a busy session (``<task_id> <queue> <message>``)."""
+        return f"{self.prefix}slotq:{session_id}"
+
     def idempotency(self, tenant: str, key: str) -> str:
         return f"{self.prefix}idem:{tenant}:{key}"
 

@@ -23,6 +23,9 @@ from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
 from agent_service.store.leases import LUA_NOW, claim_due, register_claim
 
+APPROVAL_MEMBER_PREFIX = "approval:"
+"""Outbox members of ``approval.required`` deliveries: ``approval:<approval_id>`` (the others
+are task ids, whose completion is due)."""
 DEAD_LETTERS_KEPT = 10_000
 """The dead-letter list keeps the newest task ids (each record says ``dead`` until it expires)."""
 
@@ -109,7 +112,7 @@ class WebhookOutbox:
         done = await self._settle(
             keys=[
                 self._keys.webhook_outbox,
-                self._keys.task(claim.task_id),
+                self._subject_key(claim.task_id),
                 self._keys.webhook_dead,
             ],
             args=[
@@ -122,6 +125,13 @@ class WebhookOutbox:
             ],
         )
         return bool(done)
+
+    def _subject_key(self, member: str) -> str:
+        """Where a member's delivery state lives: its task record, or for an
+        ``approval.required`` delivery (``approval:<id>``), the approval's record."""
+        if member.startswith(APPROVAL_MEMBER_PREFIX):
+            return self._keys.approval(member.removeprefix(APPROVAL_MEMBER_PREFIX))
+        return self._keys.task(member)
 
     @guarded
     async def dead_letters(self, limit: int = 100) -> list[str]:

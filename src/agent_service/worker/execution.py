@@ -15,14 +15,17 @@ from dataclasses import dataclass
 
 from opentelemetry.context import Context
 
-from agent_service.agent.loop import RunFailedError
+from agent_service.agent.loop import Agent, RunFailedError
+from agent_service.domain.approvals import ApprovalPending
 from agent_service.domain.callers import ANONYMOUS_KEY, Caller
 from agent_service.domain.errors import DependencyUnavailableError, ErrorType
+from agent_service.domain.journal import JournalConflictError
 from agent_service.domain.runs import Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import attached, record_queue_wait, tag_current_span
 from agent_service.runtime import ConfigHolder, Runtime
+from agent_service.runtime.process import DurableStores
 from agent_service.store.limits import RunGuards
 from agent_service.store.tasks import TaskStore
 from agent_service.worker.storage_full import finish_when_stored, progress_sink, when_stored
@@ -39,7 +42,11 @@ class Execution:
     guards: RunGuards
     metrics: Metrics
     max_deliveries: int
-    """Deliveries of one task before it ends ``failed`` with type ``poison``."""
+    """Deliveries of one task in a row (its workers lost) before it ends ``failed`` with type
+    ``poison``; a resume after an approval starts the count again."""
+    durable: DurableStores
+    journal: bool = True
+    """Record and replay step journals (False only to measure their cost)."""
 
     @classmethod
     def of(cls, runtime: Runtime) -> Execution:
@@ -49,6 +56,8 @@ class Execution:
             guards=runtime.guards,
             metrics=runtime.metrics,
             max_deliveries=1 + runtime.settings.worker.max_redeliveries,
+            durable=runtime.durable,
+            journal=runtime.settings.worker.journal,
         )
 
 
@@ -86,12 +95,28 @@ async def _execute(
         )
         log.warning(message, extra={"task_id": task_id})
         return None
+    status = await _attempt(deps, record, sent_from)
+    if status is not None and status.terminal:
+        # The session's next run may start (also for a duplicate delivery of an ended run:
+        # its release may have been lost).
+        await _release_session(deps, record)
+    return status
+
+
+async def _attempt(
+    deps: Execution, record: TaskRecord, sent_from: Context | None
+) -> TaskStatus | None:
+    """This delivery of ``record``'s run: ignored, refused as poison, or run."""
+    task_id = record.task_id
     if record.status.terminal:
         log.info(
             "task already %s; duplicate delivery ignored",
             record.status.value,
             extra={"task_id": task_id},
         )
+        return record.status
+    if record.status is TaskStatus.AWAITING_APPROVAL:
+        log.info("task waits for an approval; stale delivery ignored", extra={"task_id": task_id})
         return record.status
     metrics = deps.metrics
     _count_delivery(metrics, record)
@@ -104,14 +129,15 @@ async def _execute(
         sent_from=sent_from,
     )
     max_deliveries = deps.max_deliveries
-    if record.attempts > max_deliveries:
+    in_a_row = deliveries_in_a_row(record)
+    if in_a_row > max_deliveries:
         message = (
-            f"delivered {record.attempts} times; a worker died on each of the last "
-            f"{record.attempts - 1} (limit {max_deliveries})"
+            f"delivered {in_a_row} times in a row; a worker died on each of the last "
+            f"{in_a_row - 1} (limit {max_deliveries})"
         )
         log.error("poison task: %s", message, extra={"task_id": task_id})
         await finish_when_stored(
-            store,
+            deps.tasks,
             task_id,
             TaskStatus.FAILED,
             error=TaskError(type=ErrorType.POISON, message=message),
@@ -119,13 +145,18 @@ async def _execute(
         )
         metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
         return TaskStatus.FAILED
-
-    sink = progress_sink(store, task_id)
-
     snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
     agent = snapshot.agent_for(record.agent, record.tenant)
     if agent is None:
         return await _agent_gone(deps, record)
+    return await _run(deps, record, agent)
+
+
+async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus | None:
+    """Run the agent from where the task's journal stands, and record how it ended."""
+    store, metrics, task_id = deps.tasks, deps.metrics, record.task_id
+    sink = progress_sink(store, task_id)
+    snapshot = deps.configs.current
     caller = Caller(record.tenant, record.key_id or ANONYMOUS_KEY)
     guard = deps.guards.for_run(caller, snapshot.config.limits_for(caller.tenant), task_id)
     started = time.monotonic()
@@ -133,12 +164,24 @@ async def _execute(
     in_progress.inc()
     webhook = record.webhook is not None
     try:
-        result = await agent.run(record.request, mode="async", sink=sink, guard=guard)
+        journal = None
+        if deps.journal:
+            journals = deps.durable.journals
+            journal = await journals.open(task_id, record.attempts, resumed_at(record))
+        result = await agent.run(
+            record.request, mode="async", sink=sink, guard=guard, journal=journal
+        )
+    except ApprovalPending as pending:
+        return await _pause(deps, record, agent, pending)
+    except JournalConflictError as exc:
+        log.warning("run superseded by a newer attempt: %s", exc, extra={"task_id": task_id})
+        return None
     except RunFailedError as exc:
         if exc.type == ErrorType.DEPENDENCY_UNAVAILABLE:
             # Redis went away under the run (an event or its memory could not be written):
             # an outage, not the run's failure. The task hands its message back for another
-            # delivery, bounded by the poison cap, instead of recording a failure.
+            # delivery, bounded by the poison cap, instead of recording a failure; the next
+            # attempt resumes from the journal.
             log.warning(
                 "run interrupted by a Redis outage; handed back for another delivery",
                 extra={"task_id": task_id, "attempt": record.attempts},
@@ -168,6 +211,56 @@ async def _execute(
     )
     _log_end(task_id, TaskStatus.SUCCEEDED, record.attempts, started, None)
     return TaskStatus.SUCCEEDED
+
+
+def resumed_at(record: TaskRecord) -> int:
+    """The journal step this attempt begins at (counted when the attempt started)."""
+    return record.attempt_log[-1].resumed_at_step if record.attempt_log else 0
+
+
+def deliveries_in_a_row(record: TaskRecord) -> int:
+    """Deliveries since the task last started or resumed: this one and the redeliveries right
+    before it (each means a worker was lost). Records without an attempt log count them all."""
+    if not record.attempt_log:
+        return record.attempts
+    in_a_row = 0
+    for attempt in reversed(record.attempt_log):
+        in_a_row += 1
+        if attempt.trigger != "redelivered":
+            break
+    return in_a_row
+
+
+async def _pause(
+    deps: Execution, record: TaskRecord, agent: Agent, pending: ApprovalPending
+) -> TaskStatus | None:
+    """Park the task on an approval: the slot is released and nothing runs until a decision
+    (or the expiry sweeper) queues it again."""
+    approvals = deps.durable.approvals
+    approval = approvals.new(record, agent.name, pending)
+    parked = await approvals.pause(record, record.attempts, approval, pending.timeout_seconds)
+    if not parked:
+        log.warning("run superseded before it could pause", extra={"task_id": record.task_id})
+        return None
+    log.info(
+        "run paused: %s waits for approval %s",
+        approval.tool,
+        approval.approval_id,
+        extra={"task_id": record.task_id, "attempt": record.attempts, "step": approval.step},
+    )
+    return TaskStatus.AWAITING_APPROVAL
+
+
+async def _release_session(deps: Execution, record: TaskRecord) -> None:
+    """Give the session's slot to the next waiting run (multitask), once the task ended."""
+    session_id = record.request.session_id
+    if session_id is None:
+        return
+    try:
+        await deps.durable.slots.release(record.tenant, session_id, record.task_id)
+    except DependencyUnavailableError:
+        # The next submission on the session finds the slot stale and releases it then.
+        log.warning("session slot not released (Redis)", extra={"task_id": record.task_id})
 
 
 def _count_delivery(metrics: Metrics, record: TaskRecord) -> None:

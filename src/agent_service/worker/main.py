@@ -36,10 +36,12 @@ from agent_service.queue.celery_app import (
     create_celery_app,
     visibility_timeout,
 )
+from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.webhooks import WebhookOutbox
+from agent_service.worker.approval_sweeper import ApprovalSweeper
 from agent_service.worker.consumer import install_consumer
 from agent_service.worker.deliveries import DeliveryTracking
 from agent_service.worker.execution import Execution
@@ -131,6 +133,7 @@ def run_worker(settings: Settings) -> int:
         runtime.configs,
         settings,
         metrics,
+        approvals=runtime.durable.approvals,
     )
     loop.run(webhooks.start())
     # Survives a Redis outage with runs in hand (worker/consumer.py); records which runs this
@@ -138,6 +141,13 @@ def run_worker(settings: Settings) -> int:
     tracking = DeliveryTracking(runtime.keys, worker_name(), settings.fault.kill_after_pop)
     install_consumer(app, tracking)
     loop.run(start_duties(resources, app, runtime, tracking))
+    sweeper = ApprovalSweeper(
+        runtime.durable.approvals,
+        runtime.tasks,
+        TaskQueue(runtime.redis, app, runtime.tasks),
+        metrics,
+    )
+    loop.run(sweeper.start())
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
@@ -149,6 +159,7 @@ def run_worker(settings: Settings) -> int:
             loop.run(webhooks.stop(grace), timeout=grace + 5)
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
+        loop.run(sweeper.stop(), timeout=10)
         loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from agent_service import __version__
+from agent_service.domain.approvals import Approval
 from agent_service.domain.errors import DependencyUnavailableError
 from agent_service.domain.tasks import TaskRecord, WebhookDelivery, WebhookState
 from agent_service.egress.guard import AddressNotAllowedError, check_url
@@ -30,9 +31,10 @@ from agent_service.egress.session import create_guarded_session
 from agent_service.observability.metrics import Metrics
 from agent_service.runtime import ConfigHolder
 from agent_service.settings import Settings
+from agent_service.store.approvals import ApprovalStore
 from agent_service.store.tasks import TaskStore
-from agent_service.store.webhooks import Claim, WebhookOutbox
-from agent_service.webhooks.payload import delivery_body
+from agent_service.store.webhooks import APPROVAL_MEMBER_PREFIX, Claim, WebhookOutbox
+from agent_service.webhooks.payload import approval_body, delivery_body
 from agent_service.webhooks.policy import (
     DEAD,
     FINAL_STATUSES,
@@ -44,7 +46,7 @@ from agent_service.webhooks.policy import (
     next_delay,
     target_refusal,
 )
-from agent_service.webhooks.signing import delivery_headers
+from agent_service.webhooks.signing import APPROVAL_REQUIRED, delivery_headers
 from agent_service.webhooks.tenant_secret import signing_secret
 
 log = logging.getLogger(__name__)
@@ -113,9 +115,13 @@ class WebhookDispatcher:
         configs: ConfigHolder,
         settings: Settings,
         metrics: Metrics,
+        *,
+        approvals: ApprovalStore | None = None,
     ) -> None:
-        """``configs`` gives the config in force (tenant secrets) at each delivery."""
+        """``configs`` gives the config in force (tenant secrets) at each delivery;
+        ``approvals`` the approval records behind ``approval.required`` deliveries."""
         self._tasks = tasks
+        self._approvals = approvals
         self._outbox = outbox
         self._configs = configs
         self._all_settings = settings
@@ -177,9 +183,22 @@ class WebhookDispatcher:
             # Redis lost mid-delivery, or a bug: the lease runs out and the delivery is retried.
             log.exception("webhook delivery failed", extra={"task_id": claim.task_id})
 
+    async def _subject(
+        self, claim: Claim
+    ) -> tuple[TaskRecord | None, WebhookState | None, Approval | None]:
+        """The task, the delivery's state and, for an ``approval.required`` delivery, the
+        approval it announces."""
+        member = claim.task_id
+        if not member.startswith(APPROVAL_MEMBER_PREFIX) or self._approvals is None:
+            record = await self._tasks.get(member)
+            return record, record.webhook if record is not None else None, None
+        approval = await self._approvals.get(member.removeprefix(APPROVAL_MEMBER_PREFIX))
+        if approval is None:
+            return None, None, None
+        return await self._tasks.get(approval.task_id), approval.webhook, approval
+
     async def _deliver(self, claim: Claim) -> None:
-        record = await self._tasks.get(claim.task_id)
-        state = record.webhook if record is not None else None
+        record, state, approval = await self._subject(claim)
         if record is None or state is None or state.status in FINAL_STATUSES:
             # Expired record, or a completion notified already: nothing left to deliver.
             await self._outbox.drop(claim)
@@ -192,7 +211,7 @@ class WebhookDispatcher:
             )
             return
         at = time.time()
-        result = await self._attempt(claim, record, state, attempt)
+        result = await self._attempt(claim, record, state, attempt, approval)
         if result is None:
             return
         outcome = decide(result.status_code, result.failure, attempt, self._settings.max_attempts)
@@ -223,7 +242,12 @@ class WebhookDispatcher:
         self._count_and_log(claim, state, attempt, outcome, result)
 
     async def _attempt(
-        self, claim: Claim, record: TaskRecord, state: WebhookState, attempt: int
+        self,
+        claim: Claim,
+        record: TaskRecord,
+        state: WebhookState,
+        attempt: int,
+        approval: Approval | None = None,
     ) -> PostResult | None:
         """Sign and POST attempt ``attempt``; None when the lease was lost before it began."""
         config = self._configs.current.config
@@ -250,8 +274,21 @@ class WebhookDispatcher:
         if not await self._outbox.begin(claim, delivering):
             log.info("webhook lease lost before delivery", extra={"task_id": claim.task_id})
             return None
-        body = delivery_body(record.model_copy(update={"webhook": delivering}), attempt)
-        headers = delivery_headers(secret, record.task_id, attempt, body)
+        if approval is None:
+            body = delivery_body(record.model_copy(update={"webhook": delivering}), attempt)
+            headers = delivery_headers(secret, record.task_id, attempt, body)
+        else:
+            body = approval_body(
+                record, approval.model_copy(update={"webhook": delivering}), attempt
+            )
+            headers = delivery_headers(
+                secret,
+                record.task_id,
+                attempt,
+                body,
+                event=APPROVAL_REQUIRED,
+                subject=approval.approval_id,
+            )
         assert self._session is not None  # set by start()
         return await post_webhook(
             self._session, state.url, body, headers, self._settings.timeout_seconds

@@ -10,22 +10,30 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from agent_service.agent.journal import MemoryJournal
 from agent_service.agent.loop import Agent, RunFailedError
 from agent_service.agent.ports import RunGuard
 from agent_service.api.deps import (
     CallerDep,
     DrainDep,
+    DurableDep,
     GateDep,
     JsonBody,
     SettingsDep,
     SnapshotDep,
+    TasksDep,
 )
 from agent_service.api.drain import Drain, ShuttingDownError
 from agent_service.api.errors import ApiError, run_error_status
+from agent_service.api.handoff import SyncHandoff, continuation
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
+from agent_service.api.sessions import admit_sync
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
+from agent_service.domain.approvals import ApprovalPending
+from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.runs import RunEvent, RunRequest, RunResult
 from agent_service.observability.metrics import Metrics
+from agent_service.store.approvals import approval_event
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger(__name__)
@@ -37,6 +45,11 @@ log = logging.getLogger(__name__)
     responses={
         **ERROR_RESPONSES,
         200: {"content": {"text/event-stream": {}}, "description": "Answer (JSON or SSE)"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "The session has a run in progress, or a tool call needs a "
+            "person's approval (`approval_required`: the run continues as the task in Location)",
+        },
     },
     dependencies=[JsonBody],
 )
@@ -48,28 +61,42 @@ async def chat(
     gate: GateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    tasks: TasksDep,
+    durable: DurableDep,
     drain: DrainDep,
 ) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
     SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
-    result), ``error`` (the error shape's ``error`` object).
+    result), ``error`` (the error shape's ``error`` object), or ``approval_required`` (a tool
+    call needs a person's approval: the run continues as the task it names).
     """
     config = snapshot.config  # the config in force when the run starts: it keeps it to its end
     agent = gate.check(body, snapshot, caller)
+    metrics = gate.metrics
+    await admit_sync(
+        agent,
+        tenant=caller.tenant,
+        session_id=body.session_id,
+        tasks=tasks,
+        durable=durable,
+        metrics=metrics,
+    )
     rate = await gate.admit(caller, config)
     request = body.to_run_request(caller.tenant, agent.name)
     guard = gate.guard(caller, config)
-    metrics = gate.metrics
+    handoff = SyncHandoff(
+        durable.approvals, settings.worker.queue, caller, snapshot.version.generation
+    )
     if body.stream:
         keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            stream_run(agent, request, keepalive, metrics, guard, drain=drain),
+            stream_run(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **rate},
         )
     response.headers.update(rate)
-    return await run_sync(agent, request, metrics, guard, rate, drain=drain)
+    return await run_sync(agent, request, metrics, guard, rate, drain=drain, handoff=handoff)
 
 
 async def run_sync(
@@ -80,12 +107,21 @@ async def run_sync(
     headers: dict[str, str],
     *,
     drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> RunResult:
     """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``;
-    one still going when ``drain``'s grace runs out, a 503 ``shutting_down``."""
-    run = agent.run(request, mode="sync", guard=guard)
+    one still going when ``drain``'s grace runs out, a 503 ``shutting_down``.
+
+    A run reaching a tool call that needs approval is handed over to a task (``handoff``):
+    409 ``approval_required`` naming it, with its ``Location``."""
+    journal = SyncHandoff.journal_for(agent)
+    run = agent.run(request, mode="sync", guard=guard, journal=journal)
     try:
         result = await (drain.within_grace(run) if drain is not None else run)
+    except ApprovalPending as pending:
+        raise await _handed_over(
+            agent, request, journal, pending, handoff=handoff, headers=headers
+        ) from None
     except RunFailedError as exc:
         metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
         raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
@@ -104,17 +140,24 @@ async def run_events(
     guard: RunGuard | None = None,
     *,
     drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> AsyncIterator[RunEvent | None]:
-    """A streamed run's events (``step``, ``delta``, then ``done`` or ``error``), with None
-    for every ``keepalive`` seconds of silence. Closing the iterator cancels the run; so does
-    the end of ``drain``'s grace, after an ``error`` event of type ``shutting_down``."""
+    """A streamed run's events (``step``, ``delta``, then ``done``, ``error``, or
+    ``approval_required`` when the run was handed over to a task to wait for a person), with
+    None for every ``keepalive`` seconds of silence. Closing the iterator cancels the run; so
+    does the end of ``drain``'s grace, after an ``error`` event of type ``shutting_down``."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
 
     async def produce() -> None:
+        journal = SyncHandoff.journal_for(agent)
         try:
-            result = await agent.run(request, mode="stream", sink=events.put, guard=guard)
+            result = await agent.run(
+                request, mode="stream", sink=events.put, guard=guard, journal=journal
+            )
             metrics.run_finished("stream", "succeeded", len(result.steps), agent.name)
             await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
+        except ApprovalPending as pending:
+            await events.put(await _approval_event(agent, request, journal, pending, handoff))
         except RunFailedError as exc:
             metrics.run_finished("stream", "failed", len(exc.steps), agent.name)
             await events.put(
@@ -165,7 +208,55 @@ async def stream_run(
     guard: RunGuard | None = None,
     *,
     drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> AsyncIterator[bytes]:
     """``run_events`` as SSE bytes (keep-alive comments for the silences)."""
-    async for event in run_events(agent, request, keepalive, metrics, guard, drain=drain):
+    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    async for event in events:
         yield KEEPALIVE if event is None else sse_event(event.type, event.data)
+
+
+async def _handed_over(
+    agent: Agent,
+    request: RunRequest,
+    journal: MemoryJournal | None,
+    pending: ApprovalPending,
+    *,
+    handoff: SyncHandoff | None,
+    headers: dict[str, str],
+) -> ApiError:
+    """The 409 of a sync run that needs an approval (handed over to a task when it can be)."""
+    if handoff is None:
+        message = (
+            f"tool {pending.request.tool!r} needs a person's approval: submit the run as a task"
+        )
+        return ApiError(409, ErrorType.APPROVAL_REQUIRED, message, headers=headers)
+    approval = await handoff.park(agent, request, journal, pending)
+    location = {"Location": f"/v1/tasks/{approval.task_id}"}
+    return ApiError(
+        409, ErrorType.APPROVAL_REQUIRED, continuation(approval), {**headers, **location}
+    )
+
+
+async def _approval_event(
+    agent: Agent,
+    request: RunRequest,
+    journal: MemoryJournal | None,
+    pending: ApprovalPending,
+    handoff: SyncHandoff | None,
+) -> RunEvent:
+    """The last event of a stream whose run needs an approval: ``approval_required`` with the
+    task that continues it (an ``error`` where the run cannot be handed over)."""
+    if handoff is None:
+        message = (
+            f"tool {pending.request.tool!r} needs a person's approval: submit the run as a task"
+        )
+        return RunEvent(
+            type="error", data={"type": ErrorType.APPROVAL_REQUIRED, "message": message}
+        )
+    try:
+        approval = await handoff.park(agent, request, journal, pending)
+    except AgentError as exc:  # Redis went away: the run cannot be kept
+        return RunEvent(type="error", data={"type": exc.type, "message": exc.message})
+    data = {**approval_event(approval), "message": continuation(approval)}
+    return RunEvent(type="approval_required", data=data)

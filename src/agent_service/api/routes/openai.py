@@ -28,6 +28,7 @@ from agent_service.agent.ports import RunGuard
 from agent_service.api.deps import (
     CallerDep,
     DrainDep,
+    DurableDep,
     GateDep,
     JsonBody,
     SettingsDep,
@@ -35,6 +36,7 @@ from agent_service.api.deps import (
 )
 from agent_service.api.drain import Drain
 from agent_service.api.errors import ApiError
+from agent_service.api.handoff import SyncHandoff
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
@@ -190,6 +192,11 @@ def _usage(result: RunResult) -> Usage:
     responses={
         **ERROR_RESPONSES,
         200: {"content": {"text/event-stream": {}}, "description": "Completion (JSON or SSE)"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "A tool call needs a person's approval (`approval_required`): the "
+            "run continues as the task in Location",
+        },
     },
     dependencies=[JsonBody],
 )
@@ -202,6 +209,7 @@ async def chat_completions(
     settings: SettingsDep,
     caller: CallerDep,
     drain: DrainDep,
+    durable: DurableDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
@@ -213,6 +221,9 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
+    handoff = SyncHandoff(
+        durable.approvals, settings.worker.queue, caller, snapshot.version.generation
+    )
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _chunks(
@@ -223,12 +234,13 @@ async def chat_completions(
             metrics=gate.metrics,
             guard=guard,
             drain=drain,
+            handoff=handoff,
         )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    result = await run_sync(agent, request, gate.metrics, guard, rate, drain=drain)
+    result = await run_sync(agent, request, gate.metrics, guard, rate, drain=drain, handoff=handoff)
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -284,9 +296,11 @@ async def _chunks(
     metrics: Metrics,
     guard: RunGuard | None,
     drain: Drain,
+    handoff: SyncHandoff,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    async for event in run_events(agent, request, keepalive, metrics, guard, drain=drain):
+    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    async for event in events:
         if event is None:
             yield KEEPALIVE
         elif event.type == "delta":
@@ -299,4 +313,7 @@ async def _chunks(
         elif event.type == "error":
             # Mid-stream the status line is sent: OpenAI SDKs raise on an `error` chunk.
             yield _data({"error": {**event.data, "code": event.data.get("type")}})
+        elif event.type == "approval_required":  # handed over to a task: said as an error
+            code = ErrorType.APPROVAL_REQUIRED.value
+            yield _data({"error": {"type": code, "code": code, "message": event.data["message"]}})
     yield b"data: [DONE]\n\n"

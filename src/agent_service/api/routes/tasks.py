@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from agent_service.api.deps import (
     CallerDep,
     DrainDep,
+    DurableDep,
     GateDep,
     JsonBody,
     MetricsDep,
@@ -30,12 +31,14 @@ from agent_service.api.deps import (
 from agent_service.api.drain import STREAM_RESUME_MESSAGE, Drain, ShuttingDownError, first_of
 from agent_service.api.errors import ApiError
 from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
+from agent_service.api.sessions import end_task
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType, ToolError
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
 from agent_service.egress.guard import check_url
 from agent_service.observability.tracing import current_trace_id
+from agent_service.queue.sessions import SessionBusyError
 from agent_service.settings import WebhookSettings
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 from agent_service.webhooks.policy import target_refusal
@@ -95,7 +98,11 @@ def _body_hash(body: TaskBody) -> str:
     responses={
         **ERROR_RESPONSES,
         200: {"model": TaskAccepted, "description": "Idempotent replay: the existing task"},
-        409: {"model": ERROR_RESPONSES[400]["model"], "description": "Idempotency-Key reused"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "Idempotency-Key reused with another body, or the session has a run "
+            "in progress and the agent's multitask is `reject`",
+        },
     },
     dependencies=[JsonBody],
 )
@@ -109,6 +116,7 @@ async def submit_task(
     tasks: TasksDep,
     queue: QueueDep,
     caller: CallerDep,
+    durable: DurableDep,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> TaskAccepted | JSONResponse:
     """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued.
@@ -116,6 +124,10 @@ async def submit_task(
     With an ``Idempotency-Key`` header: the same key with the same body answers ``200`` with
     the task it made (concurrent duplicates make one task); the same key with another body is
     ``409``. Keys are per tenant and live as long as the task record.
+
+    With a ``session_id`` whose session has a run going, the agent's ``multitask`` decides:
+    ``reject`` answers 409, ``enqueue`` queues the run after it (``status: queued``,
+    ``waiting: true``), ``interrupt`` cancels it and queues this one.
     """
     config = snapshot.config
     agent = gate.check(body, snapshot, caller)
@@ -152,12 +164,30 @@ async def submit_task(
     )
     # The body's hash only matters against an Idempotency-Key's earlier request.
     body_hash = _body_hash(body) if idempotency_key is not None else None
-    submitted = await queue.submit(record, body_hash=body_hash)
+    try:
+        submitted = await queue.submit(
+            record, body_hash=body_hash, multitask=agent.profile.multitask
+        )
+    except SessionBusyError as exc:
+        raise ApiError(
+            409,
+            ErrorType.CONFLICT,
+            f"session {body.session_id!r} has a run in progress (task {exc.task_id}, "
+            f"{exc.status}); the agent's multitask is reject",
+            headers={"Location": f"/v1/tasks/{exc.task_id}"},
+        ) from None
+    if submitted.withdrawn is not None:  # an interrupted run that waited for an approval
+        await durable.approvals.withdraw(*submitted.withdrawn)
     response.headers.update(rate)
     response.headers["Location"] = f"/v1/tasks/{submitted.task_id}"
     if submitted.created:
         gate.metrics.tasks_submitted.labels(record.queue).inc()
-        return TaskAccepted(task_id=record.task_id, queue=record.queue)
+        return TaskAccepted(
+            task_id=record.task_id,
+            queue=record.queue,
+            waiting=submitted.waiting,
+            interrupted=list(submitted.interrupted),
+        )
     if not submitted.same_body:
         raise ApiError(
             409,
@@ -191,20 +221,20 @@ async def get_task(task_id: str, tasks: TasksDep, caller: CallerDep) -> TaskReco
     },
 )
 async def cancel_task(
-    task_id: str, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep
+    task_id: str, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep, durable: DurableDep
 ) -> CancelAnswer | JSONResponse:
-    """Cancel a task: a queued one never starts (``200``, ``cancelled``); a running one stops at
-    its next step boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
+    """Cancel a task: a queued one never starts, and one waiting for an approval never resumes
+    (``200``, ``cancelled``: its approval is withdrawn); a running one stops at its next step
+    boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
     ``cancelled``, or ``succeeded`` if its last step was already done). An ended task is
     ``409``."""
     record = await _load(tasks, task_id, caller)
     if record.status.terminal:
         raise _already_ended(task_id, record.status.value)
-    outcome = await tasks.cancel(task_id)
+    outcome = await end_task(tasks, durable, record, metrics)
     if outcome is None:
         raise _not_found(task_id)
     if outcome == "cancelled":
-        metrics.tasks_finished.labels(record.queue, TaskStatus.CANCELLED.value).inc()
         return CancelAnswer(task_id=task_id, status=outcome)
     if outcome == "cancelling":
         return JSONResponse(CancelAnswer(task_id=task_id, status=outcome).model_dump(), 202)
