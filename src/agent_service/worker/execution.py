@@ -9,6 +9,7 @@ explicitly, since the coroutine runs on another thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ class Execution:
     durable: DurableStores
     journal: bool = True
     """Record and replay step journals (False only to measure their cost)."""
+    reload_grace_seconds: float = 0.0
+    """How long a task whose agent this process does not know yet waits for a config reload
+    (the API that accepted it may have reloaded first) before it fails."""
 
     @classmethod
     def of(cls, runtime: Runtime) -> Execution:
@@ -58,6 +62,10 @@ class Execution:
             max_deliveries=1 + runtime.settings.worker.max_redeliveries,
             durable=runtime.durable,
             journal=runtime.settings.worker.journal,
+            # Two reload periods and a second: the file is re-read every period.
+            reload_grace_seconds=2 * runtime.settings.config.reload_interval_seconds + 1.0
+            if runtime.settings.config.reload_interval_seconds > 0
+            else 0.0,
         )
 
 
@@ -148,8 +156,24 @@ async def _attempt(
     snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
     agent = snapshot.agent_for(record.agent, record.tenant)
     if agent is None:
+        agent = await _agent_after_reload(deps, record)
+    if agent is None:
         return await _agent_gone(deps, record)
     return await _run(deps, record, agent)
+
+
+async def _agent_after_reload(deps: Execution, record: TaskRecord) -> Agent | None:
+    """The task's agent once this process has reloaded its config, or None after the grace.
+
+    An agent added to the config is served by the API as soon as the API reloads; a worker that
+    has not reloaded yet must not fail the task for it."""
+    deadline = time.monotonic() + deps.reload_grace_seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        agent = deps.configs.current.agent_for(record.agent, record.tenant)
+        if agent is not None:
+            return agent
+    return None
 
 
 async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus | None:
