@@ -76,6 +76,13 @@ class _RunState:
     degraded: bool = False
     repaired: bool = False
     output: Any = None
+    schema: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    client_tools: frozenset[str] = frozenset()
+    pending: list[ToolCall] = field(default_factory=list)
+    """Client tool calls the run stopped at (the caller runs them)."""
+    messages: list[ChatMessage] = field(default_factory=list)
+    input_length: int = 0
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -164,8 +171,11 @@ class Agent:
                     started=time.monotonic(),
                     guard=guard,
                     toolset=toolset,
-                    tools=[tool.spec for tool in toolset.values()],
+                    # A request's client tools are offered next to the agent's own.
+                    tools=[tool.spec for tool in toolset.values()] + request.client_tools,
+                    client_tools=frozenset(tool.name for tool in request.client_tools),
                 )
+                state.schema, state.response_format = self._output_format(request)
                 try:
                     result = await self._run(request, model, mode, sink, state)
                 except RunFailedError as exc:
@@ -182,6 +192,16 @@ class Agent:
             result.config_generation = self.generation
             result.agent = self.name
             return result
+
+    def _output_format(
+        self, request: RunRequest
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The schema answers are checked against and the LLM's ``response_format``: the
+        request's own format when it has one, else the agent's."""
+        if request.output_format is not None:
+            wanted = request.output_format
+            return wanted.json_schema, structured.format_parameter(wanted)
+        return self.profile.response_format, self._response_format
 
     def _cache_key(self, request: RunRequest, model: str, mode: RunMode) -> str | None:
         # Streams are not served from cache: their callers wait for deltas as they come.
@@ -228,6 +248,11 @@ class Agent:
                 ChatMessage(role="assistant", content=answer),
             ]
             await self._memory.append(_session(request), turn, limits.memory_turns)
+        added = None
+        if request.keep_messages:
+            added = state.messages[state.input_length :]
+            if not state.pending:
+                added.append(ChatMessage(role="assistant", content=answer))
         return RunResult(
             answer=answer,
             steps=state.steps,
@@ -237,6 +262,8 @@ class Agent:
             degraded=state.degraded,
             agent=self.name,
             output=state.output,
+            tool_calls=state.pending,
+            messages=added,
         )
 
     async def _loop(
@@ -248,8 +275,9 @@ class Agent:
         sink: EventSink | None,
     ) -> str:
         limits = self.limits
-        schema = self.profile.response_format
-        messages = await self._initial_messages(request)
+        schema = state.schema
+        messages = state.messages = await self._initial_messages(request)
+        state.input_length = len(messages)
         streaming = mode == "stream" and sink is not None
         # A structured answer is streamed only once it validated (as one delta): a rejected
         # first answer must not reach the client.
@@ -283,12 +311,19 @@ class Agent:
                 )
             )
             for call in completion.tool_calls:
+                if call.name in state.client_tools:
+                    state.pending.append(call)
+                    continue
                 await _check(state)
                 result = await self._call_tool(state, call)
                 messages.append(
                     ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
                 )
                 await _emit(sink, state.steps[-1])
+            if state.pending:
+                # The caller runs its own tools: the run stops here (its server tools of this
+                # turn already ran) and goes on when the caller sends their results.
+                return completion.content or ""
             self._degrade_if_tools_keep_failing(state, messages)
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
@@ -338,6 +373,7 @@ class Agent:
             ChatMessage(role="system", content=self.profile.system_prompt),
             *history,
             ChatMessage(role="user", content=request.message),
+            *request.continuation,
         ]
 
     async def _call_llm(
@@ -389,7 +425,7 @@ class Agent:
                 tools=state.tools,
                 max_tokens=max_tokens,
                 on_delta=on_delta,
-                response_format=self._response_format,
+                response_format=state.response_format,
             )
         except AgentError as exc:
             attempts = getattr(exc, "attempts", ())
@@ -478,7 +514,11 @@ class Agent:
 def _cacheable(result: RunResult) -> bool:
     """Only answers the model gave from the conversation alone: a tool's output may change
     with time (the clock) or the world (HTTP tools), and a degraded answer is a stopgap."""
-    return not result.degraded and all(step.kind == "llm" for step in result.steps)
+    return (
+        not result.degraded
+        and not result.tool_calls
+        and all(step.kind == "llm" for step in result.steps)
+    )
 
 
 def _session(request: RunRequest) -> str:
