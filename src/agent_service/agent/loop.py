@@ -83,6 +83,7 @@ class _RunState:
     """Client tool calls the run stopped at (the caller runs them)."""
     messages: list[ChatMessage] = field(default_factory=list)
     input_length: int = 0
+    finish_reason: str | None = None
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -263,6 +264,7 @@ class Agent:
             agent=self.name,
             output=state.output,
             tool_calls=state.pending,
+            finish_reason=state.finish_reason,
             messages=added,
         )
 
@@ -288,6 +290,8 @@ class Agent:
             max_tokens = policy.remaining_output_tokens(
                 state.usage, limits, self.config.model(model).max_tokens
             )
+            if request.max_output_tokens is not None:
+                max_tokens = min(max_tokens, request.max_output_tokens)
             await _check(state)
             completion = await self._call_llm(state, model, messages, max_tokens, on_delta)
             await _emit(sink, state.steps[-1])
@@ -447,6 +451,7 @@ class Agent:
         self._observer.llm_call(completion)
         state.usage = state.usage + completion.usage
         state.last_model = completion.model
+        state.finish_reason = completion.finish_reason
         state.add_step(
             Step(
                 index=len(state.steps),

@@ -37,6 +37,7 @@ from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
 from agent_service.runtime import open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
+from agent_service.store.responses import ResponseStore
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,9 @@ def create_app(
                 "runtime": runtime,
                 "run_gate": gate,
                 "task_queue": queue,
+                "response_store": ResponseStore(
+                    runtime.redis, runtime.tasks.keys, runtime.tasks.ttl_seconds
+                ),
                 "scrape_registry": scrape_from,
                 "keyring": keyring,
                 "metrics_token": token,

@@ -60,6 +60,8 @@ class RunRequest(BaseModel):
     client_tools: list[ToolSpec] = Field(default_factory=list)
     output_format: OutputFormat | None = None
     """Structured output for this run, instead of the agent's ``responseFormat``."""
+    max_output_tokens: int | None = None
+    """A cap on the output tokens of each LLM call of the run (below the model's own)."""
     keep_messages: bool = False
     """Return the messages the run added to the conversation (``RunResult.messages``)."""
 
@@ -124,6 +126,8 @@ class RunResult(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """Calls of the request's client tools the run stopped at: the caller runs them and sends
     their results back (``finish_reason: "tool_calls"``); empty for a finished answer."""
+    finish_reason: str | None = None
+    """Why the last LLM call stopped (``stop``, ``length``, ``tool_calls``), when known."""
     messages: list[ChatMessage] | None = None
     """The messages the run added after its input (assistant tool calls, tool results, the
     answer), when the request asked for them (``keep_messages``)."""
