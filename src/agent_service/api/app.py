@@ -27,7 +27,7 @@ from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import agents, chat, health, models, openai, tasks
+from agent_service.api.routes import agents, chat, health, models, openai, responses, tasks
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -124,6 +124,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(agents.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
     app.include_router(metrics_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -140,6 +141,7 @@ def create_app(
         models.router,
         agents.router,
         openai.router,
+        responses.router,
         metrics_route.router,
     )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])

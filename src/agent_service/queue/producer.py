@@ -14,11 +14,12 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from celery import Celery
 from opentelemetry import trace
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from agent_service.domain.tasks import TaskRecord
@@ -92,8 +93,12 @@ class TaskQueue:
         record: TaskRecord,
         headers: Mapping[str, str] | None = None,
         body_hash: str | None = None,
+        also: Callable[[Pipeline], None] | None = None,
     ) -> Submitted:
         """Create the record and publish its message atomically (raises 503-type errors).
+
+        ``also`` queues more commands in the same transaction (a Responses API response is
+        stored with its task).
 
         The message carries the current trace context (``traceparent``) in its headers. With
         ``record.idempotency_key``, the key is claimed in the same transaction (optimistic,
@@ -116,12 +121,20 @@ class TaskQueue:
             if record.idempotency_key is None:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     self._store.add_create(pipe, record)
+                    if also is not None:
+                        also(pipe)
                     pipe.lpush(record.queue, message)
                     await pipe.execute()
                 return Submitted(record.task_id, created=True)
-            return await self._submit_once(record, message, body_hash or "")
+            return await self._submit_once(record, message, body_hash or "", also)
 
-    async def _submit_once(self, record: TaskRecord, message: bytes, body_hash: str) -> Submitted:
+    async def _submit_once(
+        self,
+        record: TaskRecord,
+        message: bytes,
+        body_hash: str,
+        also: Callable[[Pipeline], None] | None,
+    ) -> Submitted:
         assert record.idempotency_key is not None
         claim = self._store.keys.idempotency(record.tenant, record.idempotency_key)
         value = f"{record.task_id} {body_hash}"
@@ -138,6 +151,8 @@ class TaskQueue:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(claim, value, ex=self._store.ttl_seconds)
                     self._store.add_create(pipe, record)
+                    if also is not None:
+                        also(pipe)
                     pipe.lpush(record.queue, message)
                     await pipe.execute()
                     return Submitted(record.task_id, created=True)
