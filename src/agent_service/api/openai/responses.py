@@ -193,7 +193,7 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
     usage = usage or Usage()
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.total_tokens,
@@ -242,8 +242,8 @@ def response_object(
         "top_p": params.get("top_p", 1.0),
         "truncation": params.get("truncation") or "disabled",
         "usage": usage_body(outcome.usage),
-        "user": params.get("user"),
         "metadata": params.get("metadata") or {},
+        **({"user": params["user"]} if params.get("user") else {}),
     }
 
 
@@ -279,23 +279,23 @@ def _message(item: dict[str, Any]) -> list[ChatMessage]:
 
 
 def merge_calls(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """Consecutive assistant tool calls as one assistant message (parallel calls), so their
-    results follow the message that made them."""
+    """Consecutive call items as one assistant message (calls made in one model turn), so the
+    results follow the message that made them: an ``mcp_call`` item brings its result at once,
+    and ``function_call`` items come before their outputs."""
     out: list[ChatMessage] = []
+    calls_at: int | None = None  # the assistant message the following calls join
     for message in messages:
-        previous = out[-1] if out else None
-        if (
-            message.role == "assistant"
-            and message.tool_calls
-            and not message.content
-            and previous is not None
-            and previous.role == "assistant"
-            and previous.tool_calls
-        ):
-            calls = [*previous.tool_calls, *message.tool_calls]
-            out[-1] = previous.model_copy(update={"tool_calls": calls})
-        else:
-            out.append(message)
+        joins = message.role == "assistant" and message.tool_calls and not message.content
+        if joins and calls_at is not None:
+            caller = out[calls_at]
+            calls = [*caller.tool_calls, *message.tool_calls]
+            out[calls_at] = caller.model_copy(update={"tool_calls": calls})
+            continue
+        out.append(message)
+        if joins:
+            calls_at = len(out) - 1
+        elif message.role != "tool":
+            calls_at = None
     return out
 
 
