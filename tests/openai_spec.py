@@ -49,7 +49,7 @@ def spec_path() -> Path:
     cached = Path.home() / ".cache" / "agent-service-tests" / f"openai-{PINNED_COMMIT[:12]}.yaml"
     if not cached.is_file():
         try:
-            with urllib.request.urlopen(PINNED_URL, timeout=60) as answer:  # noqa: S310
+            with urllib.request.urlopen(PINNED_URL, timeout=60) as answer:
                 data = answer.read()
         except OSError as exc:
             _unavailable(f"{SPEC_ENV} is unset and {PINNED_URL} cannot be fetched ({exc})")

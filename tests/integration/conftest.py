@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RedisServer, Sim, SimFactory
 from agent_service.api.auth import generate_key
+from tests.conftest import RedisServer, Sim, SimFactory
 from tests.integration.stack import StackEnv, secured_env, write_config
 from tests.procs import Proc
 
