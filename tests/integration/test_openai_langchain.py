@@ -89,9 +89,7 @@ def test_history_with_tool_calls(llm: ChatOpenAI) -> None:
 
 def test_client_tool_round_trip(llm: ChatOpenAI) -> None:
     bound = llm.bind_tools([get_weather])
-    messages: list[BaseMessage] = [
-        HumanMessage('call tool get_weather with {"city": "Paris"}')
-    ]
+    messages: list[BaseMessage] = [HumanMessage('call tool get_weather with {"city": "Paris"}')]
     first = bound.invoke(messages)
     assert isinstance(first, AIMessage)
     assert [call["name"] for call in first.tool_calls] == ["get_weather"]
