@@ -71,7 +71,7 @@ def _offered_functions(body: CompletionBody) -> list[Any]:
     if choice == "none":
         return []
     if isinstance(choice, AllowedToolsChoice):
-        allowed = {tool.function.name for tool in choice.allowed_tools.tools}
+        allowed = choice.allowed_tools.names()
         return [f for f in functions if f.name in allowed]
     return functions
 

@@ -12,7 +12,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from agent_service.api.openai.common import FUNCTION_NAME_PATTERN, FunctionDefinition, StrictBody
+from agent_service.api.openai.common import (
+    FUNCTION_NAME_PATTERN,
+    FunctionDefinition,
+    JsonInt,
+    StrictBody,
+)
 from agent_service.domain.messages import ChatMessage, ToolCall
 
 MAX_TEXT = 1_000_000
@@ -27,6 +32,8 @@ _UNSERVED_PARTS = {
 class TextPart(StrictBody):
     type: Literal["text"]
     text: str = Field(max_length=MAX_TEXT)
+    prompt_cache_breakpoint: dict[str, Any] | None = None
+    """Accepted and ignored: prompt caching is the provider's."""
 
 
 class RefusalPart(StrictBody):
@@ -40,7 +47,7 @@ class FunctionCallBody(StrictBody):
 
 
 class MessageToolCall(StrictBody):
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(max_length=256)
     type: Literal["function"]
     function: FunctionCallBody
 
@@ -88,12 +95,14 @@ class AssistantMessage(_Message):
     tool_calls: list[MessageToolCall] | None = Field(default=None, max_length=128)
     audio: AudioRef | None = None
     """Accepted and ignored: audio is not served."""
+    function_call: None = None
+    """Deprecated: only null is accepted (``tool_calls`` replaces it)."""
 
 
 class ToolMessage(StrictBody):
     role: Literal["tool"]
     content: Text | list[TextPart]
-    tool_call_id: str = Field(min_length=1, max_length=256)
+    tool_call_id: str = Field(max_length=256)
 
 
 InputMessage = Annotated[
@@ -151,14 +160,18 @@ class NamedToolChoice(StrictBody):
     function: NamedFunction
 
 
-class AllowedTool(StrictBody):
-    type: Literal["function"]
-    function: NamedFunction
-
-
 class AllowedTools(StrictBody):
     mode: Literal["auto", "required"]
-    tools: list[AllowedTool] = Field(max_length=128)
+    tools: list[dict[str, Any]] = Field(max_length=128)
+    """Tool definitions (``{"type": "function", "function": {"name": ...}}``): functions not
+    named here are not offered."""
+
+    def names(self) -> set[str]:
+        return {
+            str(t["function"].get("name"))
+            for t in self.tools
+            if t.get("type") == "function" and isinstance(t.get("function"), dict)
+        }
 
 
 class AllowedToolsChoice(StrictBody):
@@ -205,20 +218,49 @@ class PredictionContent(StrictBody):
     content: str | list[TextPart]
 
 
-def _refuse_legacy_functions(data: Any) -> Any:
-    if isinstance(data, dict):
-        for field in ("functions", "function_call"):
-            if data.get(field) is not None:
-                raise ValueError(f"{field} (deprecated) is not served: use tools and tool_choice")
-        if data.get("audio") is not None or "audio" in (data.get("modalities") or ()):
-            raise ValueError("audio output is not served: leave out audio and modalities")
+def _refuse_unserved_message(message: Any) -> None:
+    if not isinstance(message, dict):
+        return
+    if message.get("role") == "function":
+        raise ValueError("function messages (deprecated) are not served: use tool messages")
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if isinstance(call, dict) and call.get("type") != "function":
+            raise ValueError(f"tool calls of type {call.get('type')!r} are not served")
+    if message.get("function_call") is not None:
+        raise ValueError("function_call in messages (deprecated) is not served: use tool_calls")
+
+
+def refuse_unserved_tools(data: dict[str, Any]) -> None:
+    """A clear refusal for tools and tool choices other than functions."""
+    for tool in data.get("tools") or ():
+        if isinstance(tool, dict) and tool.get("type") not in ("function", None):
+            raise ValueError(f"tools of type {tool.get('type')!r} are not served: use functions")
+    choice = data.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") not in ("function", "allowed_tools"):
+        raise ValueError(f"tool_choice of type {choice.get('type')!r} is not served")
+
+
+def _refuse_unserved(data: Any) -> Any:
+    """A clear refusal, before the schema's own errors, for what the service does not serve."""
+    if not isinstance(data, dict):
+        return data
+    messages = data.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        _refuse_unserved_message(message)
+    refuse_unserved_tools(data)
+    for field in ("functions", "function_call"):
+        if data.get(field) is not None:
+            raise ValueError(f"{field} (deprecated) is not served: use tools and tool_choice")
+    if data.get("audio") is not None or "audio" in (data.get("modalities") or ()):
+        raise ValueError("audio output is not served: leave out audio and modalities")
     return data
 
 
 class CompletionBody(StrictBody):
     """``POST /v1/chat/completions``: every field of OpenAI's reference (see docs/openai.md)."""
 
-    _legacy = model_validator(mode="before")(_refuse_legacy_functions)
+    _unserved = model_validator(mode="before")(_refuse_unserved)
 
     model: str = Field(
         min_length=1,
@@ -238,9 +280,9 @@ class CompletionBody(StrictBody):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    n: int | None = Field(default=1, ge=1, le=1, description="Only 1 choice is served.")
+    max_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
+    n: JsonInt | None = Field(default=1, ge=1, le=1, description="Only 1 choice is served.")
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=16
     )
@@ -250,23 +292,27 @@ class CompletionBody(StrictBody):
     # Accepted and ignored (docs/openai.md): sampling and the like are the model config's.
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = None
+    seed: JsonInt | None = None
     stop: str | list[str] | None = Field(default=None)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    logit_bias: dict[str, int] | None = None
+    logit_bias: dict[str, JsonInt] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: JsonInt | None = Field(default=None, ge=0, le=20)
     modalities: list[Literal["text"]] | None = None
     prediction: PredictionContent | None = None
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
-    verbosity: Literal["low", "medium", "high"] | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    reasoning_effort: str | None = Field(default=None, max_length=64)
+    verbosity: str | None = Field(default=None, max_length=64)
+    service_tier: str | None = Field(default=None, max_length=64)
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     prompt_cache_options: dict[str, Any] | None = None
     moderation: dict[str, Any] | None = None
     web_search_options: dict[str, Any] | None = None
+    # Not served, so only null is accepted: audio output, the deprecated functions.
+    audio: None = None
+    functions: None = None
+    function_call: None = None
 
 
 class Usage(BaseModel):

@@ -13,11 +13,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from agent_service.api.openai.common import FUNCTION_NAME_PATTERN, StrictBody
+from agent_service.api.openai.chat_models import refuse_unserved_tools
+from agent_service.api.openai.common import FUNCTION_NAME_PATTERN, JsonInt, StrictBody
 
 MAX_TEXT = 1_000_000
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 _UNSERVED_PARTS = ("input_image", "input_file", "input_audio")
+SERVED_ITEMS = (
+    "message",
+    "function_call",
+    "function_call_output",
+    "mcp_call",
+    "item_reference",
+    "reasoning",
+)
 
 
 class _Item(StrictBody):
@@ -60,6 +69,9 @@ def _typed_item(data: Any) -> Any:
             return {**data, "type": "message"}
         if "id" in data:
             return {**data, "type": "item_reference"}
+    kind = data.get("type")
+    if isinstance(kind, str) and kind not in SERVED_ITEMS:
+        raise ValueError(f"input items of type {kind!r} are not served: send messages and calls")
     return data
 
 
@@ -76,7 +88,7 @@ class MessageItem(_Item):
 
 class FunctionCallItem(_Item):
     type: Literal["function_call"]
-    call_id: str = Field(min_length=1, max_length=256)
+    call_id: str = Field(max_length=256)
     name: str = Field(max_length=256)
     arguments: Text
     id: str | None = None
@@ -84,7 +96,7 @@ class FunctionCallItem(_Item):
 
 class FunctionCallOutputItem(_Item):
     type: Literal["function_call_output"]
-    call_id: str = Field(min_length=1, max_length=256)
+    call_id: str = Field(max_length=256)
     output: Text | list[ContentPart]
 
     def text(self) -> str:
@@ -95,7 +107,7 @@ class FunctionCallOutputItem(_Item):
 
 class McpCallItem(_Item):
     type: Literal["mcp_call"]
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(max_length=256)
     server_label: str
     name: str = Field(max_length=256)
     arguments: Text
@@ -105,7 +117,7 @@ class McpCallItem(_Item):
 
 class ItemReference(_Item):
     type: Literal["item_reference"]
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(max_length=256)
 
 
 class ReasoningItem(_Item):
@@ -139,15 +151,15 @@ class FunctionChoice(StrictBody):
     name: str = Field(pattern=FUNCTION_NAME_PATTERN)
 
 
-class AllowedToolRef(StrictBody):
-    type: Literal["function"]
-    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
-
-
 class AllowedToolsChoice(StrictBody):
     type: Literal["allowed_tools"]
     mode: Literal["auto", "required"]
-    tools: list[AllowedToolRef] = Field(max_length=128)
+    tools: list[dict[str, Any]] = Field(max_length=128)
+    """Tool definitions (``{"type": "function", "name": ...}``): functions not named here are
+    not offered."""
+
+    def names(self) -> set[str]:
+        return {str(t.get("name")) for t in self.tools if t.get("type") == "function"}
 
 
 ToolChoice = Literal["none", "auto", "required"] | FunctionChoice | AllowedToolsChoice
@@ -176,7 +188,7 @@ TextFormat = Annotated[
 
 class TextConfig(StrictBody):
     format: TextFormat | None = None
-    verbosity: Literal["low", "medium", "high"] | None = None
+    verbosity: str | None = Field(default=None, max_length=64)
 
 
 class StreamOptions(StrictBody):
@@ -188,13 +200,7 @@ def _refuse_unserved(data: Any) -> Any:
         for field in ("conversation", "prompt"):
             if data.get(field) is not None:
                 raise ValueError(f"{field} is not served: send input (and previous_response_id)")
-        for tool in data.get("tools") or ():
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            if kind != "function":
-                raise ValueError(
-                    f"tools of type {kind!r} are not served: offer functions; the agent's own "
-                    "tools run on the server"
-                )
+        refuse_unserved_tools(data)
     return data
 
 
@@ -216,12 +222,12 @@ class ResponseBody(StrictBody):
     )
     input: Text | list[InputItem] | None = Field(default=None)
     instructions: str | None = Field(default=None, max_length=MAX_TEXT)
-    previous_response_id: str | None = Field(default=None, pattern=r"^resp_[0-9a-f]{32}$")
+    previous_response_id: str | None = Field(default=None, max_length=256)
     tools: list[FunctionTool] | None = Field(default=None, max_length=128)
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
-    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_output_tokens: JsonInt | None = Field(default=None, ge=16)
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=16
     )
@@ -240,14 +246,17 @@ class ResponseBody(StrictBody):
     # Accepted and ignored (docs/openai.md).
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    max_tool_calls: int | None = Field(default=None, ge=1)
+    top_logprobs: JsonInt | None = Field(default=None, ge=0, le=20)
+    max_tool_calls: JsonInt | None = Field(default=None, ge=1)
     truncation: Literal["auto", "disabled"] | None = None
     include: list[str] | None = None
     reasoning: dict[str, Any] | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    service_tier: str | None = Field(default=None, max_length=64)
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     prompt_cache_options: dict[str, Any] | None = None
     context_management: list[dict[str, Any]] | None = None
     moderation: dict[str, Any] | None = None
+    # Not served, so only null is accepted.
+    conversation: None = None
+    prompt: None = None

@@ -169,7 +169,7 @@ def _functions(body: ResponseBody) -> list[FunctionTool]:
     if choice == "none":
         return []
     if isinstance(choice, AllowedToolsChoice):
-        allowed = {tool.name for tool in choice.tools}
+        allowed = choice.names()
         return [f for f in functions if f.name in allowed]
     return functions
 
