@@ -31,9 +31,9 @@ pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = int(os.environ.get("AGENT_TEST_FUZZ_EXAMPLES", "40"))
 
-# What docs/openai.md says is refused, as (the error's param or message, matched by regex).
+# What docs/openai.md says is refused, as regexes of the error's message.
 DOCUMENTED_REFUSALS = (
-    r"(is|are) not served",  # images, audio, files; custom tools; deprecated functions; conversation...
+    r"(is|are) not served",  # images, audio, files; custom tools; deprecated functions...
     r"needs a user message",  # an agent answers a user turn
     r"not a valid JSON Schema",  # response_format / text.format / function parameters
     r"^n: Input should be less than or equal to 1",  # one choice only

@@ -52,7 +52,7 @@ class MessageToolCall(StrictBody):
     function: FunctionCallBody
 
 
-def _refuse_unserved(data: Any) -> Any:
+def _refuse_unserved_parts(data: Any) -> Any:
     """A clear refusal for content parts the service does not serve (before the union error)."""
     content = data.get("content") if isinstance(data, dict) else None
     if isinstance(content, list):
@@ -66,7 +66,7 @@ def _refuse_unserved(data: Any) -> Any:
 class _Message(StrictBody):
     name: str | None = Field(default=None, max_length=256)
 
-    _check_parts = model_validator(mode="before")(_refuse_unserved)
+    _check_parts = model_validator(mode="before")(_refuse_unserved_parts)
 
 
 class SystemMessage(_Message):
