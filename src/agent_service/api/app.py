@@ -27,6 +27,7 @@ from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
+from agent_service.api.openapi import describe
 from agent_service.api.routes import agents, chat, health, models, openai, responses, tasks
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
@@ -35,7 +36,7 @@ from agent_service.observability.tracing import flush_traces
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.runtime import open_runtime
+from agent_service.runtime import ConfigHolder, open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.responses import ResponseStore
 
@@ -86,9 +87,12 @@ def create_app(
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
     token = metrics_token(settings)
 
+    running: list[ConfigHolder] = []  # the runtime's configs, for the OpenAPI description
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(settings, version, app_metrics) as runtime:
+            running[:] = [runtime.configs]
             celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
             queue = TaskQueue(runtime.redis, celery_app, runtime.tasks)
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
@@ -116,6 +120,9 @@ def create_app(
         version=__version__,
         description="Run LLM agents synchronously (`/v1/chat`) or as queued tasks (`/v1/tasks`).",
         lifespan=lifespan,
+    )
+    app.openapi = describe(  # type: ignore[method-assign]
+        app.openapi, settings, lambda: running[0].current if running else None
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -13,9 +13,10 @@ SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
 class RunBody(BaseModel):
-    """A run: ``POST /v1/chat`` and ``POST /v1/tasks``."""
+    """A run: ``POST /v1/chat`` and ``POST /v1/tasks``. Strict: ``"stream": 0`` is not a
+    boolean. ``/openapi.json`` adds what settings and the config decide (``api.openapi``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     message: str = Field(min_length=1, description="The user's message.")
     session_id: str | None = Field(

@@ -19,8 +19,9 @@ from typing import Any
 
 from agent_service.agent.loop import Agent
 from agent_service.api.openai.chat_models import (
-    AllowedToolsChoice,
+    ChatAllowedToolsChoice,
     ChatCompletion,
+    ChatUsage,
     Choice,
     CompletionBody,
     FunctionCallOut,
@@ -28,7 +29,6 @@ from agent_service.api.openai.chat_models import (
     JsonSchemaFormat,
     ResponseMessage,
     ToolCallOut,
-    Usage,
 )
 from agent_service.api.openai.common import client_tools, output_format, split_conversation
 from agent_service.domain.messages import ChatMessage, ToolCall
@@ -70,7 +70,7 @@ def _offered_functions(body: CompletionBody) -> list[Any]:
     choice = body.tool_choice
     if choice == "none":
         return []
-    if isinstance(choice, AllowedToolsChoice):
+    if isinstance(choice, ChatAllowedToolsChoice):
         allowed = choice.allowed_tools.names()
         return [f for f in functions if f.name in allowed]
     return functions
@@ -132,8 +132,8 @@ def _renamed(message: ChatMessage, renamed: Mapping[str, str]) -> ChatMessage:
     return message.model_copy(update={"tool_calls": calls})
 
 
-def usage(result: RunResult) -> Usage:
-    return Usage(
+def usage(result: RunResult) -> ChatUsage:
+    return ChatUsage(
         prompt_tokens=result.usage.input_tokens,
         completion_tokens=result.usage.output_tokens,
         total_tokens=result.usage.total_tokens,

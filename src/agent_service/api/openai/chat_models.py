@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agent_service.api.openai.common import (
     FUNCTION_NAME_PATTERN,
     FunctionDefinition,
-    JsonInt,
     StrictBody,
+    integral,
 )
 from agent_service.domain.messages import ChatMessage, ToolCall
 
@@ -174,12 +174,12 @@ class AllowedTools(StrictBody):
         }
 
 
-class AllowedToolsChoice(StrictBody):
+class ChatAllowedToolsChoice(StrictBody):
     type: Literal["allowed_tools"]
     allowed_tools: AllowedTools
 
 
-ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice | AllowedToolsChoice
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice | ChatAllowedToolsChoice
 
 
 class TextFormat(StrictBody):
@@ -207,7 +207,7 @@ ResponseFormat = Annotated[
 ]
 
 
-class StreamOptions(StrictBody):
+class ChatStreamOptions(StrictBody):
     include_usage: bool | None = None
     include_obfuscation: bool | None = None
     """Accepted and ignored: chunks carry no obfuscation padding."""
@@ -261,6 +261,9 @@ class CompletionBody(StrictBody):
     """``POST /v1/chat/completions``: every field of OpenAI's reference (see docs/openai.md)."""
 
     _unserved = model_validator(mode="before")(_refuse_unserved)
+    _integers = field_validator(
+        "max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", mode="before"
+    )(integral)
 
     model: str = Field(
         min_length=1,
@@ -270,7 +273,7 @@ class CompletionBody(StrictBody):
     )
     messages: list[InputMessage] = Field(min_length=1, max_length=1000)
     stream: bool | None = False
-    stream_options: StreamOptions | None = None
+    stream_options: ChatStreamOptions | None = None
     tools: list[ToolDefinition] | None = Field(
         default=None,
         max_length=128,
@@ -280,9 +283,9 @@ class CompletionBody(StrictBody):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
-    max_tokens: JsonInt | None = Field(default=None, ge=1)
-    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
-    n: JsonInt | None = Field(default=1, ge=1, le=1, description="Only 1 choice is served.")
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=1, ge=1, le=1, description="Only 1 choice is served.")
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=16
     )
@@ -292,13 +295,13 @@ class CompletionBody(StrictBody):
     # Accepted and ignored (docs/openai.md): sampling and the like are the model config's.
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: JsonInt | None = None
+    seed: int | None = None
     stop: str | list[str] | None = Field(default=None)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    logit_bias: dict[str, JsonInt] | None = None
+    logit_bias: dict[str, int] | None = None
     logprobs: bool | None = None
-    top_logprobs: JsonInt | None = Field(default=None, ge=0, le=20)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     modalities: list[Literal["text"]] | None = None
     prediction: PredictionContent | None = None
     reasoning_effort: str | None = Field(default=None, max_length=64)
@@ -315,7 +318,7 @@ class CompletionBody(StrictBody):
     function_call: None = None
 
 
-class Usage(BaseModel):
+class ChatUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -352,5 +355,5 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
-    usage: Usage
+    usage: ChatUsage
     system_fingerprint: str | None = None

@@ -8,11 +8,11 @@ a ``RunRequest``; every refusal is an ``ApiError`` naming the field at fault (``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.api.errors import ApiError
@@ -25,15 +25,12 @@ MODEL_NOT_FOUND = "model_not_found"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def _integral(value: Any) -> Any:
-    """JSON Schema counts 16.0 as an integer: so does the service (never a boolean)."""
+def integral(value: Any) -> Any:
+    """A before-validator of the integer fields of strict bodies: JSON Schema counts ``16.0``
+    as an integer, so does the service (a boolean stays refused)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-JsonInt = Annotated[int, BeforeValidator(_integral)]
-"""An integer field of a strict body that takes integral numbers such as ``16.0``."""
 
 
 class StrictBody(BaseModel):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from agent_service.api.openai.chat_models import refuse_unserved_tools
-from agent_service.api.openai.common import FUNCTION_NAME_PATTERN, JsonInt, StrictBody
+from agent_service.api.openai.common import FUNCTION_NAME_PATTERN, StrictBody, integral
 
 MAX_TEXT = 1_000_000
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -151,7 +151,7 @@ class FunctionChoice(StrictBody):
     name: str = Field(pattern=FUNCTION_NAME_PATTERN)
 
 
-class AllowedToolsChoice(StrictBody):
+class ResponseAllowedToolsChoice(StrictBody):
     type: Literal["allowed_tools"]
     mode: Literal["auto", "required"]
     tools: list[dict[str, Any]] = Field(max_length=128)
@@ -162,7 +162,7 @@ class AllowedToolsChoice(StrictBody):
         return {str(t.get("name")) for t in self.tools if t.get("type") == "function"}
 
 
-ToolChoice = Literal["none", "auto", "required"] | FunctionChoice | AllowedToolsChoice
+ToolChoice = Literal["none", "auto", "required"] | FunctionChoice | ResponseAllowedToolsChoice
 
 
 class TextFormatText(StrictBody):
@@ -191,7 +191,7 @@ class TextConfig(StrictBody):
     verbosity: str | None = Field(default=None, max_length=64)
 
 
-class StreamOptions(StrictBody):
+class ResponseStreamOptions(StrictBody):
     include_obfuscation: bool | None = None
 
 
@@ -208,6 +208,9 @@ class ResponseBody(StrictBody):
     """``POST /v1/responses``: every field of OpenAI's reference (see docs/openai.md)."""
 
     _unserved = model_validator(mode="before")(_refuse_unserved)
+    _integers = field_validator(
+        "max_output_tokens", "top_logprobs", "max_tool_calls", mode="before"
+    )(integral)
 
     @field_validator("input", mode="before")
     @classmethod
@@ -227,14 +230,14 @@ class ResponseBody(StrictBody):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
-    max_output_tokens: JsonInt | None = Field(default=None, ge=16)
+    max_output_tokens: int | None = Field(default=None, ge=16)
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=16
     )
     store: bool | None = True
     background: bool | None = False
     stream: bool | None = False
-    stream_options: StreamOptions | None = None
+    stream_options: ResponseStreamOptions | None = None
     user: str | None = Field(default=None, max_length=256)
     safety_identifier: str | None = Field(default=None, max_length=256)
     webhook_url: str | None = Field(
@@ -246,8 +249,8 @@ class ResponseBody(StrictBody):
     # Accepted and ignored (docs/openai.md).
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_logprobs: JsonInt | None = Field(default=None, ge=0, le=20)
-    max_tool_calls: JsonInt | None = Field(default=None, ge=1)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    max_tool_calls: int | None = Field(default=None, ge=1)
     truncation: Literal["auto", "disabled"] | None = None
     include: list[str] | None = None
     reasoning: dict[str, Any] | None = None

@@ -59,14 +59,19 @@ from agent_service.api.openai.responses import (
     task_outcome,
 )
 from agent_service.api.openai.responses_models import (
-    AllowedToolsChoice,
     FunctionTool,
+    ResponseAllowedToolsChoice,
     ResponseBody,
     TextFormatJsonObject,
     TextFormatJsonSchema,
 )
 from agent_service.api.routes.chat import run_events
-from agent_service.api.routes.tasks import body_hash, check_idempotency_key, check_webhook
+from agent_service.api.routes.tasks import (
+    IDEMPOTENCY_KEY_PATTERN,
+    body_hash,
+    check_idempotency_key,
+    check_webhook,
+)
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType
@@ -168,7 +173,7 @@ def _functions(body: ResponseBody) -> list[FunctionTool]:
     choice = body.tool_choice
     if choice == "none":
         return []
-    if isinstance(choice, AllowedToolsChoice):
+    if isinstance(choice, ResponseAllowedToolsChoice):
         allowed = choice.names()
         return [f for f in functions if f.name in allowed]
     return functions
@@ -258,7 +263,9 @@ async def create_response(
     store: ResponsesDep,
     tasks: TasksDep,
     queue: QueueDep,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ) -> Any:
     """Run the agent on ``input`` and answer with a ``response`` object (or its events)."""
     config = snapshot.config

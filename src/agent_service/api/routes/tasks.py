@@ -44,7 +44,8 @@ router = APIRouter(tags=["tasks"])
 
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_ID = re.compile(r"^\d+-\d+$")
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _not_found(task_id: str) -> ApiError:
@@ -119,7 +120,9 @@ async def submit_task(
     tasks: TasksDep,
     queue: QueueDep,
     caller: CallerDep,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ) -> TaskAccepted | JSONResponse:
     """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued.
 
