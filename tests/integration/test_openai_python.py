@@ -438,3 +438,35 @@ def test_response_delete_cancel_and_errors(
         "/v1/responses", json={"model": "sim", "input": "hi", "tools": [{"type": "web_search"}]}
     )
     assert resp.status_code == 422 and "not served" in resp.json()["error"]["message"]
+
+
+def test_tool_choice_forces_and_none_withholds(client: openai.OpenAI, spec: OpenAISpec) -> None:
+    hello: list[Any] = [{"role": "user", "content": "hello"}]
+    forced = _chat(
+        client,
+        spec,
+        model="sim",
+        messages=hello,
+        tools=CHAT_TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    assert forced.choices[0].finish_reason == "tool_calls"
+    withheld = _chat(
+        client,
+        spec,
+        model="sim",
+        messages=[{"role": "user", "content": ASK_WEATHER}],
+        tools=CHAT_TOOLS,
+        tool_choice="none",
+    )
+    assert withheld.choices[0].finish_reason == "stop"
+    response = _create(
+        client,
+        spec,
+        model="sim",
+        input="hello",
+        tools=RESPONSE_TOOLS,
+        tool_choice={"type": "function", "name": "get_weather"},
+    )
+    assert [item.type for item in response.output] == ["function_call"]
+    assert response.tool_choice.name == "get_weather"

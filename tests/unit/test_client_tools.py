@@ -101,3 +101,11 @@ async def test_max_output_tokens_caps_each_call_and_the_finish_reason_is_kept() 
     llm.complete = complete  # type: ignore[method-assign]
     result = await make_agent(config(), llm, {}).run(RunRequest(message="x", max_output_tokens=7))
     assert seen == [7] and result.finish_reason == "length"
+
+
+async def test_a_forced_tool_choice_applies_to_the_first_call_only() -> None:
+    llm = ScriptedLLM([tool_calls(("get_weather", "{}")), "done"])
+    forced = {"type": "function", "function": {"name": "echo"}}
+    request = RunRequest(message="x", tool_choice=forced)
+    await make_agent(config(), llm, {"echo": EchoTool()}).run(request)
+    assert llm.tool_choices == [forced, None]

@@ -78,6 +78,7 @@ class _RunState:
     output: Any = None
     schema: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     client_tools: frozenset[str] = frozenset()
     pending: list[ToolCall] = field(default_factory=list)
     """Client tool calls the run stopped at (the caller runs them)."""
@@ -177,6 +178,7 @@ class Agent:
                     client_tools=frozenset(tool.name for tool in request.client_tools),
                 )
                 state.schema, state.response_format = self._output_format(request)
+                state.tool_choice = request.tool_choice
                 try:
                     result = await self._run(request, model, mode, sink, state)
                 except RunFailedError as exc:
@@ -430,7 +432,9 @@ class Agent:
                 max_tokens=max_tokens,
                 on_delta=on_delta,
                 response_format=state.response_format,
+                tool_choice=state.tool_choice,
             )
+            state.tool_choice = None  # forcing applies to the first call only
         except AgentError as exc:
             attempts = getattr(exc, "attempts", ())
             self._observer.llm_failed(model, attempts)

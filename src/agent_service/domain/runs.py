@@ -60,6 +60,9 @@ class RunRequest(BaseModel):
     client_tools: list[ToolSpec] = Field(default_factory=list)
     output_format: OutputFormat | None = None
     """Structured output for this run, instead of the agent's ``responseFormat``."""
+    tool_choice: str | dict[str, Any] | None = None
+    """A tool call the run's first LLM call must make (``"required"`` or a named function,
+    OpenAI's chat form); later calls choose freely, or a forced call would repeat forever."""
     max_output_tokens: int | None = None
     """A cap on the output tokens of each LLM call of the run (below the model's own)."""
     keep_messages: bool = False

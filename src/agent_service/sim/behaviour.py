@@ -100,10 +100,22 @@ def decide(
 
     user_text = last_user_text(messages)
     offered = set() if tool_choice == "none" else offered_tool_names(tools)
-    planned = plan_tool_calls(user_text, offered)
+    planned = plan_tool_calls(user_text, offered) or forced_call(tool_choice, offered)
     if planned:
         return _calls(planned, messages, seed)
     return Reply(text=text_answer(user_text, model=model, seed=seed))
+
+
+def forced_call(tool_choice: Any, offered: set[str]) -> list[tuple[str, str]]:
+    """A call ``tool_choice`` demands when no rule made one: the named function, or with
+    ``"required"`` the first offered tool by name, with ``{}``."""
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        return [(name, "{}")] if name in offered else []
+    if tool_choice == "required" and offered:
+        return [(sorted(offered)[0], "{}")]
+    return []
 
 
 def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:

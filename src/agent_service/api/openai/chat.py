@@ -27,6 +27,7 @@ from agent_service.api.openai.chat_models import (
     FunctionCallOut,
     JsonObjectFormat,
     JsonSchemaFormat,
+    NamedToolChoice,
     ResponseMessage,
     ToolCallOut,
 )
@@ -58,6 +59,7 @@ def run_request(
         metadata=metadata,
         client_tools=client_tools(tools, agent, "tools"),
         output_format=_output_format(body),
+        tool_choice=_forced(body),
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
         keep_messages=bool(tools),
     )
@@ -74,6 +76,18 @@ def _offered_functions(body: CompletionBody) -> list[Any]:
         allowed = choice.allowed_tools.names()
         return [f for f in functions if f.name in allowed]
     return functions
+
+
+def _forced(body: CompletionBody) -> str | dict[str, Any] | None:
+    """The tool call the first LLM call must make: ``required``, or a named function."""
+    choice = body.tool_choice
+    if isinstance(choice, NamedToolChoice):
+        return {"type": "function", "function": {"name": choice.function.name}}
+    if choice == "required" or (
+        isinstance(choice, ChatAllowedToolsChoice) and choice.allowed_tools.mode == "required"
+    ):
+        return "required"
+    return None
 
 
 def _output_format(body: CompletionBody) -> OutputFormat | None:

@@ -59,6 +59,7 @@ from agent_service.api.openai.responses import (
     task_outcome,
 )
 from agent_service.api.openai.responses_models import (
+    FunctionChoice,
     FunctionTool,
     ResponseAllowedToolsChoice,
     ResponseBody,
@@ -179,6 +180,18 @@ def _functions(body: ResponseBody) -> list[FunctionTool]:
     return functions
 
 
+def _forced(body: ResponseBody) -> str | dict[str, Any] | None:
+    """The tool call the first LLM call must make: ``required``, or a named function."""
+    choice = body.tool_choice
+    if isinstance(choice, FunctionChoice):
+        return {"type": "function", "function": {"name": choice.name}}
+    if choice == "required" or (
+        isinstance(choice, ResponseAllowedToolsChoice) and choice.mode == "required"
+    ):
+        return "required"
+    return None
+
+
 def _output_format(body: ResponseBody) -> OutputFormat | None:
     wanted = body.text.format if body.text else None
     if isinstance(wanted, TextFormatJsonObject):
@@ -235,6 +248,7 @@ def _run_request(
         metadata=metadata,
         client_tools=client_tools(functions, agent, "tools"),  # type: ignore[arg-type]
         output_format=_output_format(body),
+        tool_choice=_forced(body),
         max_output_tokens=body.max_output_tokens,
         keep_messages=True,
     )
