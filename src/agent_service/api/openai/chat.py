@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_service.agent.loop import Agent
+from agent_service.api.openai import common
 from agent_service.api.openai.chat_models import (
     ChatAllowedToolsChoice,
     ChatCompletion,
@@ -31,7 +32,7 @@ from agent_service.api.openai.chat_models import (
     ResponseMessage,
     ToolCallOut,
 )
-from agent_service.api.openai.common import client_tools, output_format, split_conversation
+from agent_service.api.openai.common import Asked, output_format
 from agent_service.domain.messages import ChatMessage, ToolCall
 from agent_service.domain.runs import OutputFormat, RunRequest, RunResult
 
@@ -44,24 +45,16 @@ def run_request(
     tenant: str,
 ) -> RunRequest:
     """The run of a completion request whose messages are ``conversation`` (expanded)."""
-    history, message, continuation = split_conversation(conversation, "messages")
-    metadata: dict[str, Any] = dict(body.metadata or {})
-    if body.user:
-        metadata["user"] = body.user
-    tools = _offered_functions(body)
-    return RunRequest(
-        message=message,
-        model=model,
-        agent=agent.name,
-        tenant=tenant,
-        history=history,
-        continuation=continuation,
-        metadata=metadata,
-        client_tools=client_tools(tools, agent, "tools"),
-        output_format=_output_format(body),
-        tool_choice=_forced(body),
+    asked = Asked(
+        functions=_offered_functions(body),
+        output=_output_format(body),
+        forced=_forced(body),
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
-        keep_messages=bool(tools),
+        metadata=body.metadata,
+        user=body.user,
+    )
+    return common.run_request(
+        conversation, asked, agent=agent, model=model, tenant=tenant, param="messages"
     )
 
 

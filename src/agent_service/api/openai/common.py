@@ -8,7 +8,8 @@ a ``RunRequest``; every refusal is an ``ApiError`` naming the field at fault (``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
@@ -18,7 +19,7 @@ from agent_service.agent.loop import Agent
 from agent_service.api.errors import ApiError
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.messages import ChatMessage, ToolSpec
-from agent_service.domain.runs import OutputFormat
+from agent_service.domain.runs import OutputFormat, RunRequest
 from agent_service.runtime import Snapshot
 
 MODEL_NOT_FOUND = "model_not_found"
@@ -71,9 +72,68 @@ def agent_and_model(name: str, snapshot: Snapshot, tenant: str) -> tuple[Agent, 
     )
 
 
-def client_tools(
-    functions: Sequence[FunctionDefinition], agent: Agent, param: str
-) -> list[ToolSpec]:
+class Function(Protocol):
+    """A function a request offers (Chat Completions' and Responses' shapes both have these)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def parameters(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What an OpenAI request asks of its run, in the service's terms."""
+
+    functions: Sequence[Function]
+    """The functions offered to the model (``tool_choice`` applied)."""
+    output: OutputFormat | None
+    forced: str | dict[str, Any] | None
+    max_output_tokens: int | None
+    metadata: dict[str, str] | None
+    user: str | None
+
+
+def run_request(
+    conversation: Sequence[ChatMessage],
+    asked: Asked,
+    *,
+    agent: Agent,
+    model: str | None,
+    tenant: str,
+    param: str,
+    instructions: str | None = None,
+) -> RunRequest:
+    """The run of an OpenAI request on ``conversation`` (``param``: the field holding it).
+
+    ``instructions`` lead the history as a system message. The run returns the messages it
+    adds: chat continuations and stored responses need them.
+    """
+    history, message, continuation = split_conversation(conversation, param)
+    if instructions:
+        history = [ChatMessage(role="system", content=instructions), *history]
+    metadata: dict[str, Any] = dict(asked.metadata or {})
+    if asked.user:
+        metadata["user"] = asked.user
+    return RunRequest(
+        message=message,
+        model=model,
+        agent=agent.name,
+        tenant=tenant,
+        history=history,
+        continuation=continuation,
+        metadata=metadata,
+        client_tools=client_tools(asked.functions, agent, "tools"),
+        output_format=asked.output,
+        tool_choice=asked.forced,
+        max_output_tokens=asked.max_output_tokens,
+        keep_messages=True,
+    )
+
+
+def client_tools(functions: Sequence[Function], agent: Agent, param: str) -> list[ToolSpec]:
     """The request's functions as tools the caller runs; 422 when one has the name of one of
     the agent's own tools (the model could not tell them apart) or twice the same name."""
     server = set(agent.tool_names)

@@ -9,9 +9,9 @@ the service's precise error type (``invalid_request``, ``rate_limited``, ``budge
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
+
+from agent_service.api.schemas import error_responses
 
 OPENAI_PREFIXES = ("/v1/chat/completions", "/v1/responses")
 
@@ -38,19 +38,7 @@ class OpenAIErrorBody(BaseModel):
     error: OpenAIErrorDetail
 
 
-OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": OpenAIErrorBody, "description": text}
-    for code, text in {
-        400: "Invalid JSON",
-        401: "Missing or invalid API key",
-        404: "Unknown model, agent or response",
-        413: "Body too large",
-        415: "Not JSON",
-        422: "Invalid input",
-        429: "Rate limited or over budget (see Retry-After)",
-        503: "A dependency (Redis, every LLM) is unavailable, or the API is at capacity",
-    }.items()
-}
+OPENAI_ERROR_RESPONSES = error_responses(OpenAIErrorBody, s404="Unknown model, agent or response")
 
 
 def is_openai_path(path: str) -> bool:

@@ -36,12 +36,7 @@ from agent_service.api.deps import (
     TasksDep,
 )
 from agent_service.api.errors import ApiError, run_error_status
-from agent_service.api.openai.common import (
-    agent_and_model,
-    client_tools,
-    output_format,
-    split_conversation,
-)
+from agent_service.api.openai.common import Asked, agent_and_model, output_format, run_request
 from agent_service.api.openai.errors import OPENAI_ERROR_RESPONSES
 from agent_service.api.openai.response_events import ResponseEvents
 from agent_service.api.openai.responses import (
@@ -231,26 +226,22 @@ def _run_request(
     model: str | None,
     tenant: str,
 ) -> RunRequest:
-    history, message, continuation = split_conversation(conversation, "input")
-    if body.instructions:
-        history = [ChatMessage(role="system", content=body.instructions), *history]
-    metadata: dict[str, Any] = dict(body.metadata or {})
-    if body.user:
-        metadata["user"] = body.user
-    functions = _functions(body)
-    return RunRequest(
-        message=message,
-        model=model,
-        agent=agent.name,
-        tenant=tenant,
-        history=history,
-        continuation=continuation,
-        metadata=metadata,
-        client_tools=client_tools(functions, agent, "tools"),  # type: ignore[arg-type]
-        output_format=_output_format(body),
-        tool_choice=_forced(body),
+    asked = Asked(
+        functions=_functions(body),
+        output=_output_format(body),
+        forced=_forced(body),
         max_output_tokens=body.max_output_tokens,
-        keep_messages=True,
+        metadata=body.metadata,
+        user=body.user,
+    )
+    return run_request(
+        conversation,
+        asked,
+        agent=agent,
+        model=model,
+        tenant=tenant,
+        param="input",
+        instructions=body.instructions,
     )
 
 
