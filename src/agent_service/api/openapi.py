@@ -35,8 +35,11 @@ _USER_TEXT: dict[str, Any] = {
                     "type": "array",
                     "contains": {
                         "type": "object",
-                        "required": ["text"],
-                        "properties": {"text": {"minLength": 1}},
+                        "required": ["type", "text"],
+                        "properties": {
+                            "type": {"enum": ["text", "input_text", "output_text"]},
+                            "text": {"type": "string", "minLength": 1},
+                        },
                     },
                 },
             ]

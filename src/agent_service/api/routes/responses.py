@@ -16,14 +16,12 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.agent.ports import RunGuard
 from agent_service.api.admission import RunGate
 from agent_service.api.deps import (
     CallerDep,
@@ -38,7 +36,6 @@ from agent_service.api.deps import (
 from agent_service.api.errors import ApiError, run_error_status
 from agent_service.api.openai.common import Asked, agent_and_model, output_format, run_request
 from agent_service.api.openai.errors import OPENAI_ERROR_RESPONSES
-from agent_service.api.openai.response_events import ResponseEvents
 from agent_service.api.openai.responses import (
     Outcome,
     StoredResponse,
@@ -61,26 +58,25 @@ from agent_service.api.openai.responses_models import (
     TextFormatJsonObject,
     TextFormatJsonSchema,
 )
-from agent_service.api.routes.chat import run_events
+from agent_service.api.routes.response_stream import live_events, replay, task_events
 from agent_service.api.routes.tasks import (
     IDEMPOTENCY_KEY_PATTERN,
     body_hash,
     check_idempotency_key,
     check_webhook,
 )
-from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
+from agent_service.api.sse import SSE_HEADERS
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.messages import ChatMessage
-from agent_service.domain.runs import OutputFormat, RunEvent, RunRequest, RunResult, Step
+from agent_service.domain.runs import OutputFormat, RunRequest
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
-from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import current_trace_id
 from agent_service.queue.producer import TaskQueue
 from agent_service.runtime import Snapshot
 from agent_service.settings import Settings
 from agent_service.store.responses import ResponseStore
-from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
+from agent_service.store.tasks import TaskStore
 from agent_service.webhooks.tenant_secret import signing_secret
 
 router = APIRouter(tags=["openai"])
@@ -317,7 +313,7 @@ async def create_response(
     rate = await gate.admit(caller, config)
     guard = gate.guard(caller, config)
     if body.stream:
-        events = _live_events(
+        events = live_events(
             stored,
             agent,
             request,
@@ -406,93 +402,11 @@ async def _submit(
     if body.stream:
         keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            _task_events(tasks, current, -1, keepalive),
+            task_events(tasks, current, -1, keepalive),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **rate},
         )
     return JSONResponse(response_object(current, outcome), headers=rate)
-
-
-async def _live_events(
-    stored: StoredResponse,
-    agent: Agent,
-    request: RunRequest,
-    store: ResponseStore,
-    keep: bool,
-    *,
-    keepalive: float,
-    metrics: Metrics,
-    guard: RunGuard | None,
-) -> AsyncIterator[bytes]:
-    """A foreground run as the Responses API's events; stored at its end (unless not kept)."""
-    events = ResponseEvents(stored)
-    for chunk in events.begin("in_progress"):
-        yield chunk
-    async for event in run_events(agent, request, keepalive, metrics, guard):
-        if event is None:
-            yield KEEPALIVE
-            continue
-        outcome = _event_outcome(event)
-        if outcome is not None:
-            stored.outcome = outcome
-            if keep:
-                await store.put(request.tenant, stored.id, stored.model_dump_json())
-        for chunk in _translate(events, event, outcome):
-            yield chunk
-
-
-def _event_outcome(event: RunEvent) -> Outcome | None:
-    """The outcome a terminal run event announces (None for progress events)."""
-    if event.type == "done":
-        data = event.data.get("result", event.data)
-        return now_outcome(RunResult.model_validate(data), None)
-    if event.type == "error":
-        error = event.data.get("error") or event.data
-        text = str(error.get("message", ""))
-        return now_outcome(None, response_error(str(error.get("type", "internal")), text))
-    if event.type == "cancelled":
-        outcome = now_outcome(None, response_error("cancelled", "the response was cancelled"))
-        return outcome.model_copy(update={"status": "cancelled"})
-    return None
-
-
-def _translate(events: ResponseEvents, event: RunEvent, outcome: Outcome | None) -> list[bytes]:
-    if outcome is not None:
-        return events.finish(outcome)
-    if event.type == "step":
-        return events.step(Step.model_validate(event.data))
-    if event.type == "delta":
-        return events.delta(event.data["text"])
-    if event.type == "status" and event.data.get("status") == "running":
-        return events.running()
-    return []
-
-
-async def _task_events(
-    tasks: TaskStore, stored: StoredResponse, starting_after: int, keepalive: float
-) -> AsyncIterator[bytes]:
-    """A background response's events, from its task's event stream (from the start, so the
-    sequence numbers are the same on every read; those up to ``starting_after`` skipped)."""
-    assert stored.task_id is not None
-    events = ResponseEvents(stored, starting_after)
-    for chunk in events.begin("queued"):
-        yield chunk
-    after = "0"
-    block_ms = int(keepalive * 1000)
-    while True:
-        batch = await tasks.read_events(stored.task_id, after, block_ms)
-        if not batch:
-            if await tasks.get(stored.task_id) is None:
-                return
-            yield KEEPALIVE
-            continue
-        for event_id, event in batch:
-            after = event_id
-            outcome = _event_outcome(event)
-            for chunk in _translate(events, event, outcome):
-                yield chunk
-            if event.type in TERMINAL_EVENTS:
-                return
 
 
 @router.get(
@@ -525,17 +439,10 @@ async def get_response(
         return JSONResponse(response_object(stored, outcome))
     after = -1 if starting_after is None else starting_after
     if stored.task_id is not None:
-        events = _task_events(tasks, stored, after, settings.api.sse_keepalive_seconds)
+        events = task_events(tasks, stored, after, settings.api.sse_keepalive_seconds)
     else:
-        events = _replay(stored, outcome, after)
+        events = replay(stored, outcome, after)
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
-
-
-async def _replay(stored: StoredResponse, outcome: Outcome, after: int) -> AsyncIterator[bytes]:
-    """The events of a foreground response that already ended."""
-    events = ResponseEvents(stored, after)
-    for chunk in [*events.begin("in_progress"), *events.finish(outcome)]:
-        yield chunk
 
 
 @router.post(
