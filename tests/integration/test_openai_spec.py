@@ -27,7 +27,8 @@ from tests.integration.conftest import OpenAIStack
 from tests.integration.stack import parse_sse
 from tests.openai_spec import OpenAISpec, load_spec
 
-pytestmark = pytest.mark.integration
+# Many generated requests per operation: longer than the default per-test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 MAX_EXAMPLES = int(os.environ.get("AGENT_TEST_FUZZ_EXAMPLES", "40"))
 

@@ -23,7 +23,8 @@ from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
 from tests.integration.stack import secured_env
 
-pytestmark = pytest.mark.integration
+# Many generated requests per operation: longer than the default per-test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 KEY = generate_key()
 MAX_EXAMPLES = int(os.environ.get("AGENT_TEST_FUZZ_EXAMPLES", "30"))

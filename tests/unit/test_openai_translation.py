@@ -148,3 +148,20 @@ def test_streamed_events_are_numbered_and_match_the_final_output() -> None:
 def test_a_stream_resumes_after_a_sequence_number() -> None:
     whole = _events()
     assert _events(after=4) == whole[5:]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"tools": True}, {"modalities": 5}, {"tool_choice": {"type": 3}}, {"messages": "x"}],
+)
+def test_malformed_bodies_are_validation_errors_never_crashes(extra: dict[str, object]) -> None:
+    from pydantic import ValidationError
+
+    from agent_service.api.openai.chat_models import CompletionBody
+    from agent_service.api.openai.responses_models import ResponseBody
+
+    chat_body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
+    with pytest.raises(ValidationError):
+        CompletionBody.model_validate(chat_body)
+    with pytest.raises(ValidationError):
+        ResponseBody.model_validate({"model": "m", "input": "hi", **extra})

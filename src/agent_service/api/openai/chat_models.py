@@ -233,7 +233,8 @@ def _refuse_unserved_message(message: Any) -> None:
 
 def refuse_unserved_tools(data: dict[str, Any]) -> None:
     """A clear refusal for tools and tool choices other than functions."""
-    for tool in data.get("tools") or ():
+    tools = data.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
         if isinstance(tool, dict) and tool.get("type") not in ("function", None):
             raise ValueError(f"tools of type {tool.get('type')!r} are not served: use functions")
     choice = data.get("tool_choice")
@@ -252,7 +253,8 @@ def _refuse_unserved(data: Any) -> Any:
     for field in ("functions", "function_call"):
         if data.get(field) is not None:
             raise ValueError(f"{field} (deprecated) is not served: use tools and tool_choice")
-    if data.get("audio") is not None or "audio" in (data.get("modalities") or ()):
+    modalities = data.get("modalities")
+    if data.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities):
         raise ValueError("audio output is not served: leave out audio and modalities")
     return data
 
