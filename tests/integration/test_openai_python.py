@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +19,10 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from agent_service.api.auth import generate_key
+from tests.conftest import RedisServer, Sim
 from tests.integration.conftest import OpenAIStack
-from tests.integration.stack import parse_sse
+from tests.integration.stack import parse_sse, secured_env
 from tests.openai_spec import OpenAISpec, load_spec
 
 pytestmark = pytest.mark.integration
@@ -470,3 +473,43 @@ def test_tool_choice_forces_and_none_withholds(client: openai.OpenAI, spec: Open
     )
     assert [item.type for item in response.output] == ["function_call"]
     assert response.tool_choice.name == "get_weather"
+
+
+@pytest.fixture(scope="module")
+def queued_only(
+    redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OpenAIStack]:
+    """An API with no worker on its queue: background responses stay queued."""
+    key = generate_key()
+    root = tmp_path_factory.mktemp("queued-only")
+    env = secured_env(redis_server.url, sim.url, log_dir, root, {"waiting": key})
+    api, url = env.start_api()
+    yield OpenAIStack(url, key, key)
+    api.stop()
+
+
+def test_background_idempotency_cancel_and_delete(queued_only: OpenAIStack) -> None:
+    with openai.OpenAI(
+        base_url=queued_only.base_url,
+        api_key=queued_only.key,
+        max_retries=0,
+        http_client=httpx.Client(trust_env=False, timeout=30),
+    ) as sdk:
+        again = {"Idempotency-Key": "order-17"}
+        first = sdk.responses.create(
+            model="sim", input="hello", background=True, extra_headers=again
+        )
+        replay = sdk.responses.create(
+            model="sim", input="hello", background=True, extra_headers=again
+        )
+        assert first.status == "queued" and replay.id == first.id
+        with pytest.raises(openai.ConflictError):
+            sdk.responses.create(model="sim", input="bye", background=True, extra_headers=again)
+        with pytest.raises(openai.ConflictError):
+            sdk.responses.delete(first.id)  # still queued: cancel it first
+        cancelled = sdk.responses.cancel(first.id)
+        assert cancelled.status == "cancelled"
+        assert sdk.responses.retrieve(first.id).status == "cancelled"
+        sdk.responses.delete(first.id)
+        with pytest.raises(openai.NotFoundError):
+            sdk.responses.retrieve(first.id)
