@@ -45,7 +45,6 @@ DOCUMENTED_REFUSALS = (
     r"item .* not found",
     r"background responses need store: true",
     r"name of one of the agent's own tools",
-    r"is given twice",
     r"^messages\.\d+\.tool_calls: List should have at most",
     r"^(top_logprobs|temperature|top_p|presence_penalty|frequency_penalty): Input should be",
 )

@@ -10,7 +10,8 @@ from the pydantic models it sets, per config generation:
 * ``webhook_url``: an https URL (http too when ``AGENT_WEBHOOKS_ALLOW_HTTP``) whose host is a
   name, since literal private addresses are refused;
 * the conversation rules of the OpenAI bodies: ``messages`` holds a user message with text, and
-  a Responses body has such an input item or a ``previous_response_id``.
+  a Responses body has such an input item or a ``previous_response_id``; a client function
+  does not take the name of one of the agents' own tools.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ def described(
             body["agent"] = _nullable_enum(agents)
         for name in ("CompletionBody", "ResponseBody"):
             components[name]["properties"]["model"]["enum"] = [*agents, *models]
+        # A client function may not take the name of one of the agents' own tools.
+        server_tools = sorted(
+            {tool for agent in snapshot.agents.values() for tool in agent.tool_names}
+        )
+        for name in ("FunctionDefinition", "FunctionTool"):
+            components[name]["properties"]["name"]["not"] = {"enum": server_tools}
     return schema
 
 

@@ -134,8 +134,9 @@ def run_request(
 
 
 def client_tools(functions: Sequence[Function], agent: Agent, param: str) -> list[ToolSpec]:
-    """The request's functions as tools the caller runs; 422 when one has the name of one of
-    the agent's own tools (the model could not tell them apart) or twice the same name."""
+    """The request's functions as tools the caller runs (a name given twice: its first
+    definition); 422 when one has the name of one of the agent's own tools (the model could
+    not tell them apart)."""
     server = set(agent.tool_names)
     seen: set[str] = set()
     specs = []
@@ -149,12 +150,7 @@ def client_tools(functions: Sequence[Function], agent: Agent, param: str) -> lis
                 param=param,
             )
         if function.name in seen:
-            raise ApiError(
-                422,
-                ErrorType.INVALID_REQUEST,
-                f"{param}: the function name {function.name!r} is given twice",
-                param=param,
-            )
+            continue  # the model can be offered a name once: the first definition stands
         seen.add(function.name)
         check_schema(function.parameters, param)
         specs.append(
