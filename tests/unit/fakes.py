@@ -29,6 +29,7 @@ class ScriptedLLM:
         self.calls: list[list[ChatMessage]] = []
         self.tools_offered: list[list[str]] = []
         self.response_formats: list[dict[str, Any] | None] = []
+        self.tool_choices: list[str | dict[str, Any] | None] = []
         self.delay = delay
 
     async def complete(
@@ -40,9 +41,11 @@ class ScriptedLLM:
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
         response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         self.calls.append(list(messages))
         self.response_formats.append(response_format)
+        self.tool_choices.append(tool_choice)
         self.tools_offered.append([t.name for t in tools])
         if self.delay:
             await asyncio.sleep(self.delay)

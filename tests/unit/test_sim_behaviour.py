@@ -428,3 +428,12 @@ def test_an_mcp_tool_error_is_reported_as_such() -> None:
         "I could not use the orders__lookup_order tool (error: no order 'OD-1'). "
         "Please check the input and try again."
     )
+
+
+def test_a_forced_tool_choice_makes_a_call_when_no_rule_did() -> None:
+    tools = [{"type": "function", "function": {"name": n}} for n in ("zeta", "alpha")]
+    messages = [{"role": "user", "content": "hello"}]
+    named = {"type": "function", "function": {"name": "zeta"}}
+    assert [c.name for c in decide(messages, tools, tool_choice=named).tool_calls] == ["zeta"]
+    assert [c.name for c in decide(messages, tools, tool_choice="required").tool_calls] == ["alpha"]
+    assert decide(messages, tools, tool_choice="auto").text is not None

@@ -84,6 +84,15 @@ class _RunState:
     journal: StepJournal | None = None
     history: list[ChatMessage] | None = None
     """Session memory the run began with, pinned in the journal's first entry."""
+    schema: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    client_tools: frozenset[str] = frozenset()
+    pending: list[ToolCall] = field(default_factory=list)
+    """Client tool calls the run stopped at (the caller runs them)."""
+    messages: list[ChatMessage] = field(default_factory=list)
+    input_length: int = 0
+    finish_reason: str | None = None
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
@@ -180,9 +189,13 @@ class Agent:
                     started=time.monotonic(),
                     guard=guard,
                     toolset=toolset,
-                    tools=[tool.spec for tool in toolset.values()],
+                    # A request's client tools are offered next to the agent's own.
+                    tools=[tool.spec for tool in toolset.values()] + request.client_tools,
+                    client_tools=frozenset(tool.name for tool in request.client_tools),
                     journal=journal,
                 )
+                state.schema, state.response_format = self._output_format(request)
+                state.tool_choice = request.tool_choice
                 try:
                     result = await self._run(request, model, mode, sink, state)
                 except RunFailedError as exc:
@@ -199,6 +212,16 @@ class Agent:
             result.config_generation = self.generation
             result.agent = self.name
             return result
+
+    def _output_format(
+        self, request: RunRequest
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The schema answers are checked against and the LLM's ``response_format``: the
+        request's own format when it has one, else the agent's."""
+        if request.output_format is not None:
+            wanted = request.output_format
+            return wanted.json_schema, structured.format_parameter(wanted)
+        return self.profile.response_format, self._response_format
 
     def _cache_key(self, request: RunRequest, model: str, mode: RunMode) -> str | None:
         # Streams are not served from cache: their callers wait for deltas as they come.
@@ -245,6 +268,11 @@ class Agent:
                 ChatMessage(role="assistant", content=answer),
             ]
             await self._memory.append(_session(request), turn, limits.memory_turns)
+        added = None
+        if request.keep_messages:
+            added = state.messages[state.input_length :]
+            if not state.pending:
+                added.append(ChatMessage(role="assistant", content=answer))
         return RunResult(
             answer=answer,
             steps=state.steps,
@@ -254,6 +282,9 @@ class Agent:
             degraded=state.degraded,
             agent=self.name,
             output=state.output,
+            tool_calls=state.pending,
+            finish_reason=state.finish_reason,
+            messages=added,
         )
 
     async def _loop(
@@ -265,8 +296,9 @@ class Agent:
         sink: EventSink | None,
     ) -> str:
         limits = self.limits
-        schema = self.profile.response_format
-        messages = await self._initial_messages(request, state)
+        schema = state.schema
+        messages = state.messages = await self._initial_messages(request, state)
+        state.input_length = len(messages)
         streaming = mode == "stream" and sink is not None
         # A structured answer is streamed only once it validated (as one delta): a rejected
         # first answer must not reach the client.
@@ -277,6 +309,8 @@ class Agent:
             max_tokens = policy.remaining_output_tokens(
                 state.usage, limits, self.config.model(model).max_tokens
             )
+            if request.max_output_tokens is not None:
+                max_tokens = min(max_tokens, request.max_output_tokens)
             await _check(state)
             completion, fresh = await self._llm_step(state, model, messages, max_tokens, on_delta)
             if fresh:  # a replayed step was emitted and charged by the attempt that made it
@@ -295,24 +329,42 @@ class Agent:
                         await sink(RunEvent(type="delta", data={"text": answer}))
                     return answer
                 continue
-            messages.append(
-                ChatMessage(
-                    role="assistant", content=completion.content, tool_calls=completion.tool_calls
-                )
-            )
-            for call in completion.tool_calls:
-                await _check(state)
-                result, fresh = await self._tool_step(state, call, completion.content)
-                messages.append(
-                    ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
-                )
-                if fresh:
-                    await _emit(sink, state.steps[-1])
+            await self._tool_calls(state, completion, messages, sink)
+            if state.pending:
+                # The caller runs its own tools: the run stops here (its server tools of this
+                # turn already ran) and goes on when the caller sends their results.
+                return completion.content or ""
             self._degrade_if_tools_keep_failing(state, messages)
         raise AgentError(
             ErrorType.MAX_ITERATIONS,
             f"no answer after {limits.max_iterations} LLM calls (max_iterations)",
         )
+
+    async def _tool_calls(
+        self,
+        state: _RunState,
+        completion: LLMCompletion,
+        messages: list[ChatMessage],
+        sink: EventSink | None,
+    ) -> None:
+        """Run the server tools ``completion`` called, in order, their results appended to
+        ``messages``; calls of the request's client tools are kept in ``state.pending``."""
+        messages.append(
+            ChatMessage(
+                role="assistant", content=completion.content, tool_calls=completion.tool_calls
+            )
+        )
+        for call in completion.tool_calls:
+            if call.name in state.client_tools:
+                state.pending.append(call)
+                continue
+            await _check(state)
+            result, fresh = await self._tool_step(state, call, completion.content)
+            messages.append(
+                ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
+            )
+            if fresh:  # a replayed step was emitted by the attempt that made it
+                await _emit(sink, state.steps[-1])
 
     def _accept_structured(
         self, state: _RunState, messages: list[ChatMessage], answer: str, schema: dict[str, Any]
@@ -361,6 +413,7 @@ class Agent:
             ChatMessage(role="system", content=self.profile.system_prompt),
             *history,
             ChatMessage(role="user", content=request.message),
+            *request.continuation,
         ]
 
     async def _llm_step(
@@ -490,8 +543,10 @@ class Agent:
                 tools=state.tools,
                 max_tokens=max_tokens,
                 on_delta=on_delta,
-                response_format=self._response_format,
+                response_format=state.response_format,
+                tool_choice=state.tool_choice,
             )
+            state.tool_choice = None  # forcing applies to the first call only
         except AgentError as exc:
             attempts = getattr(exc, "attempts", ())
             self._observer.llm_failed(model, attempts)
@@ -512,6 +567,7 @@ class Agent:
         self._observer.llm_call(completion)
         state.usage = state.usage + completion.usage
         state.last_model = completion.model
+        state.finish_reason = completion.finish_reason
         state.add_step(
             Step(
                 index=len(state.steps),
@@ -619,7 +675,11 @@ def _refused_step(
 def _cacheable(result: RunResult) -> bool:
     """Only answers the model gave from the conversation alone: a tool's output may change
     with time (the clock) or the world (HTTP tools), and a degraded answer is a stopgap."""
-    return not result.degraded and all(step.kind == "llm" for step in result.steps)
+    return (
+        not result.degraded
+        and not result.tool_calls
+        and all(step.kind == "llm" for step in result.steps)
+    )
 
 
 def _session(request: RunRequest) -> str:

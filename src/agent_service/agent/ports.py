@@ -39,10 +39,12 @@ class LLMPort(Protocol):
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
         response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical LLM call on ``model`` (a configured name), with its retries and fallbacks.
 
-        ``response_format`` asks for structured output (OpenAI's form).
+        ``response_format`` asks for structured output, ``tool_choice`` for a tool call
+        (``"required"`` or a named function), both in OpenAI's form.
 
         Raises ``LLMUnavailableError`` when the whole fallback chain failed and
         ``LLMBadRequestError`` when the provider rejected the request.

@@ -17,6 +17,7 @@ from jsonschema import ValidationError as SchemaViolation
 from jsonschema.validators import validator_for
 
 from agent_service.domain.messages import ChatMessage
+from agent_service.domain.runs import OutputFormat
 
 _MAX_ERROR_CHARS = 300
 
@@ -39,6 +40,15 @@ def response_format(schema: dict[str, Any], name: str) -> dict[str, Any]:
         "type": "json_schema",
         "json_schema": {"name": _schema_name(name), "schema": schema, "strict": False},
     }
+
+
+def format_parameter(wanted: OutputFormat) -> dict[str, Any]:
+    """The ``response_format`` parameter of a run's own output format."""
+    if wanted.type == "json_object":
+        return {"type": "json_object"}
+    spec = response_format(wanted.json_schema, wanted.name)
+    spec["json_schema"]["strict"] = wanted.strict
+    return spec
 
 
 def check(answer: str, schema: dict[str, Any]) -> Checked:

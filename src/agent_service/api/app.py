@@ -28,7 +28,17 @@ from agent_service.api.auth import KeyRing
 from agent_service.api.drain import Drain, graceful_timeout
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import agents, approvals, chat, health, models, openai, tasks
+from agent_service.api.openapi import describe
+from agent_service.api.routes import (
+    agents,
+    approvals,
+    chat,
+    health,
+    models,
+    openai,
+    responses,
+    tasks,
+)
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -36,10 +46,11 @@ from agent_service.observability.tracing import flush_traces
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.runtime import open_runtime
+from agent_service.runtime import ConfigHolder, open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.memory import AdmissionByMemory, MemoryWatch
 from agent_service.store.replication import ReplicaAck
+from agent_service.store.responses import ResponseStore
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +101,12 @@ def create_app(
     # Begun by the server on SIGTERM (api.server); runs still going at its cutoff end cleanly.
     drain = Drain(graceful_timeout(settings, version.config.limits.run_timeout_seconds))
 
+    running: list[ConfigHolder] = []  # the runtime's configs, for the OpenAPI description
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(settings, version, app_metrics) as runtime:
+            running[:] = [runtime.configs]
             celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
             # New tasks are refused (503) before Redis is full: the runs in flight keep room.
             admission = AdmissionByMemory(
@@ -114,6 +128,9 @@ def create_app(
                 "runtime": runtime,
                 "run_gate": gate,
                 "task_queue": queue,
+                "response_store": ResponseStore(
+                    runtime.redis, runtime.tasks.keys, runtime.tasks.ttl_seconds
+                ),
                 "scrape_registry": scrape_from,
                 "keyring": keyring,
                 "metrics_token": token,
@@ -132,6 +149,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.drain = drain
+    app.openapi = describe(  # type: ignore[method-assign]
+        app.openapi, settings, lambda: running[0].current if running else None
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)
@@ -140,6 +160,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(agents.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
     app.include_router(metrics_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -157,6 +178,7 @@ def create_app(
         models.router,
         agents.router,
         openai.router,
+        responses.router,
         metrics_route.router,
     )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])

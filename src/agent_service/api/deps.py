@@ -25,6 +25,7 @@ from agent_service.runtime import Runtime, Snapshot
 from agent_service.runtime.process import DurableStores
 from agent_service.settings import Settings
 from agent_service.store.client import Redis
+from agent_service.store.responses import ResponseStore
 from agent_service.store.tasks import TaskStore
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agent-service"'}
@@ -64,6 +65,12 @@ async def get_metrics(request: Request) -> Metrics:
 async def get_gate(request: Request) -> RunGate:
     gate: RunGate = request.state.run_gate
     return gate
+
+
+async def get_responses(request: Request) -> ResponseStore:
+    """Stored Responses and chat continuations (the OpenAI-compatible routes)."""
+    store: ResponseStore = request.state.response_store
+    return store
 
 
 async def get_queue(request: Request) -> TaskQueue:
@@ -121,4 +128,5 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 GateDep = Annotated[RunGate, Depends(get_gate)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 DrainDep = Annotated[Drain, Depends(get_drain)]
+ResponsesDep = Annotated[ResponseStore, Depends(get_responses)]
 JsonBody = Depends(require_json)

@@ -13,9 +13,10 @@ SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
 class RunBody(BaseModel):
-    """A run: ``POST /v1/chat`` and ``POST /v1/tasks``."""
+    """A run: ``POST /v1/chat`` and ``POST /v1/tasks``. Strict: ``"stream": 0`` is not a
+    boolean. ``/openapi.json`` adds what settings and the config decide (``api.openapi``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     message: str = Field(min_length=1, description="The user's message.")
     session_id: str | None = Field(
@@ -106,19 +107,26 @@ class Readiness(BaseModel):
     config: dict[str, Any]
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
-        400: "Invalid JSON",
-        401: "Missing or invalid API key",
-        404: "Unknown task",
-        413: "Body too large",
-        415: "Not JSON",
-        422: "Invalid input",
-        429: "Rate limited or over budget (see Retry-After)",
-        503: "A dependency (Redis, every LLM) is unavailable, or the API is at capacity",
-    }.items()
+ERROR_DESCRIPTIONS = {
+    400: "Invalid JSON",
+    401: "Missing or invalid API key",
+    404: "Unknown task",
+    413: "Body too large",
+    415: "Not JSON",
+    422: "Invalid input",
+    429: "Rate limited or over budget (see Retry-After)",
+    503: "A dependency (Redis, every LLM) is unavailable, or the API is at capacity",
 }
+
+
+def error_responses(model: type[BaseModel], **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route's error statuses, with ``model`` as their body
+    (``descriptions``: replacements, by ``s<status>``)."""
+    texts = {**ERROR_DESCRIPTIONS, **{int(k[1:]): v for k, v in descriptions.items()}}
+    return {code: {"model": model, "description": text} for code, text in texts.items()}
+
+
+ERROR_RESPONSES = error_responses(ErrorBody)
 
 
 class ModelCard(BaseModel):

@@ -218,6 +218,7 @@ class LiteLLMClient:
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
         response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical call on configured model ``model``, with retries and fallbacks.
 
@@ -231,7 +232,7 @@ class LiteLLMClient:
             chain = fallback_chain(self._models, model)
         except KeyError:
             raise RequestRejectedError(f"model {model!r} is not configured", attempts) from None
-        request = _request(messages, tools, response_format)
+        request = _request(messages, tools, response_format, tool_choice)
         progress = _Progress()
         for name in chain:
             spec = self._models[name]
@@ -321,11 +322,14 @@ def _request(
     messages: Sequence[ChatMessage],
     tools: Sequence[ToolSpec],
     response_format: dict[str, Any] | None,
+    tool_choice: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provider-independent part of every attempt's request."""
     request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
     if tools:
         request["tools"] = [t.to_openai() for t in tools]
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
     if response_format is not None:
         request["response_format"] = response_format
     return request

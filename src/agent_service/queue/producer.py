@@ -14,7 +14,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from celery import Celery
@@ -133,9 +133,13 @@ class TaskQueue:
         headers: Mapping[str, str] | None = None,
         body_hash: str | None = None,
         multitask: Multitask | None = None,
+        also: Callable[[Pipeline], None] | None = None,
     ) -> Submitted:
         """Create the record and publish its message atomically (raises 503-type errors:
         ``StorageFullError`` when Redis is near its ``maxmemory``, see ``store.memory``).
+
+        ``also`` queues more commands in the same transaction (a Responses API response is
+        stored with its task).
 
         The message carries the current trace context (``traceparent``) in its headers. With
         ``record.idempotency_key``, the key is claimed in the same transaction (optimistic,
@@ -164,12 +168,19 @@ class TaskQueue:
             if record.idempotency_key is None and not in_session:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     self._store.add_create(pipe, record)
+                    if also is not None:
+                        also(pipe)
                     self._add_message(pipe, record, message, tag)
                     await pipe.execute()
                 submitted = Submitted(record.task_id, created=True)
             else:
                 submitted = await self._submit_watched(
-                    record, message, tag, body_hash or "", multitask if in_session else None
+                    record,
+                    message,
+                    tag,
+                    body_hash or "",
+                    multitask if in_session else None,
+                    also,
                 )
             if self._replicas is not None:
                 await self._replicas.wait()  # "accepted" survives a failover (store.replication)
@@ -190,13 +201,14 @@ class TaskQueue:
         if queued:
             pipe.zadd(keys.queued_tasks, {record.task_id: record.created_at})
 
-    async def _submit_watched(
+    async def _submit_watched(  # noqa: PLR0917
         self,
         record: TaskRecord,
         message: bytes,
         tag: str,
         body_hash: str,
         multitask: Multitask | None,
+        also: Callable[[Pipeline], None] | None,
     ) -> Submitted:
         """The transaction of a submission with an idempotency key or a session (WATCH)."""
         claim = None
@@ -223,6 +235,8 @@ class TaskQueue:
                     if claim is not None:
                         pipe.set(claim, f"{record.task_id} {body_hash}", ex=self._store.ttl_seconds)
                     self._store.add_create(pipe, record)
+                    if also is not None:
+                        also(pipe)
                     if decided is None:
                         self._add_message(pipe, record, message, tag)
                     else:

@@ -104,17 +104,29 @@ def decide(
 
     user_text = last_user_text(messages)
     offered = set() if tool_choice == "none" else offered_tool_names(tools)
-    planned = plan_tool_calls(user_text, offered)
+    planned = plan_tool_calls(user_text, offered) or forced_call(tool_choice, offered)
     if planned:
         return _calls(planned, messages, seed)
     return Reply(text=text_answer(user_text, model=model, seed=seed))
 
 
+def forced_call(tool_choice: Any, offered: set[str]) -> list[tuple[str, str]]:
+    """A call ``tool_choice`` demands when no rule made one: the named function, or with
+    ``"required"`` the first offered tool by name, with ``{}``."""
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        return [(name, "{}")] if name in offered else []
+    if tool_choice == "required" and offered:
+        return [(sorted(offered)[0], "{}")]
+    return []
+
+
 def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:
     """(tool, arguments JSON) of the calls rules 2 to 6 make for ``user_text``, or none."""
-    explicit = _explicit_call(user_text, offered)
-    if explicit is not None:
-        return [explicit]
+    explicit = _explicit_calls(user_text, offered)
+    if explicit:
+        return explicit
     orders = _order_calls(user_text, offered)
     if orders:
         return orders
@@ -153,26 +165,33 @@ def resolve_tool_name(name: str, offered: set[str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _explicit_call(text: str, offered: set[str]) -> tuple[str, str] | None:
-    """(tool, arguments JSON) for "call tool NAME with {...}", when NAME is offered and the
-    arguments are a JSON object (none given: ``{}``)."""
-    match = _CALL_TOOL.search(text)
-    if match is None:
-        return None
-    name = resolve_tool_name(match.group(1), offered)
-    if name is None:
-        return None
-    rest = match.group(2)
+def _explicit_calls(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """(tool, arguments JSON) for each "call tool NAME with {...}" of ``text``, when each NAME
+    is offered and its arguments are a JSON object (none given: ``{}``). Several in one
+    message are parallel calls in one reply; one that cannot be made makes none."""
+    calls = []
+    rest = text
+    while (match := _CALL_TOOL.search(rest)) is not None:
+        name = resolve_tool_name(match.group(1), offered)
+        arguments = _arguments(match.group(2))
+        if name is None or arguments is None:
+            return []
+        calls.append((name, arguments))
+        rest = rest[match.end(1) :]
+    return calls
+
+
+def _arguments(rest: str | None) -> str | None:
+    """The JSON object that starts ``rest`` (text may follow it), as JSON text."""
     if rest is None:
-        return name, "{}"
+        return "{}"
     try:
-        # The JSON value that starts the rest of the message; text may follow it.
         arguments, _ = json.JSONDecoder().raw_decode(rest)
     except ValueError:
         return None
     if not isinstance(arguments, dict):
         return None
-    return name, json.dumps(arguments, ensure_ascii=False)
+    return json.dumps(arguments, ensure_ascii=False)
 
 
 def _order_calls(text: str, offered: set[str]) -> list[tuple[str, str]]:

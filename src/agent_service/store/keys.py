@@ -74,6 +74,15 @@ class Keys:
     def cache(self, digest: str) -> str:
         return f"{self.prefix}cache:{digest}"
 
+    def response(self, tenant: str, response_id: str) -> str:
+        """A Responses API response of ``tenant`` (``store.responses``)."""
+        return f"{self.prefix}resp:{tenant}:{response_id}"
+
+    def continuation(self, tenant: str, call_id: str) -> str:
+        """What a chat completion that returned client tool call ``call_id`` hid from its
+        client (server tool steps), for the request that sends the call's result."""
+        return f"{self.prefix}cont:{tenant}:{call_id}"
+
     @property
     def webhook_outbox(self) -> str:
         """Sorted set of task ids whose completion webhook is due (score: due time)."""

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
 from agent_service.api.deps import (
     CallerDep,
@@ -48,7 +49,8 @@ router = APIRouter(tags=["tasks"])
 
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_ID = re.compile(r"^\d+-\d+$")
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _not_found(task_id: str) -> ApiError:
@@ -65,7 +67,7 @@ async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
     return record
 
 
-def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
+def check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
     """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard) and
     the tenant has a secret to sign its deliveries with."""
     try:
@@ -86,7 +88,18 @@ def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> 
         )
 
 
-def _body_hash(body: TaskBody) -> str:
+def check_idempotency_key(key: str | None) -> None:
+    """422 unless an ``Idempotency-Key`` header is absent or well formed."""
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
+        )
+
+
+def body_hash(body: BaseModel) -> str:
+    """What tells two requests with one ``Idempotency-Key`` apart."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -117,7 +130,9 @@ async def submit_task(
     queue: QueueDep,
     caller: CallerDep,
     durable: DurableDep,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ) -> TaskAccepted | JSONResponse:
     """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued.
 
@@ -137,15 +152,10 @@ async def submit_task(
             ErrorType.INVALID_REQUEST,
             "stream: not for tasks; follow GET /v1/tasks/{task_id}/events",
         )
-    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
-        )
+    check_idempotency_key(idempotency_key)
     if body.webhook_url is not None:
         secret = signing_secret(config, caller.tenant, settings)
-        _check_webhook(body.webhook_url, settings.webhooks, has_secret=bool(secret))
+        check_webhook(body.webhook_url, settings.webhooks, has_secret=bool(secret))
     rate = await gate.admit(caller, config)
     record = TaskRecord(
         task_id=uuid.uuid4().hex,
@@ -163,11 +173,9 @@ async def submit_task(
         webhook=WebhookState(url=body.webhook_url) if body.webhook_url else None,
     )
     # The body's hash only matters against an Idempotency-Key's earlier request.
-    body_hash = _body_hash(body) if idempotency_key is not None else None
+    digest = body_hash(body) if idempotency_key is not None else None
     try:
-        submitted = await queue.submit(
-            record, body_hash=body_hash, multitask=agent.profile.multitask
-        )
+        submitted = await queue.submit(record, body_hash=digest, multitask=agent.profile.multitask)
     except SessionBusyError as exc:
         raise ApiError(
             409,
