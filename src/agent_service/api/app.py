@@ -27,8 +27,9 @@ from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import agents, chat, health, models, openai, tasks
+from agent_service.api.routes import agents, chat, health, history, models, openai, tasks
 from agent_service.api.routes import metrics as metrics_route
+from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import flush_traces
@@ -93,6 +94,7 @@ def create_app(
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
+            sync_runs = SyncRunArchiver(runtime.history_outbox, app_metrics)
             state = {
                 "runtime": runtime,
                 "run_gate": gate,
@@ -100,10 +102,12 @@ def create_app(
                 "scrape_registry": scrape_from,
                 "keyring": keyring,
                 "metrics_token": token,
+                "sync_runs": sync_runs,
             }
             try:
                 yield state
             finally:
+                await sync_runs.close()
                 reader.close()
                 flush_traces(tracer_provider)
 
@@ -117,6 +121,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tasks.router)
+    app.include_router(history.router)
     app.include_router(models.router)
     app.include_router(agents.router)
     app.include_router(openai.router)
@@ -127,12 +132,13 @@ def create_app(
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-Trace-Id", "Location"],
+            expose_headers=["X-Request-ID", "X-Trace-Id", RUN_ID_HEADER, "Location", "Retry-After"],
         )
     routers = (
         health.router,
         chat.router,
         tasks.router,
+        history.router,
         models.router,
         agents.router,
         openai.router,

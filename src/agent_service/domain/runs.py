@@ -90,6 +90,9 @@ class RunResult(BaseModel):
     config_generation: int | None = None
     cached: bool = False
     """True when the answer came from the response cache (no LLM call was made)."""
+    run_id: str | None = None
+    """The run's id in the history: a sync run's (also its ``X-Run-Id`` header), a task's id
+    for a queued run. Feedback and ``GET /v1/tasks/{id}`` take it."""
 
 
 EventType = Literal["status", "step", "delta", "done", "error", "cancelled"]

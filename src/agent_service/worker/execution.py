@@ -149,6 +149,7 @@ async def _execute(deps: Execution, task_id: str, sent_from: Context | None) -> 
         in_progress.dec()
     # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
     result.trace_id = record.trace_id or result.trace_id
+    result.run_id = task_id
     await store.finish(task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
     metrics.task_finished(
         record.queue, "succeeded", time.monotonic() - started, len(result.steps), agent.name

@@ -18,7 +18,9 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
 from agent_service import __version__
 from agent_service.agentconfig.load import ConfigError, load_config_version
-from agent_service.agentconfig.model import AgentConfig
+from agent_service.agentconfig.model import AgentConfig, ConfigVersion
+from agent_service.history.engine import HistoryConfigError
+from agent_service.history.runtime import check_history_settings
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,
     scrape_registry,
@@ -42,6 +44,7 @@ from agent_service.settings import Settings, metrics_token, multiprocess_metrics
 from agent_service.store.webhooks import WebhookOutbox
 from agent_service.worker.consumer import install_consumer
 from agent_service.worker.execution import Execution
+from agent_service.worker.history_drainer import drainer_of
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
 from agent_service.worker.tasks import register_tasks
@@ -92,12 +95,25 @@ def run_timeout_cap(visibility: float) -> Callable[[AgentConfig], AgentConfig]:
     return adjust
 
 
-def run_worker(settings: Settings) -> int:
-    configure_logging(settings.log, component="worker")
+def _load_config(settings: Settings) -> ConfigVersion | None:
+    """The agent config in force at start, once it and the history settings are found valid;
+    None (logged) otherwise: the worker exits 2."""
     try:
         version = load_config_version(settings)
+        check_history_settings(settings.history)
     except ConfigError as exc:
         log.error("invalid agent config: %s", exc)
+        return None
+    except HistoryConfigError as exc:
+        log.error("invalid history settings: %s", exc)
+        return None
+    return version
+
+
+def run_worker(settings: Settings) -> int:
+    configure_logging(settings.log, component="worker")
+    version = _load_config(settings)
+    if version is None:
         return 2
     config = version.config
     run_timeout = config.limits.run_timeout_seconds
@@ -132,6 +148,9 @@ def run_worker(settings: Settings) -> int:
         metrics,
     )
     loop.run(webhooks.start())
+    drainer = drainer_of(runtime)  # archives finished runs to Postgres (history on)
+    if drainer is not None:
+        loop.run(drainer.start())
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
@@ -143,6 +162,14 @@ def run_worker(settings: Settings) -> int:
             loop.run(webhooks.stop(grace), timeout=grace + 5)
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
+        if drainer is not None:
+            # The batch in hand gets one statement timeout to be written; a cut one is
+            # archived again (idempotently) by another worker after its lease.
+            archive_grace = settings.history.statement_timeout_seconds
+            try:
+                loop.run(drainer.stop(archive_grace), timeout=archive_grace + 5)
+            except Exception:
+                log.exception("the history drainer did not stop cleanly")
         loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)

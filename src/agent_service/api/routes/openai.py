@@ -7,14 +7,14 @@ assistant messages are the conversation so far (trimmed to the config's memory t
 and system messages are added after the agent's own system prompt. The agent uses its
 configured tools itself: a request's own ``tools`` are refused. Streaming answers
 ``chat.completion.chunk`` events, then a usage chunk when ``stream_options.include_usage`` is
-set, then ``data: [DONE]``.
+set, then ``data: [DONE]``. The completion's id is ``chatcmpl-<run id>``; the run id itself is
+in the ``X-Run-Id`` header (and ``run_id`` of a non-streamed answer): feedback takes it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,11 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, GateDep, JsonBody, SettingsDep, SnapshotDep
+from agent_service.api.deps import (
+    CallerDep,
+    GateDep,
+    JsonBody,
+    SettingsDep,
+    SnapshotDep,
+    SyncRunsDep,
+)
 from agent_service.api.errors import ApiError
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
+from agent_service.api.sync_runs import SyncRun
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.messages import ChatMessage
 from agent_service.domain.runs import RunRequest, RunResult
@@ -115,6 +123,7 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: str | None = None
+    run_id: str = Field(description="The run's id in the history (feedback takes it).")
 
 
 def _agent_and_model(name: str, snapshot: Snapshot, tenant: str) -> tuple[Agent, str | None]:
@@ -193,6 +202,7 @@ async def chat_completions(
     gate: GateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    sync_runs: SyncRunsDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
@@ -201,7 +211,9 @@ async def chat_completions(
     gate.check_limits(request.message, model, len(json.dumps(request.metadata)), config)
     rate = await gate.admit(caller, config)
     guard = gate.guard(caller, config)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    run = sync_runs.begin(request, caller)
+    completion_id = f"chatcmpl-{run.run_id}"
+    headers = {**rate, **run.headers}
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
     if body.stream:
@@ -209,16 +221,16 @@ async def chat_completions(
         chunks = _chunks(
             _ChunkHead(completion_id, created, body.model, fingerprint, include_usage),
             agent,
-            request,
+            run,
             keepalive=settings.api.sse_keepalive_seconds,
             metrics=gate.metrics,
             guard=guard,
         )
         return StreamingResponse(
-            chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
+            chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
         )
-    response.headers.update(rate)
-    result = await run_sync(agent, request, gate.metrics, guard, rate)
+    response.headers.update(headers)
+    result = await run_sync(agent, run, gate.metrics, guard, headers)
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -226,6 +238,7 @@ async def chat_completions(
         choices=[Choice(message=AssistantMessage(content=result.answer))],
         usage=_usage(result),
         system_fingerprint=fingerprint,
+        run_id=run.run_id,
     )
 
 
@@ -268,14 +281,14 @@ def _data(body: Any) -> bytes:
 async def _chunks(
     head: _ChunkHead,
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     *,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    async for event in run_events(agent, run, keepalive, metrics, guard):
         if event is None:
             yield KEEPALIVE
         elif event.type == "delta":
