@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent_service.agentconfig.spec import NAME_PATTERN
 from agent_service.api.deps import CallerDep, HistoryDep, JsonBody, MetricsDep, TasksDep
@@ -27,7 +27,7 @@ from agent_service.domain.errors import ErrorType
 from agent_service.domain.history import RunKind
 from agent_service.domain.tasks import TaskStatus
 from agent_service.history.cursor import InvalidCursorError
-from agent_service.history.feedback import MAX_COMMENT_CHARS, FeedbackOutcome
+from agent_service.history.feedback import MAX_COMMENT_CHARS, SCORES, FeedbackOutcome
 from agent_service.history.runs import DEFAULT_PAGE, MAX_PAGE, RunFilter, RunPage
 from agent_service.history.usage import (
     MAX_LIMIT,
@@ -184,8 +184,19 @@ async def usage(
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    score: Literal[-1, 1] = Field(strict=True, description="1 (a good answer) or -1 (a bad one).")
+    score: int = Field(
+        strict=True,  # true and 1.0 are not scores
+        json_schema_extra={"enum": [-1, 1]},
+        description="1 (a good answer) or -1 (a bad one).",
+    )
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+
+    @field_validator("score")
+    @classmethod
+    def _a_score(cls, score: int) -> int:
+        if score not in SCORES:
+            raise ValueError("must be -1 or 1")
+        return score
 
 
 class FeedbackAnswer(BaseModel):
