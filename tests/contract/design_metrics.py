@@ -48,12 +48,13 @@ DESIGN_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # Metrics the service exposes beyond the design table: features added after the contract was
-# written (response cache, webhooks). They follow the same rules (closed label sets, ``_total``
-# counters) and are documented in docs/observability.md; the design document is not edited from
-# this repository, so they are kept apart from its copy above.
+# written (response cache, webhooks, history archive errors). They follow the same rules (closed
+# label sets, ``_total`` counters) and are documented in docs/observability.md; the design
+# document is not edited from this repository, so they are kept apart from its copy above.
 EXTENSION_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_cache_lookups_total": ("counter", ("result",)),
     "agent_webhook_deliveries_total": ("counter", ("outcome",)),
+    "agent_history_archive_errors_total": ("counter", ("reason",)),
 }
 
 # The design document's table of metrics planned by open issues (four columns: metric, type,
@@ -77,7 +78,15 @@ PLANNED_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_history_archive_lag_seconds": ("gauge", ()),
 }
 # The planned metrics the service exposes now (the rest come with their issues).
-BUILT_PLANNED: frozenset[str] = frozenset({"agent_mcp_server_up", "agent_mcp_tools"})
+BUILT_PLANNED: frozenset[str] = frozenset(
+    {
+        "agent_mcp_server_up",
+        "agent_mcp_tools",
+        "agent_feedback_total",
+        "agent_history_outbox_depth",
+        "agent_history_archive_lag_seconds",
+    }
+)
 
 # The contract as built: the design table with the planned labels, and the planned metrics
 # built so far. Alerts and dashboards may name these (and ``up``).
