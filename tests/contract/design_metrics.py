@@ -116,7 +116,21 @@ REDIS_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "redis_aof_last_write_status": ("gauge", ()),
     "redis_aof_last_bgrewrite_status": ("gauge", ()),
 }
-THIRD_PARTY_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = REDIS_EXPORTER_METRICS
+# The run history's Postgres is watched through the postgres_exporter the chart can run next to
+# it (history.postgresExporter; prometheus-community/postgres_exporter, collector/pg_up).
+POSTGRES_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pg_up": ("gauge", ()),
+}
+THIRD_PARTY_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = (
+    REDIS_EXPORTER_METRICS | POSTGRES_EXPORTER_METRICS
+)
+
+# Extension metrics an alert may name, each with its reason (the rest stay out of alerts, as the
+# design contract says): runs dropped from the history (Postgres refused them, their record was
+# unreadable, or it expired from Redis before it could be archived) show in no contract metric.
+ALERTING_EXTENSION_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "agent_history_archive_errors_total": EXTENSION_METRICS["agent_history_archive_errors_total"],
+}
 
 # Labels Prometheus attaches to every series scraped through a ServiceMonitor or PodMonitor
 # (prometheus-operator adds namespace, service, pod, container, endpoint and job), plus the two
