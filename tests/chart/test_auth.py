@@ -157,8 +157,11 @@ def test_chart_made_keys_file_is_valid_and_holds_only_hashes(
     keys = read_keys_file(path)  # the service's own parser
     assert all(k.key is None and k.sha256 for k in keys), "a key itself in the keys file"
     values = manifests.profile_values(profile)
-    wanted = {(k["tenant"], k["sha256"]) for k in values.get("clientAuth", {}).get("keys", [])}
-    assert {(k.tenant, k.sha256) for k in keys} == wanted
+    wanted = {
+        (k["tenant"], k["sha256"], k.get("role", "tenant"))
+        for k in values.get("clientAuth", {}).get("keys", [])
+    }
+    assert {(k.tenant, k.sha256, k.role) for k in keys} == wanted
 
 
 # --- the helm test pod's key -------------------------------------------------------------------

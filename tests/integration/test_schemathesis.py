@@ -9,6 +9,7 @@ operations are fuzzed and every failure is reported, not only the first.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from schemathesis import checks
 from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
 from tests.integration.stack import secured_env
+from tests.postgres import PostgresServer
+from tests.procs import cli
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +57,30 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fuzzed_api(
-    redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    redis_server: RedisServer,
+    sim: Sim,
+    postgres_server: PostgresServer,
+    log_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
+    """An API with history on (a migrated database), so the history routes answer for real."""
     root = tmp_path_factory.mktemp("fuzz")
-    env = secured_env(redis_server.url, sim.url, log_dir, root, {"fuzz": KEY})
-    api, url = env.start_api()
-    yield url
-    api.stop()
+    with postgres_server.database() as history_url:
+        env = secured_env(
+            redis_server.url,
+            sim.url,
+            log_dir,
+            root,
+            {"fuzz": KEY},
+            AGENT_HISTORY_URL=history_url,
+        )
+        done = subprocess.run(
+            cli("history", "migrate"), env=env.env(), capture_output=True, check=False, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        api, url = env.start_api()
+        yield url
+        api.stop()
 
 
 def _fuzz(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode) -> None:

@@ -58,11 +58,16 @@ def _bad_request(message: str) -> ApiError:
     return ApiError(400, ErrorType.INVALID_REQUEST, message)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """A query time as an aware datetime: one without a zone is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+def _utc(value: datetime | float | None, name: str) -> datetime | None:
+    """A query time as an aware datetime: Unix seconds, or RFC 3339 (without a zone: UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _bad_request(f"{name}: {value!r} is not a time (Unix seconds or RFC 3339)") from None
 
 
 def _statuses(values: list[str] | None) -> tuple[TaskStatus, ...]:
@@ -84,14 +89,14 @@ TenantParam = Annotated[
     ),
 ]
 FromParam = Annotated[
-    datetime | None,
+    datetime | float | None,
     Query(
         alias="from",
         description="Created at or after (RFC 3339, or Unix seconds; no zone: UTC).",
     ),
 ]
 ToParam = Annotated[
-    datetime | None,
+    datetime | float | None,
     Query(alias="to", description="Created before (RFC 3339, or Unix seconds; no zone: UTC)."),
 ]
 
@@ -127,8 +132,8 @@ async def list_tasks(
     where = RunFilter(
         statuses=_statuses(status),
         agent=agent,
-        created_from=_utc(created_from),
-        created_to=_utc(created_to),
+        created_from=_utc(created_from, "from"),
+        created_to=_utc(created_to, "to"),
         kind=kind,
     )
     try:
@@ -164,8 +169,8 @@ async def usage(
     """Runs, errors, cancelled runs, tokens, cost, latency percentiles (p50/p95/p99 of the
     runs' own duration) and feedback over a window (default: the last 24 hours), optionally
     per time bucket and grouped. A key sees its tenant's usage; an admin key every tenant's."""
-    end_at = _utc(end) or datetime.now(UTC)
-    start_at = _utc(start) or end_at - DEFAULT_USAGE_WINDOW
+    end_at = _utc(end, "to") or datetime.now(UTC)
+    start_at = _utc(start, "from") or end_at - DEFAULT_USAGE_WINDOW
     try:
         query = UsageQuery(
             start=start_at,
