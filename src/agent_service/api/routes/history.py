@@ -11,14 +11,22 @@ tenant's runs; an admin key (``role: admin``) every tenant's, or one with ``tena
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent_service.agentconfig.spec import NAME_PATTERN
-from agent_service.api.deps import CallerDep, HistoryDep, JsonBody, MetricsDep, TasksDep
+from agent_service.api.deps import (
+    CallerDep,
+    HistoryAccess,
+    HistoryDep,
+    JsonBody,
+    MetricsDep,
+    TasksDep,
+)
 from agent_service.api.errors import ApiError
 from agent_service.api.history_reads import RUN_ID, not_found, own_scope, read_scope
 from agent_service.api.schemas import ERROR_RESPONSES
@@ -38,6 +46,7 @@ from agent_service.history.usage import (
     parse_dimensions,
     parse_interval,
 )
+from agent_service.observability.metrics import Metrics
 from agent_service.store.tasks import TaskStore
 
 router = APIRouter(tags=["history"])
@@ -220,24 +229,36 @@ _FEEDBACK_RESPONSES = {
 }
 
 
+@dataclass(frozen=True)
+class FeedbackContext:
+    """What taking feedback needs: the history, the task store (is the run still running?),
+    metrics, the caller."""
+
+    access: HistoryAccess
+    tasks: TaskStore
+    metrics: Metrics
+    caller: Caller
+
+
+async def _feedback_context(
+    access: HistoryDep, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep
+) -> FeedbackContext:
+    return FeedbackContext(access, tasks, metrics, caller)
+
+
+FeedbackDep = Annotated[FeedbackContext, Depends(_feedback_context)]
+
+
 @router.post(
     "/v1/tasks/{task_id}/feedback",
     response_model=FeedbackAnswer,
     responses=_FEEDBACK_RESPONSES,
     dependencies=[JsonBody],
 )
-async def task_feedback(
-    task_id: str,
-    *,
-    body: FeedbackBody,
-    access: HistoryDep,
-    tasks: TasksDep,
-    metrics: MetricsDep,
-    caller: CallerDep,
-) -> FeedbackAnswer:
+async def task_feedback(task_id: str, body: FeedbackBody, context: FeedbackDep) -> FeedbackAnswer:
     """Score a finished task ``+1`` or ``-1``, with an optional comment (a second feedback
     replaces the first). Counted in ``agent_feedback_total`` and in ``GET /v1/usage``."""
-    return await _give(task_id, body, access=access, tasks=tasks, metrics=metrics, caller=caller)
+    return await _give(task_id, body, context)
 
 
 @router.post(
@@ -246,47 +267,31 @@ async def task_feedback(
     responses=_FEEDBACK_RESPONSES,
     dependencies=[JsonBody],
 )
-async def run_feedback(
-    run_id: str,
-    *,
-    body: FeedbackBody,
-    access: HistoryDep,
-    tasks: TasksDep,
-    metrics: MetricsDep,
-    caller: CallerDep,
-) -> FeedbackAnswer:
+async def run_feedback(run_id: str, body: FeedbackBody, context: FeedbackDep) -> FeedbackAnswer:
     """Score a sync run (by the ``X-Run-Id`` / ``run_id`` it answered with; a task id works
     too), like ``POST /v1/tasks/{task_id}/feedback``."""
-    return await _give(run_id, body, access=access, tasks=tasks, metrics=metrics, caller=caller)
+    return await _give(run_id, body, context)
 
 
-async def _give(
-    run_id: str,
-    body: FeedbackBody,
-    *,
-    access: HistoryDep,
-    tasks: TaskStore,
-    metrics: MetricsDep,
-    caller: Caller,
-) -> FeedbackAnswer:
+async def _give(run_id: str, body: FeedbackBody, context: FeedbackContext) -> FeedbackAnswer:
     if not RUN_ID.match(run_id):
         raise not_found(run_id, "run")
-    given = await access.history.feedback.give(own_scope(caller), run_id, body.score, body.comment)
+    feedback = context.access.history.feedback
+    given = await feedback.give(own_scope(context.caller), run_id, body.score, body.comment)
     if given.outcome is FeedbackOutcome.RECORDED and given.agent is not None:
-        metrics.feedback_given(given.agent, body.score)
+        context.metrics.feedback_given(given.agent, body.score)
         return FeedbackAnswer(
             run_id=run_id, agent=given.agent, score=body.score, comment=body.comment
         )
-    await _explain_missing(run_id, access, tasks, caller)
+    await _explain_missing(run_id, context)
     raise not_found(run_id, "run")
 
 
-async def _explain_missing(
-    run_id: str, access: HistoryDep, tasks: TaskStore, caller: Caller
-) -> None:
+async def _explain_missing(run_id: str, context: FeedbackContext) -> None:
     """409 when the caller's run exists but cannot take feedback yet: still running, or
     finished and waiting on the outbox (with ``Retry-After``)."""
-    record = await tasks.get(run_id)
+    access, caller = context.access, context.caller
+    record = await context.tasks.get(run_id)
     if record is not None and record.tenant == caller.tenant and not record.status.terminal:
         raise ApiError(
             409, ErrorType.CONFLICT, f"run {run_id!r} has not finished ({record.status.value})"
