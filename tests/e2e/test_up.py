@@ -24,7 +24,7 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)  # the stack, then a chat, a task and their history
 def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
     port = free_port()
     env = base_env({"AGENT_AUTH_ENABLED": "true"})  # as a user runs it: keys required

@@ -26,7 +26,8 @@ from tests.integration.stack import metric_value, parse_sse, wait_task
 from tests.postgres import PostgresServer
 from tests.procs import free_port
 
-pytestmark = pytest.mark.integration
+# Process start-up (three simulators, an API, a worker) counts in the first test's time.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
