@@ -288,9 +288,12 @@ def test_a_configmap_edited_by_hand_is_put_back() -> None:
     h = Harness()
     h.run(VALID, generation=1)
     state = h.cluster.configmaps[CONFIGMAP]
-    h.cluster.configmaps[CONFIGMAP] = ConfigMapState({CONFIG_KEY: "defaultModel: x"}, {})
+    h.cluster.configmaps[CONFIGMAP] = ConfigMapState(
+        {CONFIG_KEY: "defaultModel: x"}, dict(state.annotations)
+    )
     decision = h.run(VALID, generation=1, now=LATER)
     assert decision.write is not None and h.cluster.configmaps[CONFIGMAP] == state
+    assert h.reloads("applied") == 1, "the same config put back is no new one"
 
 
 def test_a_configmap_of_the_agentconfig_only_controller_is_taken_over() -> None:

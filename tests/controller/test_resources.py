@@ -154,7 +154,7 @@ def test_an_agent_and_its_mcp_server_join_the_config() -> None:
     assert r.accepted(AGENT_KIND, "orders")["reason"] == "Valid"
     ready = r.ready(AGENT_KIND, "orders")
     assert (ready["status"], ready["reason"]) == ("True", "Served")
-    assert f"ConfigMap {CONFIGMAP}, config generation 2" in ready["message"]
+    assert ready["message"] == f"served by the pods (ConfigMap {CONFIGMAP})"
     assert ("Normal", "Served", ready["message"]) in r.cluster.events
     agentconfig = r.cluster.status(KIND, RELEASE)
     assert agentconfig["agents"] == ["default", "orders"]
@@ -494,6 +494,20 @@ def test_a_default_agent_that_goes_away() -> None:
     assert "'helper' is not a served agent" in ready["message"]
     assert "requests naming no agent get the first agent" in ready["message"]
     assert "orders" in config.profiles(), "the other agents keep serving"
+
+
+def test_a_change_of_one_agent_is_no_news_for_the_others() -> None:
+    r = Release(BASE)
+    r.agent("helper", HELPER)
+    r.render()
+    events, patches = len(r.cluster.events), len(r.cluster.patches)
+    r.agent("orders", HELPER)
+    r.render()
+    assert r.config()[1] == 2, "a new config generation"
+    assert [o for o in r.cluster.event_objects[events:] if o[0] == AGENT_KIND] == [
+        (AGENT_KIND, "orders")
+    ], "no Event on helper"
+    assert [p[1] for p in r.cluster.patches[patches:] if p[0] == AGENT_KIND] == ["orders"]
 
 
 def test_config_generation_only_grows() -> None:

@@ -18,10 +18,11 @@ With no AgentConfig, or none ever accepted, nothing is written: the pods keep wh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_service.agentconfig.agents import DEFAULT_AGENT
 from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.model import AgentConfig
 from agent_service.agentconfig.render import CONFIG_KEY, render_config
@@ -115,6 +116,9 @@ class Decision:
     statuses: list[StatusUpdate] = field(default_factory=list)
     probe: list[McpServerSpec] = field(default_factory=list)
     """The MCPServers served: the prober keeps their probes fresh."""
+    new_config: bool = False
+    """The write carries another config than the ConfigMap had (not only annotations, or a
+    hand edit put back)."""
 
 
 def reconcile(
@@ -172,23 +176,20 @@ def _candidates(
     served: Served,
     cluster: Cluster,
     policy: Policy,
-) -> Sequence[Candidate]:
-    """The AgentConfig's current spec, then its last good one (if it still passes the checks)."""
-    candidates = []
+) -> Iterator[Candidate]:
+    """The AgentConfig's current spec, then (only if that one is not used) its last good one,
+    if it still passes the checks."""
     if current is not None:
         origin = Origin(resource.uid, resource.generation)
         default = wanted_default(resource.spec)
-        candidates.append(Candidate(resource.name, origin, current, default, current=True))
+        yield Candidate(resource.name, origin, current, default, current=True)
     # Also when it is the current generation: refused now for a defaultAgent that went away,
     # it is served without one.
     last = served.base_of(resource.name, resource.uid)
     if last is not None:
         config, _ = check_spec(last.spec, cluster, policy)
         if config is not None:
-            candidates.append(
-                Candidate(resource.name, last.origin, config, wanted_default(last.spec), False)
-            )
-    return candidates
+            yield Candidate(resource.name, last.origin, config, wanted_default(last.spec), False)
 
 
 def _generation(served: Served, origin: Origin, digest: str) -> int:
@@ -230,7 +231,7 @@ def _rendered(
     if current is None or current.data != data or _differ(current.annotations, wanted.annotations):
         write = wanted
     rendering = Rendering(policy.configmap, generation, digest, config.default_model)
-    agents = [a.name for a in config.agents] or ["default"]
+    agents = [a.name for a in config.agents] or [DEFAULT_AGENT]
     summary = f"{_count(len(agents), 'agent')}, {_count(len(config.mcp_servers), 'MCP server')}"
     fields = {
         "configMap": policy.configmap,
@@ -274,7 +275,8 @@ def _rendered(
         for v in composition.servers
         if v.served is not None
     ]
-    return Decision(write, config, generation, digest, statuses, probe)
+    new_config = write is not None and served.hash != digest
+    return Decision(write, config, generation, digest, statuses, probe, new_config)
 
 
 def _waiting(world: World, served: Served, reason: str, message: str, now: str) -> Decision:

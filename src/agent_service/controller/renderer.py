@@ -109,6 +109,7 @@ class Renderer:
             cluster.write_configmap(
                 policy.configmap, decision.write.data, decision.write.annotations
             )
+        if decision.new_config:
             self._metrics.config_reload("applied")
             log.info(
                 "ConfigMap %s: config generation %s (hash %s): agents %s; MCP servers %s",

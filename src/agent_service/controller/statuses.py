@@ -110,10 +110,9 @@ def resource_status(
 ) -> dict[str, Any]:
     """An Agent's or MCPServer's status after the config was rendered."""
     resource = verdict.resource
-    served = (
-        f"served by the pods (ConfigMap {rendering.configmap}, config generation "
-        f"{rendering.generation})"
-    )
+    # Not the config generation: it moves with every resource's change, and each Agent would
+    # get a new message (a status write and an Event) for another's edit.
+    served = f"served by the pods (ConfigMap {rendering.configmap})"
     if verdict.accepted:
         accepted: tuple[ConditionStatus, str, str] = ("True", "Valid", "the spec is valid")
         ready: tuple[ConditionStatus, str, str] = ("True", "Served", served)
