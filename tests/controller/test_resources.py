@@ -510,6 +510,27 @@ def test_a_change_of_one_agent_is_no_news_for_the_others() -> None:
     assert [p[1] for p in r.cluster.patches[patches:] if p[0] == AGENT_KIND] == ["orders"]
 
 
+def test_resources_beyond_the_configs_bounds_are_refused_alone() -> None:
+    """The config holds at most 500 agents and 100 MCP servers: the resources beyond, in name
+    order, are refused (one too many must not break the rest)."""
+    r = Release(BASE)
+    for index in range(100):
+        r.server(f"s{index:03}", {"url": f"https://mcp{index}.example.com/mcp"})
+    r.server("zz", {"url": "https://last.example.com/mcp"})
+    for index in range(499):  # with the AgentConfig's own written out: 500
+        r.agent(f"a{index:03}", HELPER)
+    r.agent("zz", HELPER)
+    r.render()
+    config, _ = r.config()
+    assert len(config.agents) == 500 and len(config.mcp_servers) == 100
+    for kind in (AGENT_KIND, MCP_SERVER_KIND):
+        ready = r.ready(kind, "zz")
+        assert (ready["status"], ready["reason"]) == ("False", "LimitExceeded"), kind
+        assert "in name order, are not served" in ready["message"]
+    assert r.ready(AGENT_KIND, "a498")["status"] == "True"
+    assert r.ready(KIND, RELEASE)["status"] == "True"
+
+
 def test_config_generation_only_grows() -> None:
     r = Release(BASE)
     r.render()

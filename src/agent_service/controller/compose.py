@@ -223,6 +223,7 @@ def compose(
     """The config of ``candidate`` with the Agents and MCPServers that can join it."""
     config = candidate.config
     server_verdicts = _server_verdicts(candidate, servers, served, cluster, policy)
+    server_verdicts = _within(server_verdicts, "mcp_servers", len(config.mcp_servers))
     joined_servers = [v.served.spec for v in server_verdicts if v.served is not None]
     refused = {v.resource.name: describe(v.problems) for v in server_verdicts if v.served is None}
     context = config.model_copy(
@@ -234,6 +235,8 @@ def compose(
         }
     )
     agent_verdicts = _agent_verdicts(candidate, agents, context, refused, served)
+    # With resources joining, an AgentConfig listing no agents has its own written out.
+    agent_verdicts = _within(agent_verdicts, "agents", max(len(config.agents), 1))
     joined_agents = [v.served.spec for v in agent_verdicts if v.served is not None]
     own_agents = [a.model_dump(mode="json", by_alias=True) for a in config.agents]
     implicit = not own_agents and bool(joined_agents or joined_servers)
@@ -262,6 +265,33 @@ def compose(
         error = "; ".join(f"{path}: {why}" for path, why in validation_errors(exc))
         return Composition(None, rendered, server_verdicts, agent_verdicts, default_problem, error)
     return Composition(composed, rendered, server_verdicts, agent_verdicts, default_problem)
+
+
+def _within(verdicts: list[Verdict], field: str, own: int) -> list[Verdict]:
+    """The verdicts with those served beyond the config model's bound on ``field`` (``own``
+    entries being the AgentConfig's) refused, in name order: one resource too many must not
+    make the whole config invalid."""
+    info = AgentConfig.model_fields[field]
+    bound: int = next(m.max_length for m in info.metadata if hasattr(m, "max_length"))
+    limit = Problem(
+        "metadata.name",
+        "LimitExceeded",
+        f"the config holds at most {bound} {info.alias} entries ({own} of them the "
+        "AgentConfig's); "
+        "the resources beyond, in name order, are not served",
+    )
+    out = []
+    room = bound - own
+    for verdict in verdicts:
+        if verdict.served is not None:
+            room -= 1
+        if verdict.served is None or room >= 0:
+            out.append(verdict)
+        elif verdict.accepted:
+            out.append(Verdict(verdict.resource, [limit]))
+        else:
+            out.append(Verdict(verdict.resource, verdict.problems, None, [limit]))
+    return out
 
 
 def _origins(verdicts: Sequence[Verdict]) -> dict[str, Origin]:

@@ -224,12 +224,16 @@ def _rendered(
     assert config is not None
     digest = config.fingerprint()
     generation = _generation(served, composition.rendered.origin, digest)
-    data = render_config(_Named(resource.name, resource.namespace, generation), config)
-    wanted = ConfigMapState(data, annotations_for(composition.rendered, generation, digest))
+    wanted = annotations_for(composition.rendered, generation, digest)
     current = world.configmap
     write = None
-    if current is None or current.data != data or _differ(current.annotations, wanted.annotations):
-        write = wanted
+    if current is not None and served.content == (digest, generation):
+        # config.yaml holds this very config and generation: no need to render it to compare.
+        if _differ(current.annotations, wanted):
+            write = ConfigMapState(dict(current.data), wanted)
+    else:
+        named = _Named(resource.name, resource.namespace, generation)
+        write = ConfigMapState(render_config(named, config), wanted)
     rendering = Rendering(policy.configmap, generation, digest, config.default_model)
     agents = [a.name for a in config.agents] or [DEFAULT_AGENT]
     summary = f"{_count(len(agents), 'agent')}, {_count(len(config.mcp_servers), 'MCP server')}"

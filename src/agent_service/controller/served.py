@@ -16,14 +16,16 @@ annotation: all of it is the AgentConfig's (``agent-service.dev/source``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_service.agentconfig.agents import DEFAULT_AGENT
 from agent_service.agentconfig.crd import AGENT_KIND, KIND, MCP_SERVER_KIND
 from agent_service.agentconfig.load import ConfigError, parse_config_document
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.agentconfig.render import CONFIG_KEY
 from agent_service.controller.ports import ConfigMapState
 
@@ -77,6 +79,9 @@ class Served:
     base: Base | None = None
     agents: dict[str, Entry] = field(default_factory=dict)
     servers: dict[str, Entry] = field(default_factory=dict)
+    content: tuple[str, int | None] | None = None
+    """What ``config.yaml`` holds: its config's hash and the generation it declares (None:
+    nothing usable), so an unchanged config need not be written out again to be compared."""
 
     def base_of(self, name: str, uid: str) -> Base | None:
         """The last good spec of the AgentConfig ``name`` (uid ``uid``), if it is served."""
@@ -97,6 +102,16 @@ def _int(value: object) -> int | None:
         return None
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str) -> tuple[AgentConfig, int | None] | None:
+    """``config.yaml`` parsed (None: unusable). Cached: every reconcile reads the same
+    ConfigMap until it changes, and parsing a few hundred agents costs a good part of one."""
+    try:
+        return parse_config_document(text, "ConfigMap")
+    except ConfigError:
+        return None
+
+
 def read_served(current: ConfigMapState | None) -> Served:
     """What ``current`` serves, by origin."""
     if current is None or CONFIG_KEY not in current.data:
@@ -104,10 +119,10 @@ def read_served(current: ConfigMapState | None) -> Served:
     annotations = current.annotations
     generation = _int(annotations.get(ANNOTATION_GENERATION))
     digest = annotations.get(ANNOTATION_HASH)
-    try:
-        config, declared = parse_config_document(current.data[CONFIG_KEY], "ConfigMap")
-    except ConfigError:
+    parsed = _parsed(current.data[CONFIG_KEY])
+    if parsed is None:
         return Served(generation, digest)  # edited by hand into something unusable
+    config, declared = parsed
     spec = config.model_dump(mode="json", by_alias=True)
     generation = declared or generation
     try:
@@ -115,8 +130,10 @@ def read_served(current: ConfigMapState | None) -> Served:
     except json.JSONDecodeError:
         origins = None
     if not isinstance(origins, dict):
-        return _legacy(spec, annotations, generation, digest)
-    return _by_origin(spec, origins, generation, digest)
+        served = _legacy(spec, annotations, generation, digest)
+    else:
+        served = _by_origin(spec, origins, generation, digest)
+    return replace(served, content=(config.fingerprint(), declared))
 
 
 def _legacy(
