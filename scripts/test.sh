@@ -29,8 +29,13 @@ trap 'rm -rf "$helm_renders"' EXIT
 uv run --frozen scripts/chart-check.sh "$helm_renders"
 export AGENT_TEST_HELM_RENDERS="$helm_renders"
 step "pytest"
+# Two workers (pytest-xdist): most tests wait on real processes, so two share 2 cores well. A
+# module's tests stay on one worker (tests/conftest.py groups them). AGENT_TEST_WORKERS=0: serial.
+workers="${AGENT_TEST_WORKERS:-2}"
+xdist=(-n "$workers")
+((workers > 0)) && xdist+=(--dist loadgroup)
 set +e
-uv run --frozen pytest "$@"
+uv run --frozen pytest "${xdist[@]}" "$@"
 status=$?
 set -e
 if ((status == 5)); then
