@@ -28,6 +28,7 @@ from agent_service.api.auth import KeyRing
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
 from agent_service.api.routes import agents, chat, health, history, models, openai, tasks
+from agent_service.api.routes import console as console_route
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(openai.router)
     app.include_router(metrics_route.router)
+    app.include_router(console_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -143,6 +145,7 @@ def create_app(
         agents.router,
         openai.router,
         metrics_route.router,
+        console_route.router,
     )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     app.add_middleware(
