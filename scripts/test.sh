@@ -4,7 +4,7 @@
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(redis-server postgresql prometheus prometheus-alertmanager)
+packages=(redis-server postgresql prometheus prometheus-alertmanager chromium)
 # The container tests need a Docker engine: Debian's docker.io when no docker is installed at all
 # (a docker-ce or Docker Desktop install is left alone), started when it is installed but stopped.
 # Without a running engine they skip, except under CI=true, where they fail.

@@ -41,7 +41,7 @@ export function timeChart(spec) {
   }
   const span = end - start;
   for (let i = 0; i <= 4; i += 1) {
-    const t = start + (span * i) / 4;
+    const t = start + Math.round(((span / step) * i) / 4) * step; // on bucket boundaries
     plot.append(svg("text", { class: "tick", x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle", text: tickLabel(t, span) }));
   }
   plot.append(

@@ -45,6 +45,12 @@ function append(node, children) {
   }
 }
 
+/** Append children to `node` (null, false and undefined skipped; strings as text). */
+export function add(node, ...children) {
+  append(node, children);
+  return node;
+}
+
 /** Replace every child of `node`. */
 export function replace(node, ...children) {
   node.replaceChildren();

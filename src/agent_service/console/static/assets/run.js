@@ -3,7 +3,7 @@
 // id, and the thumbs up/down feedback control.
 import { post } from "./api.js";
 import { showError } from "./alerts.js";
-import { definitions, h } from "./dom.js";
+import { definitions, h, svg } from "./dom.js";
 import { count, ms, prettyJson, usd } from "./format.js";
 
 function disclosure(summary, text) {
@@ -38,7 +38,7 @@ export function stepItem(step) {
   if (step.error) body.push(h("p", { class: "status-error", text: step.error }));
   return h(
     "li",
-    { class: `step kind-${step.kind} status-${step.status || "ok"}`, dataset: { kind: step.kind, name: step.name } },
+    { class: `step kind-${step.kind} step-${step.status || "ok"}`, dataset: { kind: step.kind, name: step.name } },
     head,
     body,
   );
@@ -99,6 +99,18 @@ const sleep = (seconds, signal) =>
     });
   });
 
+// A thumb drawn as SVG (no emoji font needed); pointing down when `down`.
+function thumb(down) {
+  return svg(
+    "svg",
+    { viewBox: "0 0 24 24", width: "18", height: "18", "aria-hidden": "true", focusable: "false", class: "thumb" },
+    svg("path", {
+      transform: down ? "rotate(180 12 12)" : null,
+      d: "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z",
+    }),
+  );
+}
+
 /**
  * Thumbs up/down for a finished run. `path` is the feedback route (POST /v1/runs/{id}/feedback
  * or /v1/tasks/{id}/feedback). A run archived a moment ago may answer 409 with Retry-After:
@@ -107,8 +119,8 @@ const sleep = (seconds, signal) =>
 export function feedbackControl(path, initial = null, signal = undefined) {
   const status = h("span", { class: "saved", role: "status", "aria-live": "polite" });
   const comment = h("input", { type: "text", maxlength: "2000", "aria-label": "Feedback comment (optional)", placeholder: "comment (optional)" });
-  const up = h("button", { type: "button", "aria-pressed": String(initial === 1), "aria-label": "Good answer", text: "👍" });
-  const down = h("button", { type: "button", "aria-pressed": String(initial === -1), "aria-label": "Bad answer", text: "👎" });
+  const up = h("button", { type: "button", "aria-pressed": String(initial === 1), "aria-label": "Good answer" }, thumb(false));
+  const down = h("button", { type: "button", "aria-pressed": String(initial === -1), "aria-label": "Bad answer" }, thumb(true));
   const give = async (score) => {
     up.disabled = down.disabled = true;
     status.textContent = "saving…";

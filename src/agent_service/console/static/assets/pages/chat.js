@@ -2,7 +2,7 @@
 // and see for each answer its steps, sources, usage, trace id, and give it a thumbs up or down.
 import { get, readEvents, send } from "../api.js";
 import { guarded, showError } from "../alerts.js";
-import { field, h, replace, select } from "../dom.js";
+import { add, field, h, replace, select } from "../dom.js";
 import { feedbackControl, resultMeta, sourceList, stepItem } from "../run.js";
 
 const newSession = () => `console-${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
@@ -111,6 +111,7 @@ async function ask(transcript, body, signal) {
     turn.dataset.runId = runId || "";
     await readEvents(response, ({ event, data }) => {
       if (event === "delta") {
+        turn.dataset.deltas = String(Number(turn.dataset.deltas || 0) + 1);
         answer.append(typeof data === "string" ? data : data.text ?? data.content ?? "");
       } else if (event === "step") {
         steps.append(stepItem(data));
@@ -145,7 +146,7 @@ async function ask(transcript, body, signal) {
 function finish(turn, answer, after, result, runId) {
   turn.dataset.state = "done";
   if (!answer.textContent && result.answer) answer.textContent = result.answer;
-  after.append(sourceList(result.sources), resultMeta(result, runId));
+  add(after, sourceList(result.sources), resultMeta(result, runId));
   if (runId) after.append(feedbackControl(`/v1/runs/${encodeURIComponent(runId)}/feedback`));
 }
 

@@ -3,7 +3,7 @@
 // resumed with Last-Event-ID when the connection drops), then its steps and feedback.
 import { get, readEvents, send } from "../api.js";
 import { guarded, showError } from "../alerts.js";
-import { definitions, h, replace, statusBadge } from "../dom.js";
+import { add, definitions, h, replace, statusBadge } from "../dom.js";
 import { ms, usd, when } from "../format.js";
 import { feedbackControl, resultMeta, sourceList, stepList } from "../run.js";
 
@@ -48,7 +48,8 @@ function showRecord(box, record, signal) {
     ]),
   );
   if (result) {
-    box.append(
+    add(
+      box,
       h("h2", { text: "Answer" }),
       h("p", { class: "answer", text: result.answer }),
       sourceList(result.sources),

@@ -105,7 +105,7 @@ function row(run) {
     h("td", { class: "num", text: ms(run.duration_ms) }),
     h("td", { class: "num", text: count(run.usage.total_tokens) }),
     h("td", { class: "num", text: usd(run.usage.cost_usd) }),
-    h("td", { text: run.feedback_score === 1 ? "👍" : run.feedback_score === -1 ? "👎" : "–" }),
+    h("td", { text: run.feedback_score === 1 ? "good" : run.feedback_score === -1 ? "bad" : "–" }),
   );
 }
 

@@ -75,7 +75,7 @@ export async function render(main, { query, signal }) {
             ["cost", usd(whole.cost_usd)],
             ["p50 latency", ms(whole.latency_ms_p50)],
             ["p95 latency", ms(whole.latency_ms_p95)],
-            ["feedback", `👍 ${whole.feedback_up} · 👎 ${whole.feedback_down}`],
+            ["feedback", `${whole.feedback_up} good · ${whole.feedback_down} bad`],
           ].map(([term, value]) => [term, value]),
           "cards",
         )

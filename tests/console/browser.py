@@ -1,0 +1,84 @@
+"""A real Chromium for the console tests: Debian's ``chromium`` (never a browser downloaded by
+``playwright install``), driven by Playwright for Python.
+
+Missing, the browser tests skip with the reason, except under CI=true, where they fail.
+Screenshots go to ``AGENT_TEST_CONSOLE_SCREENSHOTS`` (a directory; default a temporary one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+
+SCREENSHOTS_ENV = "AGENT_TEST_CONSOLE_SCREENSHOTS"
+INSTALL_HINT = "Chromium is not installed (Debian: apt-get install chromium; scripts/test.sh does)"
+VIEWPORT = {"width": 1180, "height": 820}
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(INSTALL_HINT)
+        pytest.skip(INSTALL_HINT)
+    return found
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """One headless Chromium (the system's), closed afterwards."""
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context (its own sessionStorage), with every console error,
+    page error and failed request it met: a CSP violation is a console error, so a test that
+    ends with ``problems`` empty also proves the page ran under the policy."""
+
+    page: Page
+    base: str
+    problems: list[str] = field(default_factory=list)
+
+    def watch(self) -> None:
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                self.problems.append(f"console: {message.text}")
+
+        def on_page_error(error: Error) -> None:
+            self.problems.append(f"page error: {error}")
+
+        self.page.on("console", on_console)
+        self.page.on("pageerror", on_page_error)
+
+    def open(self, route: str) -> None:
+        self.page.goto(f"{self.base}/ui/#{route}")
+
+    def screenshot(self, directory: Path, name: str) -> Path:
+        path = directory / f"console-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def screenshots_dir(default: Path) -> Path:
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    directory = Path(chosen) if chosen else default
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
