@@ -8,6 +8,7 @@ Screenshots go to ``AGENT_TEST_CONSOLE_SCREENSHOTS`` (a directory; default a tem
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Response,
+    ViewportSize,
+    sync_playwright,
+)
 
 SCREENSHOTS_ENV = "AGENT_TEST_CONSOLE_SCREENSHOTS"
 INSTALL_HINT = "Chromium is not installed (Debian: apt-get install chromium; scripts/test.sh does)"
-VIEWPORT = {"width": 1180, "height": 820}
+VIEWPORT: ViewportSize = {"width": 1180, "height": 820}
 
 
 def chromium_path() -> str:
@@ -47,25 +56,47 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+# Chromium logs every 4xx/5xx answer as a console error; answers are checked one by one instead.
+_FAILED_LOAD = "Failed to load resource"
+FEEDBACK_NOT_ARCHIVED = (409, re.compile(r"/feedback$"))
+"""Feedback sent before the run is archived answers 409 + Retry-After; the page retries."""
+
+
 @dataclass
 class Tab:
     """A page in a fresh browser context (its own sessionStorage), with every console error,
-    page error and failed request it met: a CSP violation is a console error, so a test that
-    ends with ``problems`` empty also proves the page ran under the policy."""
+    page error and error answer it met, except the ``expected`` (status, URL pattern) pairs: a
+    CSP violation is a console error, so a test that ends with ``problems`` empty also proves
+    the page ran under the policy."""
 
     page: Page
     base: str
     problems: list[str] = field(default_factory=list)
+    expected: list[tuple[int, re.Pattern[str]]] = field(
+        default_factory=lambda: [FEEDBACK_NOT_ARCHIVED]
+    )
+
+    def expect_error(self, status: int, url: str) -> None:
+        """An error answer the test provokes (a wrong key, a missing route)."""
+        self.expected.append((status, re.compile(url)))
 
     def watch(self) -> None:
         def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
+            if message.type == "error" and not message.text.startswith(_FAILED_LOAD):
                 self.problems.append(f"console: {message.text}")
+
+        def on_response(response: Response) -> None:
+            if response.status < 400:
+                return
+            path = response.url.split("?", 1)[0]
+            if not any(s == response.status and p.search(path) for s, p in self.expected):
+                self.problems.append(f"{response.request.method} {response.url}: {response.status}")
 
         def on_page_error(error: Error) -> None:
             self.problems.append(f"page error: {error}")
 
         self.page.on("console", on_console)
+        self.page.on("response", on_response)
         self.page.on("pageerror", on_page_error)
 
     def open(self, route: str) -> None:

@@ -81,7 +81,7 @@ export async function render(main, { query, signal }) {
     shown += page.items.length;
     cursor = page.next_cursor;
     more.hidden = !cursor;
-    summary.textContent = shown ? `${shown} runs shown${cursor ? "; more on the next page" : ""}.` : "No finished run matches.";
+    summary.textContent = shown ? `${shown} ${shown === 1 ? "run" : "runs"} shown${cursor ? "; more on the next page" : ""}.` : "No finished run matches.";
   };
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
