@@ -196,7 +196,7 @@ def test_the_approvals_page_says_when_the_server_has_no_approvals(
     else:
         assert offered == 200
         expect(page.get_by_text("No pending approval.")).to_be_visible()
-    tab.screenshot(shots, "approvals")
+    tab.screenshot(shots, "approvals-disabled")
 
 
 def test_the_usage_page_draws_the_runs_made(tab: Tab, service: Service, shots: Path) -> None:

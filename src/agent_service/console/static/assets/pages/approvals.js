@@ -37,7 +37,7 @@ export async function render(main, { signal }) {
       showError(error, "Listing approvals");
       return;
     }
-    summary.textContent = page.data.length ? `${page.data.length} ${status.value} approvals.` : `No ${status.value} approval.`;
+    summary.textContent = page.data.length ? `${page.data.length} ${status.value} ${page.data.length === 1 ? "approval" : "approvals"}.` : `No ${status.value} approval.`;
     for (const approval of page.data) list.append(item(approval, load));
   };
   form.addEventListener("submit", (event) => {
