@@ -29,6 +29,8 @@ from playwright.sync_api import (
 SCREENSHOTS_ENV = "AGENT_TEST_CONSOLE_SCREENSHOTS"
 INSTALL_HINT = "Chromium is not installed (Debian: apt-get install chromium; scripts/test.sh does)"
 VIEWPORT: ViewportSize = {"width": 1180, "height": 820}
+WAIT_MS = 30_000
+"""How long actions and assertions wait (a busy machine makes a run take seconds)."""
 
 
 def chromium_path() -> str:
@@ -113,3 +115,10 @@ def screenshots_dir(default: Path) -> Path:
     directory = Path(chosen) if chosen else default
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def sign_in(tab: Tab, key: str, route: str = "/chat") -> None:
+    """Open ``route`` (the console sends a signed-out user to the sign-in page) and sign in."""
+    tab.open(route)
+    tab.page.get_by_label("API key").fill(key)
+    tab.page.get_by_role("button", name="Sign in").click()

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from agent_service.agentconfig.agents import AgentSpec
 from tests.conftest import RedisServer, Sim
-from tests.console.browser import VIEWPORT, Tab, chromium, screenshots_dir
+from tests.console.browser import Tab, sign_in
 from tests.integration.stack import model, secured_env, wait_for_file
 from tests.procs import Proc
 
@@ -30,7 +30,6 @@ if "approvals" not in AgentSpec.model_fields:
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(180)]
 
 TENANT = "acme"
-WAIT_MS = 30_000
 ASK = 'call tool calculator with {"expression": "6*7"}'
 
 
@@ -73,32 +72,15 @@ def stack(
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    expect.set_options(timeout=WAIT_MS)
-    with chromium() as opened:
-        yield opened
-
-
-@pytest.fixture
-def tab(browser: Browser, stack: tuple[str, dict[str, str]]) -> Iterator[Tab]:
-    context = browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
-    context.set_default_timeout(WAIT_MS)
-    opened = Tab(context.new_page(), stack[0])
-    opened.watch()
-    try:
-        yield opened
-        assert opened.problems == []
-    finally:
-        context.close()
+def console_url(stack: tuple[str, dict[str, str]]) -> str:
+    return stack[0]
 
 
 def test_a_gated_tool_call_is_approved_in_the_inbox_and_the_task_answers(
-    tab: Tab, stack: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+    tab: Tab, stack: tuple[str, dict[str, str]], shots: Path
 ) -> None:
     page = tab.page
-    tab.open("/chat")
-    page.get_by_label("API key").fill(stack[1][TENANT])
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(tab, stack[1][TENANT])
     message = page.get_by_role("textbox", name="Message")
     message.fill(ASK)
     message.press("Enter")
@@ -115,7 +97,7 @@ def test_a_gated_tool_call_is_approved_in_the_inbox_and_the_task_answers(
     expect(item).to_contain_text("pending")
     assert json.loads(item.locator("pre").inner_text()) == {"expression": "6*7"}
     item.get_by_label(re.compile("^Comment")).fill("fine by me")
-    tab.screenshot(screenshots_dir(tmp_path_factory.mktemp("screenshots")), "approvals")
+    tab.screenshot(shots, "approvals")
     item.get_by_role("button", name="Approve").click()
     expect(page.get_by_text("No pending approval.")).to_be_visible()
 

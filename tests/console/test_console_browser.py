@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from tests.conftest import RedisServer, Sim
-from tests.console.browser import VIEWPORT, Tab, chromium, screenshots_dir
+from tests.console.browser import Tab, sign_in
 from tests.history.service import Service, history_stack_env, run_chat, wait_archived
 from tests.integration.stack import wait_for_file
 from tests.postgres import PostgresServer
@@ -25,7 +25,6 @@ from tests.postgres import PostgresServer
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(180)]
 
 TENANT = "acme"
-WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +40,10 @@ def service(
             redis_server.url, {"sim": sim.url}, pg_url, log_dir, tmp_path_factory.mktemp("console")
         )
         worker, ready = env.launch_worker()  # starts while the API does
-        api, url = env.start_api()
-        running = Service(url, pg_url, keys, env, 0, [worker, api])
+        running = Service("", pg_url, keys, env, 0, [worker])
         try:
+            api, running.url = env.start_api()
+            running.procs.append(api)
             wait_for_file(worker, ready, timeout=60)
             yield running
         finally:
@@ -51,35 +51,8 @@ def service(
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Assertions wait as long as actions: the machine may be busy (a run takes seconds then).
-    expect.set_options(timeout=WAIT_MS)
-    with chromium() as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshots_dir(tmp_path_factory.mktemp("screenshots"))
-
-
-@pytest.fixture
-def tab(browser: Browser, service: Service) -> Iterator[Tab]:
-    context = browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
-    context.set_default_timeout(WAIT_MS)
-    opened = Tab(context.new_page(), service.url)
-    opened.watch()
-    try:
-        yield opened
-        assert opened.problems == []
-    finally:
-        context.close()
-
-
-def sign_in(tab: Tab, key: str, route: str = "/chat") -> None:
-    tab.open(route)
-    tab.page.get_by_label("API key").fill(key)
-    tab.page.get_by_role("button", name="Sign in").click()
+def console_url(service: Service) -> str:
+    return service.url
 
 
 def test_sign_in_refuses_a_wrong_key_then_shows_the_agents(
@@ -215,3 +188,49 @@ def test_the_usage_page_draws_the_runs_made(tab: Tab, service: Service, shots: P
     expect(page.locator("table[data-table=tool]")).to_contain_text("calculator")
     expect(page.locator(".cards")).to_contain_text("runs")
     tab.screenshot(shots, "usage")
+
+
+def test_keyboard_skip_link_and_sources_rendered_as_text(tab: Tab, service: Service) -> None:
+    page = tab.page
+    sign_in(tab, service.keys[TENANT])
+    expect(page.get_by_role("heading", name="Chat", level=1)).to_be_focused()
+    # Backwards from the page's heading, the tab order is the header's, then the skip link.
+    for role, name in [
+        ("button", "Sign out"),
+        ("link", "Usage"),
+        ("link", "Approvals"),
+        ("link", "Tasks"),
+        ("link", "Chat"),
+        ("link", "Skip to content"),
+    ]:
+        page.keyboard.press("Shift+Tab")
+        expect(page.get_by_role(role, name=name, exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    expect(page).to_have_url(re.compile(r"#/chat$"))
+    # An answer's sources (knowledge hits) through the console's own module, with a title that
+    # looks like markup: shown as text, and only http(s) URIs become links.
+    page.evaluate(
+        """async () => {
+        const app = document.querySelector("script[type=module]").src;
+        const { sourceList } = await import(app.replace(/app\\.js$/, "run.js"));
+        document.getElementById("main").append(sourceList([
+          {kb: "handbook", document_id: "doc-7", title: "<img src=x onerror=alert(1)>",
+           uri: "https://docs.example.com/refunds", excerpt: "Refunds within 30 days.",
+           score: 0.8123},
+          {kb: "handbook", document_id: "doc-9", uri: "file:///etc/passwd", excerpt: "x",
+           score: 0.5},
+        ]));
+      }"""
+    )
+    sources = page.get_by_role("region", name="Sources")
+    items = sources.locator("li.source")
+    expect(items).to_have_count(2)
+    link = items.nth(0).get_by_role("link")
+    expect(link).to_have_text("<img src=x onerror=alert(1)>")
+    expect(link).to_have_attribute("href", "https://docs.example.com/refunds")
+    expect(items.nth(0)).to_contain_text("kb handbook · document doc-7 · score 0.812")
+    expect(items.nth(0).locator("blockquote")).to_have_text("Refunds within 30 days.")
+    expect(sources.locator("img")).to_have_count(0)
+    expect(items.nth(1).get_by_role("link")).to_have_count(0)
+    expect(items.nth(1)).to_contain_text("file:///etc/passwd")

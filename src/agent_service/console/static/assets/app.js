@@ -71,6 +71,12 @@ async function render() {
   document.title = `${heading ? heading.textContent : "console"} · agent-service`;
 }
 
+// The skip link moves focus to the page without touching the URL fragment (the router's).
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
+
 document.getElementById("sign-out").addEventListener("click", () => {
   session.key = null;
   clearAlerts();
