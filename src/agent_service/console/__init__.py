@@ -2,7 +2,8 @@
 
 No build step and no Node toolchain: the browser loads the files as they are in the package
 (docs/console.md says why). ``api.routes.console`` serves them at ``/ui``; this package holds
-no code so that it can be shipped, listed and checked (tests/unit/test_console_static.py) alone.
+only the files and their location, so that it ships in the wheel and the image as data and is
+checked on its own (tests/unit/test_console_static.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import { tickLabel } from "./format.js";
 
 const W = 560;
 const H = 220;
-const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 68, right: 12, top: 12, bottom: 28 };
 
 function niceMax(value) {
   if (!(value > 0)) return 1;
