@@ -404,6 +404,11 @@ def _banner(
         export = ""
     else:
         auth_line, header, export = "  API key    none: authentication is off\n", "", ""
+    sign_in = (
+        "sign in with the API key below"
+        if key is not None or settings.auth.enabled
+        else "any key signs in: authentication is off"
+    )
     if monitoring is not None:
         print(
             f"  prometheus    http://127.0.0.1:{monitoring[0]}  (rules: {ALERTS_DIR})\n"
@@ -414,6 +419,7 @@ def _banner(
         f"""
 agent-service is up
   API        {base}   (docs: {base}/docs)
+  console    {base}/ui/   ({sign_in})
   metrics    http://127.0.0.1:{metrics[0]}/metrics   (worker: :{metrics[1]}; both show all)
   Redis      {redis_url}
   history    {history or "off (no PostgreSQL)"}

@@ -345,6 +345,7 @@ def test_auth_disabled(fake_api: Any, tmp_path: Path, monkeypatch: pytest.Monkey
     notes = manifests.render_raw(values)["agent-service/templates/NOTES.txt"]
     assert "WARNING: AUTHENTICATION IS OFF (clientAuth.enabled=false)" in notes
     assert "Authorization: Bearer" not in notes
+    assert "http://localhost:8000/ui/\n" in notes  # no key to sign in with
 
 
 def test_notes_show_how_to_use_a_key() -> None:
@@ -354,6 +355,7 @@ def test_notes_show_how_to_use_a_key() -> None:
     )
     assert 'curl -s localhost:8000/v1/chat -H "Authorization: Bearer $KEY"' in notes
     assert "sha256sum" in notes and "clientAuth.keys" in notes
+    assert "console (chat, tasks, approvals, usage): http://localhost:8000/ui/ (sign in" in notes
 
 
 # --- the /metrics token ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import subprocess
 import time
@@ -207,6 +208,13 @@ def test_api_worker_and_simulator_containers_serve_runs(
             "/v1/chat", json={"message": QUESTION}, headers={"X-API-Key": key + "x"}
         )
         assert wrong.status_code == 401, wrong.text
+        # The console's static files are in the image, served without a key.
+        console = anonymous.get("/ui/")
+        assert console.status_code == 200, console.text
+        assert "default-src 'self'" in console.headers["content-security-policy"]
+        module = re.search(r'src="(assets/[0-9a-f]+/app\.js)"', console.text)
+        assert module, console.text
+        assert anonymous.get(f"/ui/{module.group(1)}").status_code == 200
     with httpx.Client(
         base_url=base_url,
         timeout=30,

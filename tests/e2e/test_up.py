@@ -101,6 +101,9 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
         assert "orders     Customer service" in proc.log()
         assert '"agent":"refunds"' in proc.log() and "approvals?status=pending" in proc.log()
         assert "curl -s" in proc.log()
+        assert f"console    http://127.0.0.1:{port}/ui/" in proc.log()
+        console = httpx.get(f"http://127.0.0.1:{port}/ui/")
+        assert console.status_code == 200 and "<title>agent-service console" in console.text
         proc.signal(signal.SIGINT)
         assert proc.popen.wait(timeout=60) == 0, proc.log()[-3000:]
         deadline = time.monotonic() + 10

@@ -40,6 +40,7 @@ from agent_service.api.routes import (
     responses,
     tasks,
 )
+from agent_service.api.routes import console as console_route
 from agent_service.api.routes import metrics as metrics_route
 from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
@@ -169,6 +170,7 @@ def create_app(
         openai.router,
         responses.router,
         metrics_route.router,
+        console_route.router,
     )
     for router in routers:
         app.include_router(router)
