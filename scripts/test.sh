@@ -31,10 +31,11 @@ uv run --frozen scripts/chart-check.sh "$helm_renders"
 export AGENT_TEST_HELM_RENDERS="$helm_renders"
 step "pytest"
 # Two workers (pytest-xdist): most tests wait on real processes, so two share 2 cores well. A
-# module's tests stay on one worker (tests/conftest.py groups them). AGENT_TEST_WORKERS=0: serial.
+# module's tests stay on one worker (--dist loadfile), so its module-scoped stack starts once.
+# AGENT_TEST_WORKERS=0: serial.
 workers="${AGENT_TEST_WORKERS:-2}"
 xdist=(-n "$workers")
-((workers > 0)) && xdist+=(--dist loadgroup)
+((workers > 0)) && xdist+=(--dist loadfile)
 set +e
 uv run --frozen pytest "${xdist[@]}" "$@"
 status=$?

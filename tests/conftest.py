@@ -26,23 +26,6 @@ for _key in list(os.environ):
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 
-TESTS = Path(__file__).parent
-ONE_WORKER_DIRS = frozenset({"container"})
-"""Test directories run whole by one worker under pytest-xdist: the container tests build one
-image under one tag."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist's ``--dist loadgroup`` (the test command runs two workers):
-    a module's tests stay on one worker, so its module-scoped stack starts once, and each
-    directory of ``ONE_WORKER_DIRS`` stays on one worker. Without xdist the marks do nothing."""
-    for item in items:
-        relative = item.path.relative_to(TESTS)
-        top = relative.parts[0]
-        group = top if top in ONE_WORKER_DIRS else relative.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
