@@ -226,7 +226,7 @@ class LiteLLMClient:
                     if progress.callback_failed:
                         raise  # the caller's own error, not the model's
                     outcome = classify(exc)
-                    attempts.append(_failed(spec, outcome, started, exc))
+                    attempts.append(failed_attempt(spec, outcome, started, exc))
                     if outcome == "bad_request":
                         raise RequestRejectedError(
                             f"model {spec.name!r} rejected the request ({type(exc).__name__})",
@@ -258,7 +258,7 @@ class LiteLLMClient:
                     duration_ms=duration_ms,
                     attempts=attempts,
                 )
-        raise ChainExhaustedError(f"no model answered: {_summary(attempts)}", attempts)
+        raise ChainExhaustedError(f"no model answered: {attempt_summary(attempts)}", attempts)
 
     async def aclose(self) -> None:
         """Close the HTTP sessions LiteLLM holds for this process (its cached provider clients).
@@ -279,9 +279,7 @@ class LiteLLMClient:
         on_delta: DeltaCallback | None,
         progress: _Progress,
     ) -> _Answer:
-        api_key = resolve_secret(spec.api_key, self._secrets_dir)
-        if api_key is None and spec.api_base is not None:
-            api_key = NO_KEY
+        api_key = provider_api_key(spec, self._secrets_dir)
         kwargs: dict[str, Any] = {
             **request,
             "model": spec.model,
@@ -459,9 +457,20 @@ def _completion(
     )
 
 
-def _failed(
+def provider_api_key(spec: ModelSpec, secrets_dir: Path) -> str | None:
+    """The API key to send for ``spec``: its secret, or a placeholder for a keyless
+    ``api_base`` (the OpenAI client refuses to send a request without one)."""
+    api_key = resolve_secret(spec.api_key, secrets_dir)
+    if api_key is None and spec.api_base is not None:
+        return NO_KEY
+    return api_key
+
+
+def failed_attempt(
     spec: ModelSpec, outcome: FailureOutcome, started: float, exc: BaseException
 ) -> LLMAttempt:
+    """The ``LLMAttempt`` of an attempt that raised ``exc`` (its text cut to a few hundred
+    characters); ``started`` is its ``time.perf_counter()`` start."""
     text = str(exc)
     if len(text) > _ERROR_TEXT_MAX:
         text = text[:_ERROR_TEXT_MAX] + "..."
@@ -474,7 +483,7 @@ def _failed(
     )
 
 
-def _summary(attempts: Sequence[LLMAttempt]) -> str:
+def attempt_summary(attempts: Sequence[LLMAttempt]) -> str:
     """``sim→rate_limited x3, sim-backup→timeout``: consecutive repeats folded."""
     runs: list[list[Any]] = []
     for attempt in attempts:
