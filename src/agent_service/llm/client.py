@@ -87,6 +87,10 @@ def _configure_litellm() -> None:
     # A parameter the provider does not support is a config error to surface (bad_request),
     # not something to drop silently (a dropped `tools` would make the agent quietly dumb).
     litellm.drop_params = False
+    # Retries are ours. LiteLLM's embedding path reads `max_retries or DEFAULT_MAX_RETRIES`, so
+    # the max_retries=0 we pass becomes 2 hidden OpenAI SDK retries (litellm 1.106); with the
+    # default at 0 too, every attempt is one request that our accounting sees.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]  # re-exported, unlisted
     # No logging/observability callbacks (metrics and traces are ours), and should one be added,
     # it must not see prompts or completions.
     litellm.callbacks = []
