@@ -304,6 +304,22 @@ async def test_tenants_never_see_each_other(store: ChromaStore, embedder: LiteLL
         await kb.delete("guide", tenant="tenant-c")
 
 
+async def test_a_small_tenant_is_found_among_a_big_tenants_chunks(
+    store: ChromaStore, embedder: LiteLLMEmbedder
+) -> None:
+    # The store first queries without a filter and keeps the tenant's rows; when fewer than it
+    # needs come back (a small tenant among a big one), it queries again with the filter.
+    kb = make_kb(store, embedder)
+    big = "\n\n".join(f"## Part {i}\n\nScaling workers with KEDA, part {i}." for i in range(40))
+    result = await kb.ingest(upload("big", f"# Big\n\n{big}".encode(), "b.md"), tenant="big")
+    assert result.chunks >= 40
+    await kb.ingest(upload("small", OPS, "ops.md"), tenant="small")
+    found = await kb.search("scaling workers with KEDA", tenant="small", top_k=5, min_score=-1)
+    assert found.hits and {h.doc_id for h in found.hits} == {"small"}
+    crowded = await kb.search("scaling workers with KEDA", tenant="big", top_k=5)
+    assert len(crowded.hits) == 5 and {h.doc_id for h in crowded.hits} == {"big"}
+
+
 async def _assert_empty(store: ChromaStore, kb: KnowledgeBase) -> None:
     assert await store.count_chunks(kb.name) == 0
     assert await store.versions(kb.name, "acme") == []

@@ -185,6 +185,35 @@ def _chunk_metadata(chunk: ChunkRecord) -> dict[str, MetadataValue]:
     }
 
 
+def _nearest(
+    collection: Any, vector: Sequence[float], limit: int, where: dict[str, Any] | None
+) -> list[tuple[str, str | None, Any, float]]:
+    """(id, text, metadata, distance) of the ``limit`` nearest chunks; metadata is None for a
+    chunk deleted while the query ran."""
+    for _ in range(QUERY_ATTEMPTS):
+        found = collection.query(
+            query_embeddings=[list(vector)],
+            n_results=limit,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        rows = list(
+            zip(
+                found["ids"][0],
+                found["documents"][0],
+                found["metadatas"][0],
+                found["distances"][0],
+                strict=True,
+            )
+        )
+        # Chroma's reads are not snapshots: a chunk deleted while the query ran (the old
+        # version of a replaced document) comes back without its metadata. Its replacement
+        # was stored before the deletion began, so asking again sees it.
+        if all(metadata is not None for _, _, metadata, _ in rows):
+            break
+    return rows
+
+
 def _hit(chunk_id: str, text: str | None, metadata: Any, distance: float) -> StoredHit:
     return StoredHit(
         id=chunk_id,
@@ -314,31 +343,22 @@ class ChromaStore:
     async def query(
         self, kb: str, tenant: str, vector: Sequence[float], limit: int
     ) -> list[StoredHit]:
+        """The tenant's nearest chunks. First without a filter, keeping the tenant's rows:
+        exact whenever at least ``limit`` of them come back (any better chunk of the tenant
+        would be among the nearest overall) or the collection holds fewer than ``limit``
+        chunks. Else, with Chroma's metadata filter, which is exact but costs time in
+        proportion to the tenant's chunks (10k chunks: 23 ms against 2 ms unfiltered)."""
+
         def work() -> list[StoredHit]:
             collection = self._collection(kb, "chunks", create=False)
             if collection is None:
                 return []
-            for _ in range(QUERY_ATTEMPTS):
-                found = collection.query(
-                    query_embeddings=[list(vector)],
-                    n_results=limit,
-                    where={"tenant": tenant},
-                    include=["documents", "metadatas", "distances"],
-                )
-                rows = list(
-                    zip(
-                        found["ids"][0],
-                        found["documents"][0],
-                        found["metadatas"][0],
-                        found["distances"][0],
-                        strict=True,
-                    )
-                )
-                # Chroma's reads are not snapshots: a chunk deleted while the query ran (the
-                # old version of a replaced document) comes back without its metadata. Its
-                # replacement was stored before the deletion began, so asking again sees it.
-                if all(metadata is not None for _, _, metadata, _ in rows):
-                    break
+            rows = _nearest(collection, vector, limit, None)
+            mine = [_hit(*row) for row in rows if row[2] is not None]
+            mine = [hit for hit in mine if hit.tenant == tenant]
+            if len(mine) >= limit or len(rows) < limit:
+                return mine[:limit]
+            rows = _nearest(collection, vector, limit, {"tenant": tenant})
             return [_hit(*row) for row in rows if row[2] is not None]
 
         return await self._call(work)
@@ -376,11 +396,14 @@ class ChromaStore:
             collection = self._collection(kb, "documents", create=False)
             if collection is None:
                 return []
-            where: dict[str, Any] = {"tenant": tenant}
-            if doc_ids is not None:
-                where = _and(where, {"doc_id": {"$in": list(doc_ids)}})
+            # By document ids alone, tenant checked here: a filter on a key every record
+            # matches costs Chroma time per record (5 ms against 1 ms at 2,000 records).
+            where: dict[str, Any] = (
+                {"tenant": tenant} if doc_ids is None else {"doc_id": {"$in": list(doc_ids)}}
+            )
             found = collection.get(where=where, include=["metadatas"])
-            return [_version_record(dict(m)) for m in found["metadatas"] or []]
+            records = [_version_record(dict(m)) for m in found["metadatas"] or []]
+            return [record for record in records if record.tenant == tenant]
 
         return await self._call(work)
 

@@ -40,7 +40,7 @@ from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: E402
 )
 
 from agent_service.agent.ports import DeltaCallback  # noqa: E402
-from agent_service.domain.agent_config import AgentConfig, ModelSpec  # noqa: E402
+from agent_service.domain.agent_config import AgentConfig, ModelSpec, RetryPolicy  # noqa: E402
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError  # noqa: E402
 from agent_service.domain.messages import (  # noqa: E402
     ChatMessage,
@@ -219,10 +219,7 @@ class LiteLLMClient:
         for name in chain:
             spec = config.model(name)
             for attempt in range(1 + config.retry.max_retries):
-                if attempt:
-                    delay = backoff_delay(attempt - 1, config.retry, self._rng)
-                    if delay > 0:
-                        await self._sleep(delay)
+                await retry_pause(attempt, config.retry, self._rng, self._sleep)
                 started = time.perf_counter()
                 try:
                     answer = await self._attempt(spec, request, max_tokens, on_delta, progress)
@@ -459,6 +456,19 @@ def _completion(
         time_to_first_token_ms=answer.time_to_first_token_ms,
         attempts=attempts,
     )
+
+
+async def retry_pause(
+    attempt: int,
+    policy: RetryPolicy,
+    rng: random.Random,
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    """Before attempt number ``attempt`` (0: the first, no wait) of one model, the backoff."""
+    if attempt:
+        delay = backoff_delay(attempt - 1, policy, rng)
+        if delay > 0:
+            await sleep(delay)
 
 
 def provider_api_key(spec: ModelSpec, secrets_dir: Path) -> str | None:

@@ -38,9 +38,10 @@ from agent_service.llm.client import (
     attempt_summary,
     failed_attempt,
     provider_api_key,
+    retry_pause,
 )
 from agent_service.llm.cost import cost_usd
-from agent_service.llm.retry import backoff_delay, classify, is_retryable
+from agent_service.llm.retry import classify, is_retryable
 from agent_service.llm.vectors import decode_vector, plan_batches
 
 # After agent_service.llm.client: importing it prepares LiteLLM's environment and settings.
@@ -172,10 +173,7 @@ class LiteLLMEmbedder:
         if spec.provider in BASE64_PROVIDERS:
             kwargs["encoding_format"] = "base64"
         for attempt in range(1 + self._retry.max_retries):
-            if attempt:
-                delay = backoff_delay(attempt - 1, self._retry, self._rng)
-                if delay > 0:
-                    await self._sleep(delay)
+            await retry_pause(attempt, self._retry, self._rng, self._sleep)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(spec.timeout_seconds + DEADLINE_MARGIN_SECONDS):

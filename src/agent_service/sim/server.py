@@ -20,9 +20,9 @@ import signal
 import struct
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -413,19 +413,36 @@ async def _send_paced(
     await response.write_eof()
 
 
-async def chat_completions(http: web.Request) -> web.StreamResponse:
-    """``POST /v1/chat/completions``: the answer after the simulated delay, or a failure."""
+class _ModelRequest(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
+RequestT = TypeVar("RequestT", bound=_ModelRequest)
+
+
+async def _admit(http: web.Request, parse: Callable[[Any], RequestT]) -> RequestT | web.Response:
+    """The parsed request, or the answer instead of one: a 400 for a bad body, or the failure
+    injected for its model."""
     state = http.app[STATE]
-    options = state.options
     try:
-        request = parse_request(json.loads(await http.read()))
+        request = parse(json.loads(await http.read()))
     except ValueError:
         return _error(400, "The request body is not valid JSON.", "invalid_request_error")
     except BadRequestError as exc:
         return _error(400, str(exc), "invalid_request_error", param=exc.param)
     failure = state.draw_failure(request.model)
     if failure is not None:
-        return await _failure(failure, options)
+        return await _failure(failure, state.options)
+    return request
+
+
+async def chat_completions(http: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: the answer after the simulated delay, or a failure."""
+    options = http.app[STATE].options
+    request = await _admit(http, parse_request)
+    if isinstance(request, web.Response):
+        return request
     answer = make_answer(request, options.seed)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if request.stream:
@@ -442,17 +459,10 @@ async def chat_completions(http: web.Request) -> web.StreamResponse:
 
 async def embeddings(http: web.Request) -> web.Response:
     """``POST /v1/embeddings``: the vectors after ``--ttft`` seconds, or a failure."""
-    state = http.app[STATE]
-    options = state.options
-    try:
-        request = parse_embedding_request(json.loads(await http.read()))
-    except ValueError:
-        return _error(400, "The request body is not valid JSON.", "invalid_request_error")
-    except BadRequestError as exc:
-        return _error(400, str(exc), "invalid_request_error", param=exc.param)
-    failure = state.draw_failure(request.model)
-    if failure is not None:
-        return await _failure(failure, options)
+    options = http.app[STATE].options
+    request = await _admit(http, parse_embedding_request)
+    if isinstance(request, web.Response):
+        return request
     body = embedding_body(request, request.dimensions or options.embedding_dimensions)
     await asyncio.sleep(options.ttft_seconds)
     return web.json_response(body)
