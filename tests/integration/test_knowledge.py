@@ -25,6 +25,7 @@ from agent_service.knowledge.documents import DocumentLimits
 from agent_service.knowledge.errors import (
     DocumentNotFoundError,
     DocumentTooLargeError,
+    InvalidSearchError,
     KnowledgeError,
     KnowledgeStoreUnavailableError,
     UnparsableDocumentError,
@@ -280,7 +281,7 @@ async def test_delete_removes_a_document(store: ChromaStore, embedder: LiteLLMEm
     assert [d.doc_id for d in await kb.documents(tenant="acme")] == ["hooks"]
     # ... while a new one brings it back
     again = await kb.ingest(upload("ops", OPS, "ops.md"), tenant="acme")
-    assert again.status == "replaced"
+    assert again.status == "created"
     assert sorted(d.doc_id for d in await kb.documents(tenant="acme")) == ["hooks", "ops"]
 
 
@@ -294,6 +295,8 @@ async def test_tenants_never_see_each_other(store: ChromaStore, embedder: LiteLL
     assert found_b.hits and all("KEDA" not in h.text for h in found_b.hits)
     assert {h.title for h in found_b.hits} == {"Webhooks"}
     assert (await kb.search("KEDA", tenant="tenant-c", min_score=-1)).hits == []
+    with pytest.raises(InvalidSearchError):
+        await kb.search("  ", tenant="tenant-a")
     assert [d.title for d in await kb.documents(tenant="tenant-a")] == ["Operations guide"]
     assert [d.title for d in await kb.documents(tenant="tenant-b")] == ["Webhooks"]
     await kb.delete("guide", tenant="tenant-b")

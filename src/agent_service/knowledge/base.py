@@ -23,6 +23,7 @@ from agent_service.knowledge.documents import DocumentLimits, parse_document
 from agent_service.knowledge.errors import (
     DocumentNotFoundError,
     InvalidDocumentError,
+    InvalidSearchError,
     KnowledgeError,
 )
 from agent_service.knowledge.spec import KnowledgeBaseSpec
@@ -39,6 +40,7 @@ URI_MAX_CHARS = 2048
 METADATA_MAX_KEYS = 32
 METADATA_VALUE_MAX_CHARS = 1024
 EXCERPT_MAX_CHARS = 500
+TOP_K_MAX = 50
 QUERY_OVERSAMPLE = 2
 """A search asks the store for this many times ``topK`` (+ 10) chunks: stale chunks of a
 version being replaced are dropped after the query, and must not push live ones out."""
@@ -280,12 +282,14 @@ class KnowledgeBase:
             metadata=dict(upload.metadata),
         )
         status_done = await self._write_version(records_out, record)
+        if status_done == "created" and newest is not None and newest.state == "live":
+            status_done = "replaced"
         progress(IngestProgress("done", total, total))
         await self._count()
         return IngestResult(
             doc_id=upload.doc_id,
             version=version,
-            status=status_done if newest is None or status_done == "superseded" else "replaced",
+            status=status_done,
             chunks=total,
             usage=embedded.usage,
             attempts=embedded.attempts,
@@ -294,7 +298,7 @@ class KnowledgeBase:
 
     async def _write_version(
         self, chunks: list[ChunkRecord], record: DocumentVersion
-    ) -> Literal["created", "superseded"]:
+    ) -> Literal["created", "replaced", "superseded"]:
         """Steps 1-3 of ``versions``: chunks, commit, then clean up (or withdraw if a newer
         version won). A failure before the commit deletes what was written."""
         kb, tenant, doc_id, version = self.name, record.tenant, record.doc_id, record.version
@@ -335,9 +339,11 @@ class KnowledgeBase:
         min_score: float | None = None,
     ) -> SearchResult:
         """The best chunks of ``tenant``'s live documents for ``query``, at most ``top_k``
-        (the spec's by default) scoring at least ``min_score``, best first."""
+        (the spec's by default, 50 at most) scoring at least ``min_score``, best first."""
+        if not query.strip():
+            raise InvalidSearchError("a search needs a question")
         started = time.perf_counter()
-        top_k = top_k or self.spec.top_k
+        top_k = min(max(top_k or self.spec.top_k, 1), TOP_K_MAX)
         floor = self.spec.min_score if min_score is None else min_score
         embedded = await self._embedder.embed([query])
         limit = top_k * QUERY_OVERSAMPLE + 10

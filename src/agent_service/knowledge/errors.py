@@ -54,6 +54,10 @@ class InvalidDocumentError(KnowledgeError):
     """A document id, title, URI or metadata value is out of bounds (400)."""
 
 
+class InvalidSearchError(KnowledgeError):
+    """A search without a question (400)."""
+
+
 class DocumentNotFoundError(KnowledgeError):
     """No such document in this knowledge base for this tenant (404)."""
 
