@@ -93,8 +93,8 @@ USER 10001:10001
 # 8000: the API (AGENT_API_PORT); 9100: /metrics of api and worker (AGENT_METRICS_PORT).
 EXPOSE 8000 9100
 
-# Docker's own check, by command: api -> GET /healthz, sim-llm -> GET /v1/models, worker ->
-# heartbeat file younger than 60 s. Kubernetes ignores it and uses the chart's probes.
+# Docker's own check, by command: api and mcp-demo -> GET /healthz, sim-llm -> GET /v1/models,
+# worker -> heartbeat file younger than 60 s. Kubernetes ignores it and uses the chart's probes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/app/healthcheck.py"]
 

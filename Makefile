@@ -1,13 +1,15 @@
 # Thin aliases: the README's commands are the scripts themselves.
-.PHONY: up test lint bench loadtest capacity chart-check kind-up kind-down
+.PHONY: up test lint bench bench-peers loadtest capacity chart-check kind-up kind-down
 up:    ## run the whole local stack (Redis, simulator, API, worker)
 	scripts/up.sh
 test:  ## every check and every test
 	scripts/test.sh
 lint:  ## ruff, mypy and the layer contracts only
 	uv run ruff check src tests bench scripts loadtest && uv run ruff format --check src tests bench scripts loadtest && uv run mypy && uv run lint-imports
-bench: ## every benchmark, one after the other (figures and ratios, asserts nothing; ~45 min)
+bench: ## every benchmark, one after the other (figures and ratios, asserts nothing; ~60 min)
 	scripts/bench.sh
+bench-peers: ## against LiteLLM Proxy and LangGraph (installs them into .cache/; ~15 min)
+	scripts/bench.sh peers
 loadtest: ## Locust against the local stack: USERS, SPAWN_RATE, DURATION, LLM_LATENCY (s per call)
 	scripts/loadtest.sh
 capacity: ## capacity plan: sizing table, autoscaler replay and plot (docs/capacity.md)

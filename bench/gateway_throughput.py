@@ -26,29 +26,18 @@ import httpx
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import footer, header, median, spread, stack
+from bench.common import footer, header, median, spread, stack, wrk_post
 
-POST_LUA = """
-wrk.method = "POST"
-wrk.body = '{"message": "what is 12*(3+4)?"}'
-wrk.headers["Content-Type"] = "application/json"
-"""
+BODY = '{"message": "what is 12*(3+4)?"}'
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: Path) -> tuple[float, str]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
-    detail = f"p99 {p99.group(1) if p99 else '?'}"
-    if errors:
-        detail += f", {errors.group(1)} non-2xx"
-    return rate, detail
+def run_wrk(url: str, seconds: int, connections: int, work: Path) -> tuple[float, str]:
+    headers = {"Content-Type": "application/json"}
+    result = wrk_post(url, BODY, headers, seconds=seconds, connections=connections, script_dir=work)
+    detail = f"p99 {result.p99_ms:.0f}ms"
+    if result.non_2xx:
+        detail += f", {result.non_2xx} non-2xx"
+    return result.rate, detail
 
 
 def run_redis_benchmark(url: str, requests: int) -> float:
@@ -103,15 +92,13 @@ def main() -> None:
                 "AGENT_API_WORKERS": str(args.api_workers),
             }
         )
-        script = s.work / "post.lua"
-        script.write_text(POST_LUA)
         with httpx.Client(base_url=url) as client:  # warm-up
             for _ in range(200):
                 client.post("/v1/tasks", json={"message": "warm up"})
         api_rates, redis_rates, details = [], [], []
         broker = redis.Redis.from_url(redis_url)
         for _ in range(args.rounds):
-            rate, detail = run_wrk(f"{url}/v1/tasks", args.seconds, args.connections, script)
+            rate, detail = run_wrk(f"{url}/v1/tasks", args.seconds, args.connections, s.work)
             api_rates.append(rate)
             details.append(detail)
             broker.flushdb()  # records and messages of the round: keep memory flat

@@ -1,11 +1,12 @@
 """Docker HEALTHCHECK of the agent-service image: checks whatever command the container runs.
 
-The image runs several commands (``api``, ``worker``, ``sim-llm``), so this script reads the
+The image runs several commands (``api``, ``worker``, ``sim-llm``, ``mcp-demo``), so this script reads the
 command line of PID 1 (``agent-service CMD ...``, or ``docker-init -- agent-service CMD ...``
 under ``--init``) and checks that command:
 
 * ``api``: ``GET /healthz`` on 127.0.0.1 at ``--port``, ``AGENT_API_PORT`` or 8000;
 * ``sim-llm``: ``GET /v1/models`` on 127.0.0.1 at ``--port`` or 8100;
+* ``mcp-demo``: ``GET /healthz`` on 127.0.0.1 at ``--port`` or 8200;
 * ``worker``: the heartbeat file (``AGENT_WORKER_HEARTBEAT_FILE``) is younger than 60 s;
 * anything else (``config validate``, ``--help``): healthy.
 
@@ -24,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-COMMANDS = ("api", "worker", "sim-llm")
+COMMANDS = ("api", "worker", "sim-llm", "mcp-demo")
 HEARTBEAT_MAX_AGE_SECONDS = 60.0
 
 
@@ -70,6 +71,8 @@ def healthy(argv: list[str]) -> bool:
         return _http_ok(port, "/healthz")
     if command == "sim-llm":
         return _http_ok(_option(argv, "--port") or "8100", "/v1/models")
+    if command == "mcp-demo":
+        return _http_ok(_option(argv, "--port") or "8200", "/healthz")
     if command == "worker":
         return _heartbeat_fresh()
     return True

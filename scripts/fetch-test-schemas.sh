@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Download the schemas the chart and repository tests validate against, from pinned upstream
 # commits, each checked by its sha256 (a changed upstream file fails): the CRDs of
-# prometheus-operator, KEDA and the OpenTelemetry Operator (for AGENT_TEST_CRD_SCHEMAS) and
-# skaffold's JSON schemas (for AGENT_TEST_K8S_JSON_SCHEMAS). The CI workflows (ci.yml, chart.yml)
+# prometheus-operator, KEDA, the OpenTelemetry Operator and the External Secrets Operator's
+# ExternalSecret (for AGENT_TEST_CRD_SCHEMAS),
+# skaffold's JSON schemas (for AGENT_TEST_K8S_JSON_SCHEMAS) and OpenAI's OpenAPI description (for
+# AGENT_TEST_OPENAI_SPEC: DEST_DIR/openai/openapi.yaml; the OpenAI-compatibility tests also fetch
+# that one file themselves when the variable is unset). The CI workflows (ci.yml, chart.yml)
 # call it; so can a developer, to run those validations locally:
 #
 #   scripts/fetch-test-schemas.sh /tmp/k8s-schemas
@@ -12,7 +15,7 @@
 # Needs curl and sha256sum (or shasum).
 set -euo pipefail
 dest=${1:?usage: scripts/fetch-test-schemas.sh DEST_DIR}
-mkdir -p "$dest/json" "$dest/crds"
+mkdir -p "$dest/json" "$dest/crds" "$dest/openai"
 
 if command -v sha256sum >/dev/null; then sha256=(sha256sum); else sha256=(shasum -a 256); fi
 
@@ -21,7 +24,9 @@ gh_raw=https://raw.githubusercontent.com
 po=prometheus-operator/prometheus-operator/6adcebc5076c34f4f55f8f5f7b1e528929373ac7/example/prometheus-operator-crd
 keda=kedacore/keda/8b4f083ca8c8c2baf8477e322bd4d16ac4dfa09a/config/crd/bases
 otel=open-telemetry/opentelemetry-operator/be8944414a876f17fcdeb5a59b86b8866fb5c88e/config/crd/bases
+eso=external-secrets/external-secrets/cc5bfbc2234ace9cb0caff4ea89c435cf517b27b/config/crds/bases
 skaffold=GoogleContainerTools/skaffold/359a940c1b26e9aecfad508c1e87a679ec86e49b/docs-v2/content/en/schemas
+openai=openai/openai-openapi/f85dbe223d40e1a31cba812ab2d755c7e98a92a3
 while read -r sha file url; do
   curl -fsSL --retry 3 -o "$dest/$file" "$gh_raw/$url"
   if ! echo "$sha  $dest/$file" | "${sha256[@]}" -c --status -; then
@@ -39,5 +44,7 @@ fed47c462483a47a4d1912bf8a7a3767618644cfdee86dc73d7624c55d6a8b9d crds/monitoring
 990851d71901905bc9bebb50cd964bfc909ca24a03dd401a626a1894bb912ecd crds/keda.sh_triggerauthentications.yaml $keda/keda.sh_triggerauthentications.yaml
 dbe2e63885729be77cc9012b6e1a3d19e1c18e561ad72edf213791863fa4389a crds/keda.sh_clustertriggerauthentications.yaml $keda/keda.sh_clustertriggerauthentications.yaml
 8163dfbd369f5d1fc8128dcf9d85d9592a3ac34cfacd324b88742a5baa96dabf crds/opentelemetry.io_opentelemetrycollectors.yaml $otel/opentelemetry.io_opentelemetrycollectors.yaml
+5044be5a610ca90a075f34f03ed20b462695c43387ba9410db7f4250e47b1e2f crds/external-secrets.io_externalsecrets.yaml $eso/external-secrets.io_externalsecrets.yaml
+db5d7478feae10b4d331834c60d9765a8aa042e38419f9b1694288c11aa8ebc8 openai/openapi.yaml $openai/openapi.yaml
 SCHEMAS
-echo "fetch-test-schemas: schemas in $dest/crds and $dest/json" >&2
+echo "fetch-test-schemas: schemas in $dest/crds, $dest/json and $dest/openai" >&2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent_service.config import describe_settings
+from agent_service.settings import describe_settings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"

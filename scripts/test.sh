@@ -4,7 +4,9 @@
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(redis-server prometheus prometheus-alertmanager)
+packages=(redis-server redis-sentinel postgresql prometheus prometheus-alertmanager)
+# Node and npm run the npm OpenAI clients (tests/openai_js): Debian's, unless some are installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 # The container tests need a Docker engine: Debian's docker.io when no docker is installed at all
 # (a docker-ce or Docker Desktop install is left alone), started when it is installed but stopped.
 # Without a running engine they skip, except under CI=true, where they fail.

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server on a free port, the LLM simulator as a real process.
+"""Shared fixtures: a real redis-server on a free port, the LLM simulator as a real process, a
+private PostgreSQL server.
 
 Tests never read the developer's environment: AGENT_*, OTEL_* and provider variables are cleared
 for the test process, and child processes get ``procs.base_env()``.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import PostgresServer, start_postgres
 from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http, wait_redis
 
 for _key in list(os.environ):
@@ -54,6 +56,20 @@ def redis_server(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = start_redis(log_dir, tmp_path_factory.mktemp("redis"))
     yield server
     server.proc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(log_dir: Path) -> Iterator[PostgresServer]:
+    """A private Postgres for the session (Debian's ``postgresql``; the test command installs
+    it). Missing, the tests needing it skip, except under CI=true, where they fail."""
+    server = start_postgres(log_dir)
+    if server is None:
+        message = "Postgres is not installed (Debian: apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield server
+    server.remove()
 
 
 class Sim:

@@ -44,13 +44,25 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Proc:
     """A child process whose stdout+stderr go to a log file (read it back on failure)."""
 
-    def __init__(self, name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.args = args
         self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
-            args, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            env=dict(env),
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -108,11 +120,11 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 60.0, status:
     raise TimeoutError(f"{url} not ready after {timeout}s (last: {last})\n{tail}")
 
 
-def wait_redis(port: int, proc: Proc, timeout: float = 10.0) -> None:
+def wait_redis(port: int, proc: Proc, timeout: float = 10.0, password: str | None = None) -> None:
     """Wait until the Redis on ``port`` answers PING (fails early, with its log, if it exits)."""
     import redis
 
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -1,4 +1,5 @@
-"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, config validate.
+"""The ``agent-service`` command: api, worker, sim-llm, up, controller, crd, ensure-secret,
+config validate, mcp-demo, history migrate, submit.
 
 Each subcommand builds ``Settings`` once from the environment and hands it to the entry point it
 starts. Heavy modules (litellm, celery, fastapi) are imported only by the subcommand that needs
@@ -12,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from agent_service import __version__
-from agent_service.config import ConfigError, Settings, describe_settings
+from agent_service.agentconfig.load import ConfigError
+from agent_service.settings import Settings, describe_settings
 
 
 def _settings_epilog() -> str:
@@ -75,17 +77,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("crd", help="print the AgentConfig CustomResourceDefinition (YAML)")
 
+    demo = sub.add_parser(
+        "mcp-demo",
+        help="run the demo MCP server (order lookup tools, Streamable HTTP on /mcp)",
+        formatter_class=fmt,
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8200, help="port (default 8200)")
+    ensure = sub.add_parser(
+        "ensure-secret",
+        help="create Secrets with generated values once; never change an existing value "
+        "(the Helm chart's pre-install/pre-upgrade hook)",
+    )
+    from agent_service.controller.generated_secrets import add_arguments as add_secret_arguments
+
+    add_secret_arguments(ensure)
+
     config = sub.add_parser("config", help="agent config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_sub.add_parser("validate", help="validate an agent config file")
     validate.add_argument("file", help="YAML agent config file")
+
+    submit = sub.add_parser(
+        "submit",
+        help="submit a task to the API (--wait prints its answer); what scheduled CronJobs run",
+        epilog="environment: AGENT_API_URL (the API, default http://127.0.0.1:8000), "
+        "AGENT_API_KEY (its key). Exit codes: 0 ok, 1 the task failed, 2 the API refused the "
+        "request, 3 the API is unreachable, 4 --timeout passed.",
+    )
+    from agent_service.submit import add_arguments as add_submit_arguments
+
+    add_submit_arguments(submit)
+
+    history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
+    history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    history_sub.add_parser(
+        "migrate",
+        help="migrate the history schema (AGENT_HISTORY_URL) to this release; a Helm hook Job",
+    )
     return parser
 
 
 def _validate_config(path: str) -> int:
     from pathlib import Path
 
-    from agent_service.config import parse_agent_config
+    from agent_service.agentconfig.load import parse_agent_config
 
     try:
         config = parse_agent_config(Path(path).read_text(encoding="utf-8"), path)
@@ -101,6 +137,15 @@ def _validate_config(path: str) -> int:
         f"hash {config.fingerprint()})"
     )
     return 0
+
+
+def _ensure_secrets(args: argparse.Namespace) -> int:
+    import logging
+
+    from agent_service.controller import generated_secrets, kube
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return generated_secrets.run(args, kube.secret_store)
 
 
 def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
@@ -135,6 +180,25 @@ def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(command)
 
 
+def _tool(command: str, args: argparse.Namespace) -> int:
+    """A short-lived or auxiliary command: the MCP demo server, the chart's secret hook, the
+    history migration."""
+    from agent_service.observability.logging import configure_logging
+
+    if command == "ensure-secret":
+        return _ensure_secrets(args)
+    settings = Settings()
+    configure_logging(settings.log, component=command)
+    if command == "mcp-demo":
+        from agent_service.mcptools.demo import serve_demo
+
+        serve_demo(args.host, args.port)
+        return 0
+    from agent_service.history.commands import migrate_command
+
+    return migrate_command(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: str = args.command
@@ -146,8 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "config":
         return _validate_config(args.file)
+    if command == "submit":
+        from agent_service.submit import run_submit
+
+        return run_submit(args)
+    if command in ("mcp-demo", "ensure-secret", "history"):
+        return _tool(command, args)
     if command == "crd":
-        from agent_service.controller.crd import render_crd_yaml
+        from agent_service.agentconfig.crd import render_crd_yaml
 
         sys.stdout.write(render_crd_yaml())
         return 0

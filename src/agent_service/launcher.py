@@ -1,9 +1,11 @@
 """``agent-service up``: the whole local stack in the foreground.
 
-Starts redis-server (unless ``AGENT_REDIS_URL`` is given), the LLM simulator, the API and one
-worker as child processes; waits for ``/readyz``; prints the URLs and an API key it generated
-for the session (tenant ``local``), unless a keys file is given or ``AGENT_AUTH_ENABLED=false``;
-stops every child, in reverse order, on Ctrl-C, SIGTERM or when any child dies.
+Starts redis-server (unless ``AGENT_REDIS_URL`` is given), the LLM simulator, the demo MCP
+server and the local agent config (``localconfig``: agents ``assistant`` and ``orders``; unless
+``AGENT_CONFIG_FILE`` is given), the API and one worker as child processes; waits for
+``/readyz``; prints the URLs, the agents and an API key it generated for the session (tenant
+``local``), unless a keys file is given or ``AGENT_AUTH_ENABLED=false``; stops every child,
+in reverse order, on Ctrl-C, SIGTERM or when any child dies.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from types import FrameType
 
 from agent_service import localmonitoring
 from agent_service.api.auth import generate_key
-from agent_service.config import Settings
+from agent_service.localconfig import all_local_agents, local_config_yaml
+from agent_service.settings import Settings
 
 LOCAL_TENANT = "local"
 
@@ -157,10 +160,12 @@ def _start_monitoring(
     """Prometheus (rules from alerts/) and Alertmanager as children of the stack."""
     prometheus_port, alertmanager_port = _preferred_port(9090), _preferred_port(9093)
     targets = [
-        localmonitoring.Target("agent-service-api", f"127.0.0.1:{api_metrics}"),
+        localmonitoring.Target("agent-service-api", f"127.0.0.1:{api_metrics}", "api"),
         # The worker's samples are already in the api's (shared multiprocess directory):
         # scrape it for its `up` only, or every sum would count the worker twice.
-        localmonitoring.Target("agent-service-worker", f"127.0.0.1:{worker_metrics}", True),
+        localmonitoring.Target(
+            "agent-service-worker", f"127.0.0.1:{worker_metrics}", "worker", up_only=True
+        ),
     ]
     rules = localmonitoring.rule_files(ALERTS_DIR)
     if not rules:
@@ -219,6 +224,9 @@ def run_local_stack(
             "sim-llm", _cli("sim-llm", "--port", str(sim_port), "--ttft", str(sim_ttft)), env
         )
         _wait(lambda: _http_ok(f"http://127.0.0.1:{sim_port}/v1/models"), "simulator", stack, 30)
+        if settings.config.file is None:
+            sim_url = f"http://127.0.0.1:{sim_port}/v1"
+            env["AGENT_CONFIG_FILE"] = str(_local_config(stack, workdir, env, sim_url))
         env.update(
             AGENT_REDIS_URL=redis_url,
             AGENT_SIM_URL=f"http://127.0.0.1:{sim_port}/v1",
@@ -246,6 +254,8 @@ def run_local_stack(
             redis_url=redis_url,
             sim_port=sim_port,
             settings=settings,
+            config=env.get("AGENT_CONFIG_FILE") or "built-in (LLM simulator)",
+            local=settings.config.file is None,
             metrics=(api_metrics, worker_metrics),
             monitoring=monitoring,
             key=key,
@@ -268,6 +278,28 @@ def run_local_stack(
         stack.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
+
+
+def _local_config(stack: _Stack, workdir: Path, env: dict[str, str], sim_url: str) -> Path:
+    """Start the demo MCP server and write the local agent config next to it; its path."""
+    port = free_port()
+    stack.start("mcp-demo", _cli("mcp-demo", "--host", "127.0.0.1", "--port", str(port)), env)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), "mcp-demo", stack, 30)
+    path = workdir / "agent.yaml"
+    path.write_text(local_config_yaml(sim_url, f"http://127.0.0.1:{port}/mcp"))
+    return path
+
+
+def _approval_examples(base: str, header: str) -> str:
+    """curl lines for the approval flow of the ``refunds`` agent (localconfig.approval_agents)."""
+    return f"""
+  # a refund waits for your approval: the task pauses (awaiting_approval), holding no worker
+  curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\
+       -d '{{"agent":"refunds","message":"please refund order OD-20240502"}}'
+  curl -s '{base}/v1/approvals?status=pending'{header}
+  curl -s {base}/v1/tasks/TASK_ID/approvals/APPROVAL_ID{header} \\
+       -H 'content-type: application/json' -d '{{"decision":"approve"}}'
+"""
 
 
 def _local_key(settings: Settings, workdir: Path, env: dict[str, str]) -> str | None:
@@ -296,11 +328,19 @@ def _banner(
     redis_url: str,
     sim_port: int,
     settings: Settings,
+    config: str,
+    local: bool,
     metrics: tuple[int, int],
     monitoring: tuple[int, int] | None,
     key: str | None,
 ) -> None:
-    config = str(settings.config.file) if settings.config.file else "built-in (LLM simulator)"
+    if local:
+        names = "\n".join(
+            f"    {agent['name']:<10} {agent['description']}" for agent in all_local_agents()
+        )
+        agents = f"  agents     (GET /v1/agents; the first is the default)\n{names}\n"
+    else:
+        agents = "  agents     those of your config: GET /v1/agents\n"
     if key is not None:
         auth_line = f"  API key    {key}   (tenant {LOCAL_TENANT}; new each run)\n"
         header = ' -H "authorization: Bearer $AGENT_API_KEY"'
@@ -325,13 +365,16 @@ agent-service is up
   Redis      {redis_url}
   simulator  http://127.0.0.1:{sim_port}/v1
   config     {config}
-{auth_line}{export}
+{agents}{auth_line}{export}
+  curl -s {base}/v1/agents{header}
   curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
        -d '{{"message":"what is 12*(3+4)?"}}'
+  curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
+       -d '{{"agent":"orders","message":"where is order OD-20240502?"}}'
   curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\
        -d '{{"message":"what is 12*(3+4)?"}}'
   curl -s {base}/v1/tasks/TASK_ID{header}
-
+{_approval_examples(base, header) if local else ""}
 Ctrl-C stops everything.
 """,
         flush=True,

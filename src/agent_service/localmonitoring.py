@@ -3,6 +3,10 @@
 Runs the real binaries (Debian packages ``prometheus`` and ``prometheus-alertmanager``) with the
 project's own rule files from ``alerts/``, scraping the local api and worker metrics ports.
 The end-to-end tests use the same functions with short intervals.
+
+Every target carries the labels the Helm chart's ServiceMonitors give theirs (``targetLabels``:
+the Service's ``app.kubernetes.io/part-of`` and ``app.kubernetes.io/component``, as Prometheus
+label names), because the alert rules select the service by them, never by job name.
 """
 
 from __future__ import annotations
@@ -16,16 +20,25 @@ from pathlib import Path
 import yaml
 
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
+# The target labels the alert rules select on (charts/agent-service: ServiceMonitor targetLabels).
+PART_OF_LABEL = "app_kubernetes_io_part_of"
+COMPONENT_LABEL = "app_kubernetes_io_component"
+PART_OF = "agent-service"
 
 
 @dataclass(frozen=True)
 class Target:
-    """A metrics endpoint; ``up_only`` keeps just its ``up`` series (its samples are
-    already exported by another target, e.g. a shared multiprocess directory)."""
+    """A metrics endpoint of ``component`` (api, worker); ``up_only`` keeps just its ``up``
+    series (its samples are already exported by another target, e.g. a shared multiprocess
+    directory)."""
 
     job: str
     address: str
+    component: str
     up_only: bool = False
+
+    def labels(self) -> dict[str, str]:
+        return {PART_OF_LABEL: PART_OF, COMPONENT_LABEL: self.component}
 
 
 def find_binaries() -> tuple[str, str] | None:
@@ -68,7 +81,7 @@ def prometheus_config(
     for target in targets:
         job: dict[str, object] = {
             "job_name": target.job,
-            "static_configs": [{"targets": [target.address]}],
+            "static_configs": [{"targets": [target.address], "labels": target.labels()}],
         }
         if target.up_only:
             job["metric_relabel_configs"] = [

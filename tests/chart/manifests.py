@@ -29,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "agent-service"
-CHART_CRDS_DIR = CHART_DIR / "crds"
+CHART_CRDS_DIR = CHART_DIR / "charts" / "crds" / "crds"
 PROFILES_DIR = CHART_DIR / "ci"
 K8S_DIR = REPO / "k8s"
 RELEASE = "agent-service"
@@ -45,6 +45,7 @@ OPTIONAL_APIS = (
     "keda.sh/v1alpha1",
     "gateway.networking.k8s.io/v1",
     "opentelemetry.io/v1beta1",
+    "external-secrets.io/v1",
 )
 
 
@@ -172,10 +173,12 @@ def container_env(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
-    """(manifest, pod spec) of every workload and bare Pod."""
+    """(manifest, pod spec) of every workload (CronJobs' Job template too) and bare Pod."""
     for m in manifests:
         if m.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
             yield m, m.obj["spec"]["template"]["spec"]
+        elif m.kind == "CronJob":
+            yield m, m.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         elif m.kind == "Pod":
             yield m, m.obj["spec"]
 

@@ -8,11 +8,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import pytest
 import yaml
 
-from agent_service.config import Settings, parse_agent_config
+from agent_service.agentconfig.load import parse_agent_config
 from agent_service.controller.reconcile import ConfigMapState, ObjectRef, Policy, check_spec
+from agent_service.settings import Settings
 from tests.chart import manifests
 from tests.chart.manifests import Manifest, container_env
 
@@ -23,7 +25,6 @@ CONFIGMAP = f"{FULLNAME}-config"
 APPS = ("api", "worker")
 SECRETS_DIR = "/var/run/secrets/agent-service"
 EXAMPLE = manifests.K8S_DIR / "examples" / "agentconfig.yaml"
-CONTROLLER_KINDS = {"Role", "RoleBinding", "AgentConfig"}
 MODEL = {"name": "m", "model": "openai/m"}
 
 
@@ -258,10 +259,14 @@ def test_profiles_cover_both_modes() -> None:
 def test_values_mode_has_no_controller(
     profile: str, rendered_profiles: dict[str, list[Manifest]]
 ) -> None:
-    """The default mode needs no CRD and no controller: a plain install renders neither."""
+    """The default mode needs no CRD and no controller: a plain install renders neither (other
+    Roles may exist: the secret generator hook's, the workers' pod-deletion-cost one)."""
     rendered = rendered_profiles[profile]
-    assert not {m.kind for m in rendered} & CONTROLLER_KINDS
+    assert not manifests.find(rendered, "AgentConfig")
     assert not [m for m in rendered if m.name == CONTROLLER]
+    for m in manifests.find(rendered, "Role"):
+        groups = {group for rule in m.obj["rules"] for group in rule["apiGroups"]}
+        assert "agent-service.dev" not in groups, m
 
 
 # --- the AgentConfig and its ConfigMap -------------------------------------------------------
@@ -281,13 +286,23 @@ def test_agentconfig_spec_is_the_agentconfig_value(
 
 
 def test_agentconfig_is_rendered_without_the_api_listed() -> None:
-    """Not gated on capabilities: the chart's crds/ provide the API, but a render (offline, or
-    Helm's own before it installs crds/) does not list it."""
+    """Not gated on capabilities: with crds.install the chart's crds subchart provides the API,
+    but a render (offline, or Helm's own before it installs crds/) does not list it."""
     values = _values()
     values.pop("apiVersions")
     rendered = manifests.render(values)
     assert manifests.one(rendered, "AgentConfig", FULLNAME)
     assert not manifests.find(rendered, "ServiceMonitor"), "monitors stay gated"
+
+
+def test_agentconfig_mode_needs_the_crd() -> None:
+    """Without crds.install the CRD must already be served (a cluster admin applied it), or the
+    release would wait forever for a config nobody can write."""
+    values = manifests.deep_merge(_values(), {"crds": {"install": False}})
+    with pytest.raises(helm_python.HelmRenderError, match="needs the AgentConfig CRD"):
+        manifests.render(values)
+    values["apiVersions"] = [*values["apiVersions"], "agent-service.dev/v1alpha1"]
+    assert manifests.one(manifests.render(values), "AgentConfig", FULLNAME)
 
 
 def test_agentconfig_resource_can_be_left_to_the_user() -> None:
@@ -378,8 +393,9 @@ def test_no_secrets_no_secret_volumes(rendered_profiles: dict[str, list[Manifest
     """No agentConfigSecrets, no config Secret volumes (the api's client keys file aside)."""
     for app in APPS:
         pod = _pod(rendered_profiles["default"], f"{FULLNAME}-{app}")
-        secrets = {v["name"] for v in pod["volumes"] if "secret" in v}
-        assert secrets == ({"client-keys"} if app == "api" else set()), app
+        secrets = {v["name"] for v in pod["volumes"] if "secret" in v or "projected" in v}
+        wanted = {"redis-credentials"} | ({"client-keys"} if app == "api" else set())
+        assert secrets == wanted, app
 
 
 # --- network policy, monitoring, notes -------------------------------------------------------
@@ -444,6 +460,7 @@ def test_example_agentconfig_fits_the_default_release() -> None:
     example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     values = {
         "configSource": "agentconfig",
+        "crds": {"install": True},
         "agentConfig": example["spec"],
         "agentConfigSecrets": ["llm-keys"],
     }

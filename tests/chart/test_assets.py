@@ -123,24 +123,63 @@ def test_prometheus_rule_overrides_and_disabled() -> None:
         assert _rule(rendered, name) == want
 
 
-def test_dashboards_render_one_configmap_each_verbatim() -> None:
+def _dashboard_configmaps(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """file name -> the ConfigMap holding it."""
+    configmaps = manifests.find(manifests.render(values), "ConfigMap")
+    found = {}
+    for m in configmaps:
+        if m.obj["metadata"]["labels"].get("app.kubernetes.io/component") == "dashboards":
+            (key,) = m.obj["data"]
+            found[key] = m.obj
+    return found
+
+
+def test_dashboards_render_one_configmap_each_verbatim_but_uid_and_title() -> None:
+    """Each file reaches Grafana as it is, but for its uid and title: the release's own, so
+    that two releases never overwrite each other's dashboards."""
     sources = _files(DASHBOARDS, "*.json")
     values = {"dashboards": {"enabled": True, "folder": "Agents"}}
-    configmaps = manifests.find(manifests.render(values), "ConfigMap")
-    dashboards = [m for m in configmaps if "grafana_dashboard" in m.obj["metadata"]["labels"]]
-    assert len(dashboards) == len(sources)
-    by_key = {}
-    for m in dashboards:
-        (key,) = m.obj["data"]
-        by_key[key] = m
-        assert m.obj["metadata"]["labels"]["grafana_dashboard"] == "1"
-        assert m.obj["metadata"]["annotations"]["grafana_folder"] == "Agents"
-        # Kubernetes refuses ConfigMaps over 1 MiB.
-        assert len(json.dumps(m.obj).encode()) < 1024 * 1024, m
+    by_key = _dashboard_configmaps(values)
     assert set(by_key) == set(sources)
     for name, data in sources.items():
-        assert by_key[name].obj["data"][name] == data.decode("utf-8"), name
-        json.loads(by_key[name].obj["data"][name])
+        obj = by_key[name]
+        assert obj["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert obj["metadata"]["annotations"]["grafana_folder"] == "Agents"
+        # Kubernetes refuses ConfigMaps over 1 MiB.
+        assert len(json.dumps(obj).encode()) < 1024 * 1024, name
+        source = json.loads(data)
+        rendered = json.loads(obj["data"][name])
+        assert rendered["uid"].startswith(source["uid"] + "-") and len(rendered["uid"]) <= 40
+        assert rendered["title"] == f"{source['title']} (agent-service/agent-service)"
+        assert {**rendered, "uid": source["uid"], "title": source["title"]} == source, name
+        # Byte for byte but for those two lines ({{label}} legends untouched by Helm).
+        changed = [
+            line
+            for line in obj["data"][name].splitlines()
+            if line not in data.decode("utf-8").splitlines()
+        ]
+        assert [line.split(":")[0].strip() for line in changed] == ['"title"', '"uid"'], name
+
+
+def test_dashboard_uids_are_unique_per_release() -> None:
+    """Another fullname or namespace, other uids and titles (Grafana's limit: 40 characters)."""
+    base = {"dashboards": {"enabled": True}}
+    releases = [
+        base,
+        base | {"fullnameOverride": "agents-b"},
+        base | {"namespaceOverride": "elsewhere"},
+    ]
+    seen: dict[str, set[str]] = {}
+    for values in releases:
+        for name, obj in _dashboard_configmaps(values).items():
+            dashboard = json.loads(obj["data"][name])
+            seen.setdefault("uid", set()).add(dashboard["uid"])
+            seen.setdefault("title", set()).add(dashboard["title"])
+    count = len(releases) * len(_files(DASHBOARDS, "*.json"))
+    assert len(seen["uid"]) == len(seen["title"]) == count
+    assert all(len(uid) <= 40 for uid in seen["uid"])
+    # And a render is stable: the same release gets the same uids every time.
+    assert _dashboard_configmaps(base) == _dashboard_configmaps(base)
 
 
 def test_dashboard_label_is_configurable() -> None:

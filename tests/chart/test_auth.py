@@ -1,8 +1,10 @@
-"""Credentials in the chart: the client keys file (api pods only), the helm test pod's key and
-that the API accepts it, the /metrics token and the ServiceMonitors that send it, the webhook
+"""Credentials in the chart: the client keys (api pods only), the helm test pod's key and that
+the API accepts it, the /metrics token and the ServiceMonitors that send it, the webhook
 settings and the workers' egress to receivers. The environment the chart renders is read back
-through the service's own ``Settings`` and key parsers, so a misnamed variable or a keys file the
-service would reject fails here."""
+through the service's own ``Settings`` and key parsers, the hook Job's command is run by the
+service's own ``ensure-secret`` code (tests/chart/secret_hook.py), and the pods' volumes are
+built from its Secrets as the kubelet would: a misnamed variable, a keys file the service
+would reject or a Secret nobody creates fails here."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from agent_service.agentconfig.load import parse_agent_config
 from agent_service.api.auth import KeyRing, read_keys_file
-from agent_service.config import Settings, parse_agent_config
-from tests.chart import manifests
+from agent_service.settings import Settings
+from tests.chart import manifests, secret_hook
 from tests.chart.manifests import Manifest, container_env
 
 FULLNAME = manifests.RELEASE
@@ -53,7 +56,8 @@ def _secret_data(rendered: list[Manifest], name: str) -> dict[str, str]:
 
 def _mounted_file(spec: dict[str, Any], path: str) -> tuple[str, str]:
     """(Secret name, key) behind the file ``path`` of the pod's first container, which must be
-    a read-only Secret volume mounted as a directory (a subPath mount would never update)."""
+    a read-only Secret (or projected) volume mounted as a directory (a subPath mount would
+    never update)."""
     volumes = {v["name"]: v for v in spec["volumes"]}
     for mount in _container(spec)["volumeMounts"]:
         prefix = mount["mountPath"].rstrip("/") + "/"
@@ -61,10 +65,17 @@ def _mounted_file(spec: dict[str, Any], path: str) -> tuple[str, str]:
             continue
         assert mount.get("readOnly") is True, mount
         assert "subPath" not in mount, mount
-        secret = volumes[mount["name"]]["secret"]
-        assert secret["defaultMode"] == 0o440, secret
-        (item,) = [i for i in secret["items"] if i["path"] == path.removeprefix(prefix)]
-        return secret["secretName"], item["key"]
+        volume = volumes[mount["name"]]
+        if "projected" in volume:
+            assert volume["projected"]["defaultMode"] == 0o440, volume
+            sources = [s["secret"] for s in volume["projected"]["sources"]]
+        else:
+            assert volume["secret"]["defaultMode"] == 0o440, volume
+            sources = [{"name": volume["secret"]["secretName"], **volume["secret"]}]
+        for source in sources:
+            for item in source["items"]:
+                if item["path"] == path.removeprefix(prefix):
+                    return source["name"], item["key"]
     raise AssertionError(f"nothing mounted at {path}")
 
 
@@ -76,15 +87,13 @@ def _settings(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Set
     return Settings()
 
 
-def _keyring_of(rendered: list[Manifest], tmp_path: Path) -> KeyRing:
-    """The keys the API accepts: the keys file it mounts (if chart-made) and the config's."""
+def _api_keyring(rendered: list[Manifest], secrets: secret_hook.Secrets, tmp_path: Path) -> KeyRing:
+    """The keys the API accepts: its keys directory, built from ``secrets`` as the kubelet
+    builds the projected volume, and the rendered agent config's apiKeys."""
     api = _pods(rendered)[API]
-    keys_file = container_env(_container(api))["AGENT_AUTH_KEYS_FILE"]
-    secret, key = _mounted_file(api, keys_file)
-    path = None
-    if manifests.find(rendered, "Secret", secret):
-        path = tmp_path / "keys.yaml"
-        path.write_text(_secret_data(rendered, secret)[key], encoding="utf-8")
+    container = _container(api)
+    mounted = secret_hook.materialize(api, container, secrets, tmp_path / "api")
+    keys = secret_hook.local_path(mounted, container_env(container)["AGENT_AUTH_KEYS_FILE"])
     config_keys: list[Any] = []
     configmaps = manifests.find(rendered, "ConfigMap", f"{FULLNAME}-config")
     resources = manifests.find(rendered, "AgentConfig", FULLNAME)
@@ -92,20 +101,21 @@ def _keyring_of(rendered: list[Manifest], tmp_path: Path) -> KeyRing:
         config_keys = parse_agent_config(configmaps[0].obj["data"]["config.yaml"]).api_keys
     elif resources:
         config_keys = parse_agent_config(yaml.safe_dump(resources[0].obj["spec"])).api_keys
-    return KeyRing(path, lambda: config_keys)
+    return KeyRing(keys, lambda: config_keys)
 
 
-def _test_key(rendered: list[Manifest]) -> str:
+def _test_key(rendered: list[Manifest], secrets: secret_hook.Secrets) -> str:
+    """The key the helm test pod sends, read from its mounted file."""
     pod = manifests.one(rendered, "Pod", TEST_POD)["spec"]
     secret, key = _mounted_file(pod, container_env(_container(pod))["API_KEY_FILE"])
-    return _secret_data(rendered, secret)[key]
+    return secrets[secret][key].decode()
 
 
 # --- the client keys file ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", manifests.profiles())
-def test_keys_file_is_mounted_into_api_pods_only(
+def test_keys_directory_is_mounted_into_api_pods_only(
     profile: str, rendered_profiles: dict[str, list[Manifest]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rendered = rendered_profiles[profile]
@@ -115,17 +125,23 @@ def test_keys_file_is_mounted_into_api_pods_only(
     settings = _settings(api, monkeypatch)
     assert settings.auth.enabled is True
     assert settings.auth.keys_file is not None
-    secret, key = _mounted_file(pods[API], str(settings.auth.keys_file))
+    keys_dir = str(settings.auth.keys_file)
+    secret, key = _mounted_file(pods[API], f"{keys_dir}/keys.yaml")
     wanted = values["clientAuth"]["existingSecret"] or KEYS_SECRET
     assert (secret, key) == (wanted, values["clientAuth"]["existingSecretKey"])
+    if values["tests"]["enabled"] and not values["tests"]["apiKeySecret"]:
+        assert _mounted_file(pods[API], f"{keys_dir}/helm-test.yaml") == (
+            TEST_KEY_SECRET,
+            "keys.yaml",
+        )
     for name, spec in pods.items():
         env = container_env(_container(spec))
         assert "AGENT_AUTH_API_KEYS" not in env, f"{name}: the old variable"
         if name == API:
             continue
         assert "AGENT_AUTH_KEYS_FILE" not in env, name
-        names = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
-        assert secret not in names, f"{name} mounts the client keys"
+        volumes = json.dumps(spec.get("volumes", []))
+        assert f'"{secret}"' not in volumes, f"{name} mounts the client keys"
 
 
 @pytest.mark.parametrize("profile", manifests.profiles())
@@ -142,7 +158,7 @@ def test_chart_made_keys_file_is_valid_and_holds_only_hashes(
     assert all(k.key is None and k.sha256 for k in keys), "a key itself in the keys file"
     values = manifests.profile_values(profile)
     wanted = {(k["tenant"], k["sha256"]) for k in values.get("clientAuth", {}).get("keys", [])}
-    assert wanted <= {(k.tenant, k.sha256) for k in keys}
+    assert {(k.tenant, k.sha256) for k in keys} == wanted
 
 
 # --- the helm test pod's key -------------------------------------------------------------------
@@ -155,14 +171,12 @@ def test_chart_made_keys_file_is_valid_and_holds_only_hashes(
         pytest.param(
             {"clientAuth": {"keys": [{"tenant": "team-a", "sha256": HASH_A}]}}, id="with-keys"
         ),
-        pytest.param(
-            {"clientAuth": {"existingSecret": "my-keys"}, "agentConfig": MODEL},
-            id="existing-secret-values",
-        ),
+        pytest.param({"clientAuth": {"existingSecret": "my-keys"}}, id="existing-secret"),
         pytest.param(
             {
                 "clientAuth": {"existingSecret": "my-keys", "existingSecretKey": "k.yaml"},
                 "configSource": "agentconfig",
+                "crds": {"install": True},
                 "agentConfig": MODEL | {"apiKeys": [{"tenant": "team-a", "sha256": HASH_A}]},
             },
             id="existing-secret-agentconfig",
@@ -170,40 +184,53 @@ def test_chart_made_keys_file_is_valid_and_holds_only_hashes(
     ],
 )
 def test_the_api_accepts_the_test_pods_key(values: dict[str, Any], tmp_path: Path) -> None:
+    """The hook Job generates the key; the api mounts its entry next to whatever keys file it
+    has (the chart's or the user's: `my-keys` stands in for it here), so the helm test pod's key
+    is accepted, as tenant helm-test, in every case, and nothing else is."""
     rendered = manifests.render(values)
-    key = _test_key(rendered)
+    existing = {"my-keys": {"keys.yaml": b"keys: []\n", "k.yaml": b"keys: []\n"}}
+    secrets = secret_hook.run(rendered, existing)
+    key = _test_key(rendered, secrets)
     assert len(key) >= 16
-    caller = _keyring_of(rendered, tmp_path).lookup(key)
+    keyring = _api_keyring(rendered, secrets, tmp_path)
+    caller = keyring.lookup(key)
     assert caller is not None, "the helm test pod's key is not among the API's keys"
     assert caller.tenant == "helm-test"
-    if values.get("agentConfig", {}).get("apiKeys"):
-        assert _keyring_of(rendered, tmp_path).lookup(key + "x") is None
+    assert keyring.lookup(key + "x") is None
 
 
-def test_the_test_key_is_one_key_per_render() -> None:
-    """Its Secret and its hash come from one draw (three templates use it), and an offline render
-    (no cluster to look it up in) draws a new one."""
-    first = manifests.render({})
-    again = manifests.render({})
-    assert _test_key(first) != _test_key(again)
-    digest = hashlib.sha256(_test_key(first).encode()).hexdigest()
-    keys = yaml.safe_load(_secret_data(first, KEYS_SECRET)["keys.yaml"])["keys"]
-    assert {"tenant": "helm-test", "sha256": digest, "name": "helm-test"} in keys
+def test_renders_hold_no_generated_value() -> None:
+    """Two renders are identical (no key, token or password drawn at render time); the hook
+    generates once, and running it again (every helm upgrade does) changes nothing."""
+    values = {"metrics": {"auth": {"enabled": True}}}
+    first, again = manifests.render_raw(values), manifests.render_raw(values)
+    assert first == again
+    rendered = manifests.render(values)
+    names = {m.name for m in manifests.find(rendered, "Secret")}
+    assert not names & {TEST_KEY_SECRET, TOKEN_SECRET, f"{FULLNAME}-redis"}, "rendered, not hooked"
+    secrets = secret_hook.run(rendered)
+    assert {TEST_KEY_SECRET, TOKEN_SECRET, f"{FULLNAME}-redis"} <= set(secrets)
+    assert secret_hook.run(rendered, secrets) == secrets, "a value changed on the next upgrade"
 
 
 def test_test_key_from_an_existing_secret() -> None:
     values = {"clientAuth": {"existingSecret": "my-keys"}}
     values |= {"tests": {"apiKeySecret": "ci-key", "apiKeySecretKey": "token"}}
     rendered = manifests.render(values)
-    secrets = {m.name for m in manifests.find(rendered, "Secret")}
-    assert secrets == {f"{FULLNAME}-redis"}, "no chart-made key: the user's keys only"
+    assert not manifests.find(rendered, "Secret"), "no chart-made keys; the rest is generated"
+    args = secret_hook.job_args(rendered)
+    assert args.specs == [f"{FULLNAME}-redis/redis-password=password"]
     pod = manifests.one(rendered, "Pod", TEST_POD)["spec"]
     assert _mounted_file(pod, container_env(_container(pod))["API_KEY_FILE"]) == ("ci-key", "token")
+    api = json.dumps(_pods(rendered)[API]["volumes"])
+    assert TEST_KEY_SECRET not in api, "the user's key is in the user's keys file"
 
 
 def test_without_tests_there_is_no_test_key() -> None:
     rendered = manifests.render({"tests": {"enabled": False}})
-    assert not manifests.find(rendered, "Secret", TEST_KEY_SECRET)
+    assert not manifests.find(rendered, "Pod", TEST_POD)
+    assert "api-key" not in " ".join(secret_hook.job_args(rendered).specs)
+    assert TEST_KEY_SECRET not in json.dumps(_pods(rendered)[API]["volumes"])
     keys = yaml.safe_load(_secret_data(rendered, KEYS_SECRET)["keys.yaml"])
     assert keys == {"keys": []}
 
@@ -277,7 +304,7 @@ def _run_test_pod(rendered: list[Manifest], server: Any, tmp_path: Path, key: st
 
 def test_helm_test_pod_authenticates(fake_api: Any, tmp_path: Path) -> None:
     rendered = manifests.render({})
-    key = _test_key(rendered)
+    key = _test_key(rendered, secret_hook.run(rendered))
     fake_api.key = key
     out = _run_test_pod(rendered, fake_api, tmp_path, key)
     assert "POST /v1/chat without a key: 401" in out and "POST /v1/chat 200" in out
@@ -286,12 +313,13 @@ def test_helm_test_pod_authenticates(fake_api: Any, tmp_path: Path) -> None:
 
 def test_helm_test_pod_fails_on_a_wrong_key_or_an_open_api(fake_api: Any, tmp_path: Path) -> None:
     rendered = manifests.render({})
+    key = _test_key(rendered, secret_hook.run(rendered))
     fake_api.key = "ak_another-key-entirely"
     with pytest.raises(AssertionError, match="answered 401"):
-        _run_test_pod(rendered, fake_api, tmp_path, _test_key(rendered))
+        _run_test_pod(rendered, fake_api, tmp_path, key)
     fake_api.key = None  # serves anyone: authentication is off
     with pytest.raises(AssertionError, match="authentication is off"):
-        _run_test_pod(rendered, fake_api, tmp_path, _test_key(rendered))
+        _run_test_pod(rendered, fake_api, tmp_path, key)
 
 
 def test_auth_disabled(fake_api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,8 +329,8 @@ def test_auth_disabled(fake_api: Any, tmp_path: Path, monkeypatch: pytest.Monkey
     settings = _settings(_container(api), monkeypatch)
     assert settings.auth.enabled is False and settings.auth.keys_file is None
     assert not manifests.find(rendered, "Secret", KEYS_SECRET)
-    assert not manifests.find(rendered, "Secret", TEST_KEY_SECRET)
-    assert not [v for v in api["volumes"] if "secret" in v]
+    assert "api-key" not in " ".join(secret_hook.job_args(rendered).specs)
+    assert "client-keys" not in json.dumps(api["volumes"])
     # The test pod sends no key and expects no 401.
     assert _run_test_pod(rendered, fake_api, tmp_path, "").count("POST /v1/chat 200") == 1
     assert fake_api.seen == [None]
@@ -325,10 +353,11 @@ def test_notes_show_how_to_use_a_key() -> None:
 
 @pytest.mark.parametrize("existing", ["", "my-token"], ids=["generated", "existing-secret"])
 def test_metrics_token_is_mounted_and_sent_by_every_monitor(
-    existing: str, monkeypatch: pytest.MonkeyPatch
+    existing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     values = {
         "configSource": "agentconfig",
+        "crds": {"install": True},
         "agentConfig": MODEL,
         "apiVersions": MONITORING,
         "serviceMonitor": {"enabled": True},
@@ -338,14 +367,19 @@ def test_metrics_token_is_mounted_and_sent_by_every_monitor(
     rendered = manifests.render(values)
     secret = existing or TOKEN_SECRET
     key = "token"
-    assert bool(manifests.find(rendered, "Secret", TOKEN_SECRET)) is not bool(existing)
+    specs = secret_hook.job_args(rendered).specs
+    assert (f"{TOKEN_SECRET}/token=token" in specs) is not bool(existing)
+    secrets = secret_hook.run(rendered, {"my-token": {"token": b"the-users-token"}})
     pods = _pods(rendered)
     for name in (API, WORKER, CONTROLLER):
         settings = _settings(_container(pods[name]), monkeypatch)
         assert settings.auth.metrics_token_file is not None, name
         assert _mounted_file(pods[name], str(settings.auth.metrics_token_file)) == (secret, key)
-        annotations = manifests.one(rendered, "Deployment", name)["spec"]["template"]["metadata"]
-        assert "checksum/metrics-token" in annotations["annotations"], name
+        mounted = secret_hook.materialize(
+            pods[name], _container(pods[name]), secrets, tmp_path / name
+        )
+        token = secret_hook.local_path(mounted, str(settings.auth.metrics_token_file))
+        assert token.read_bytes() == secrets[secret][key], name
     monitors = {m.name: m.obj for m in manifests.find(rendered, "ServiceMonitor")}
     assert set(monitors) == {API, WORKER, CONTROLLER, f"{FULLNAME}-redis"}
     for name, monitor in monitors.items():
@@ -360,23 +394,11 @@ def test_metrics_token_is_mounted_and_sent_by_every_monitor(
             manifests.validate_crd(monitor, directory)
 
 
-def test_generated_metrics_token_and_checksum_agree() -> None:
-    """The checksum that rolls the pods is the token the Secret holds (one draw per render)."""
-    rendered = manifests.render({"metrics": {"auth": {"enabled": True}}})
-    token = _secret_data(rendered, TOKEN_SECRET)["token"]
-    assert len(token) >= 32
-    for name in (API, WORKER):
-        annotations = manifests.one(rendered, "Deployment", name)["spec"]["template"]["metadata"][
-            "annotations"
-        ]
-        assert annotations["checksum/metrics-token"] == hashlib.sha256(token.encode()).hexdigest()
-
-
 def test_metrics_are_open_by_default(rendered_profiles: dict[str, list[Manifest]]) -> None:
     rendered = rendered_profiles["default"]
     for name, spec in _pods(rendered).items():
         assert "AGENT_AUTH_METRICS_TOKEN_FILE" not in container_env(_container(spec)), name
-    assert not manifests.find(rendered, "Secret", TOKEN_SECRET)
+    assert "token=token" not in " ".join(secret_hook.job_args(rendered).specs)
 
 
 # --- webhooks ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import yaml
 
 from tests.chart import manifests
 from tests.chart.manifests import Manifest
+from tests.chart.test_render import NO_SCHEMA
 
 RENDERS_ENV = "AGENT_TEST_HELM_RENDERS"
 SCRIPT = manifests.REPO / "scripts" / "chart-check.sh"
@@ -93,8 +94,13 @@ def test_helm_binary_renders_are_valid(profile: str) -> None:
         if manifests.is_builtin(m.api_version):
             for version in manifests.KUBE_VERSIONS:
                 manifests.validate_builtin(m.obj, version)
-        elif crds is not None and m.kind != "HTTPRoute":
-            manifests.validate_crd(m.obj, crds)
+        elif crds is not None:
+            try:
+                manifests.validate_crd(m.obj, crds)
+            except manifests.SchemaUnavailable:
+                # no CRD at hand (HTTPRoute; ExternalSecret in an older schema directory):
+                # test_render.py checks their structure by hand
+                assert (m.api_version, m.kind) in NO_SCHEMA, m
 
 
 def test_helm_binary_honours_api_versions() -> None:

@@ -24,15 +24,27 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _is_one_shot(m: Manifest) -> bool:
-    """helm test hooks and Jobs run to completion: no probes."""
+    """helm test hooks, Jobs and CronJobs run to completion: no probes."""
     annotations = m.obj["metadata"].get("annotations") or {}
-    return m.kind == "Job" or "helm.sh/hook" in annotations
+    return m.kind in {"Job", "CronJob"} or "helm.sh/hook" in annotations
 
 
 def _component(m: Manifest) -> str:
     if m.kind == "Pod":
         return str(m.obj["metadata"]["labels"]["app.kubernetes.io/component"])
-    return str(m.obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"])
+    spec = m.obj["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if m.kind == "CronJob" else spec["template"]
+    return str(template["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def _api_clients(profile: str) -> set[str]:
+    """Components that talk to the Kubernetes API: the controller, the secret generator hook,
+    and workers that keep their pod's deletion cost."""
+    values = manifests.deep_merge(manifests.chart().values, manifests.profile_values(profile))
+    clients = {"controller", "secret-generator"}
+    if values["worker"]["podDeletionCost"]["enabled"]:
+        clients.add("worker")
+    return clients
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -42,10 +54,11 @@ def test_pods_are_restricted(profile: str, rendered_profiles: dict[str, list[Man
         assert pod_sc.get("runAsNonRoot") is True, f"{m}: pod runAsNonRoot"
         assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{m}: seccomp"
         assert isinstance(pod_sc.get("runAsUser"), int) and pod_sc["runAsUser"] > 0, m
-        if _component(m) == "controller":
-            # The one pod that talks to the Kubernetes API, as its own ServiceAccount.
+        component = _component(m)
+        if component in _api_clients(profile):
+            # Pods that talk to the Kubernetes API do it as a ServiceAccount of their own.
             assert spec.get("automountServiceAccountToken") is True, f"{m}: no token"
-            assert spec["serviceAccountName"] == f"{manifests.RELEASE}-controller", m
+            assert spec["serviceAccountName"] == f"{manifests.RELEASE}-{component}", m
         else:
             assert spec.get("automountServiceAccountToken") is False, f"{m}: token mounted"
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), m
@@ -124,11 +137,27 @@ def test_worker_shutdown_outlives_a_run(
     assert spec["terminationGracePeriodSeconds"] > run_timeout + 30
     (container,) = spec["containers"]
     env = container_env(container)
-    assert env["AGENT_WORKER_HEARTBEAT_FILE"] == "/tmp/worker-heartbeat"
-    assert env["AGENT_WORKER_READY_FILE"] == "/tmp/worker-ready"
+    # The probe files live on an emptyDir of their own (the worker removes them at start).
+    assert env["AGENT_WORKER_HEARTBEAT_FILE"] == "/run/agent-service/heartbeat"
+    assert env["AGENT_WORKER_READY_FILE"] == "/run/agent-service/ready"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/run/agent-service"]]["emptyDir"] == {
+        "medium": "Memory",
+        "sizeLimit": "1Mi",
+    }
     liveness = " ".join(container["livenessProbe"]["exec"]["command"])
-    assert "/tmp/worker-heartbeat" in liveness and "-lt 60" in liveness
-    assert container["readinessProbe"]["exec"]["command"] == ["test", "-f", "/tmp/worker-ready"]
+    assert "/run/agent-service/heartbeat" in liveness and "-lt 60" in liveness
+    assert container["startupProbe"]["exec"]["command"] == [
+        "test",
+        "-f",
+        "/run/agent-service/heartbeat",
+    ]
+    assert container["readinessProbe"]["exec"]["command"] == [
+        "test",
+        "-f",
+        "/run/agent-service/ready",
+    ]
 
 
 @pytest.mark.parametrize("profile", PROFILES)

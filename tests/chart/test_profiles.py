@@ -4,15 +4,17 @@ profile, and the default and minimal profiles' small footprint."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import helm_python
 import pytest
 import yaml
 
-from agent_service.config import parse_agent_config
-from tests.chart import manifests
+from agent_service.agentconfig.load import parse_agent_config
+from tests.chart import manifests, secret_hook
 from tests.chart.manifests import Manifest
+from tests.chart.promtool import run_rule_test
 
 API = "agent-service-api"
 WORKER = "agent-service-worker"
@@ -47,17 +49,19 @@ def test_production_profile(rendered_profiles: dict[str, list[Manifest]]) -> Non
     assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 65}
     assert "replicas" not in manifests.one(rendered, "Deployment", API)["spec"]
 
-    # worker: KEDA on the queue list (+ in-flight), no replicas on its Deployment.
+    # worker: KEDA's redis-sentinel scaler on the queue list + the in-flight hash, no replicas.
     so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
     assert so["scaleTargetRef"]["name"] == WORKER
     assert (so["minReplicaCount"], so["maxReplicaCount"]) == (2, 30)
     assert so["fallback"] == {"failureThreshold": 3, "replicas": 4}
     backlog, inflight = so["triggers"]
-    assert backlog["type"] == "redis" and backlog["name"] == "backlog"
+    assert backlog["type"] == inflight["type"] == "redis-sentinel"
+    assert backlog["name"] == "backlog"
     meta = backlog["metadata"]
     assert meta["listName"] == "agent"
     assert meta["listLength"] == "100"
-    assert meta["addressFromEnv"] == "AGENT_REDIS_ADDRESS"
+    assert meta["addressesFromEnv"] == "AGENT_REDIS_SENTINELS"
+    assert meta["sentinelMaster"] == "mymaster"
     assert meta["databaseIndex"] == "2" and meta["enableTLS"] == "true"
     assert all(isinstance(v, str) for t in so["triggers"] for v in t["metadata"].values())
     assert inflight["metadata"]["listName"] == "unacked"
@@ -65,18 +69,45 @@ def test_production_profile(rendered_profiles: dict[str, list[Manifest]]) -> Non
     behavior = so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+    # KEDA reads the passwords and the company CA from the Secret and ConfigMap the pods mount;
+    # TLS itself is on in the metadata (KEDA refuses `tls` in both places).
     auth = manifests.one(rendered, "TriggerAuthentication", "agent-service-redis-auth")
     assert auth["spec"]["secretTargetRef"] == [
-        {"parameter": "password", "name": "agent-service-redis", "key": "password"}
+        {"parameter": "password", "name": "agent-service-redis", "key": "password"},
+        {
+            "parameter": "sentinelPassword",
+            "name": "agent-service-redis",
+            "key": "sentinel-password",
+        },
+    ]
+    assert auth["spec"]["configMapTargetRef"] == [
+        {"parameter": "ca", "name": "company-ca", "key": "ca.crt"}
     ]
     assert backlog["authenticationRef"] == {"name": "agent-service-redis-auth"}
     worker = manifests.one(rendered, "Deployment", WORKER)
     assert "replicas" not in worker["spec"]
     env = _env(worker)
-    assert env["AGENT_REDIS_ADDRESS"] == "redis-master.redis.svc.cluster.local:6380"
-    assert env["AGENT_REDIS_URL"] == (
-        "rediss://:$(AGENT_REDIS_PASSWORD)@redis-master.redis.svc.cluster.local:6380/2"
+    assert env["AGENT_REDIS_URL"] == "rediss://mymaster:6380/2", "no password in the URL"
+    assert env["AGENT_REDIS_SENTINELS"] == ",".join(values["externalRedis"]["sentinel"]["nodes"])
+    assert env["AGENT_REDIS_SENTINEL_MASTER"] == "mymaster"
+    assert env["AGENT_REDIS_PASSWORD_FILE"] == "/var/run/secrets/agent-service-redis/password"
+    assert env["AGENT_REDIS_SENTINEL_PASSWORD_FILE"] == (
+        "/var/run/secrets/agent-service-redis/sentinel-password"
     )
+    assert env["AGENT_REDIS_TLS_CA_FILE"] == "/var/run/secrets/agent-service-redis-ca/ca.crt"
+    assert "AGENT_REDIS_ADDRESS" not in env and "AGENT_REDIS_PASSWORD" not in env
+    volumes = {v["name"]: v for v in worker["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["redis-ca"]["configMap"] == {
+        "name": "company-ca",
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+    }
+    assert [s["secret"]["items"] for s in volumes["redis-credentials"]["projected"]["sources"]] == [
+        [{"key": "password", "path": "password"}],
+        [{"key": "sentinel-password", "path": "sentinel-password"}],
+    ]
+    # Busy workers are removed last: their pod-deletion cost, kept by the workers themselves.
+    assert env["AGENT_WORKER_POD_DELETION_COST"] == "true"
+    assert env["AGENT_WORKER_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert _container(worker)["envFrom"] == [{"secretRef": {"name": "agent-service-llm-keys"}}]
 
     # monitoring: ServiceMonitors and rules carry the kube-prometheus-stack release label.
@@ -161,7 +192,7 @@ def test_hpa_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
     (metric,) = hpa["metrics"]
     assert metric["type"] == "External"
     assert metric["external"]["metric"] == {
-        "name": "agent_queue_depth",
+        "name": "agent_queue_depth_plus_in_progress",
         "selector": {"matchLabels": {"queue": "agent"}},
     }
     assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "20"}
@@ -232,20 +263,23 @@ def test_k8s_production_example(rendered_profiles: dict[str, list[Manifest]]) ->
     with pytest.raises(helm_python.HelmRenderError, match="strictCapabilities"):
         manifests.render(raw)
 
-    # Every secret is an existing one, but the helm test key the chart generates.
-    assert {m.name for m in manifests.find(rendered, "Secret")} == {"agent-service-test-key"}
+    # Every secret is an existing one; the hook generates only the helm test key.
+    assert not manifests.find(rendered, "Secret")
+    assert secret_hook.job_args(rendered).specs == ["agent-service-test-key/key=api-key:helm-test"]
     assert not manifests.find(rendered, "StatefulSet")
     worker = manifests.one(rendered, "Deployment", WORKER)
     env = _env(worker)
-    assert env["AGENT_REDIS_PASSWORD"] == {
-        "secretKeyRef": {"name": "agent-service-redis", "key": "redis-password"}
-    }
-    assert env["AGENT_REDIS_URL"].startswith("rediss://:$(AGENT_REDIS_PASSWORD)@")
+    assert env["AGENT_REDIS_URL"] == "rediss://redis.example.internal:6380/0"
+    assert env["AGENT_REDIS_PASSWORD_FILE"] == "/var/run/secrets/agent-service-redis/password"
+    assert env["AGENT_REDIS_TLS_CA_FILE"] == "/var/run/secrets/agent-service-redis-ca/ca.crt"
+    volumes = {v["name"]: v for v in worker["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["redis-ca"]["secret"]["secretName"] == "redis-ca"
     assert _container(worker)["envFrom"] == [{"secretRef": {"name": "agent-service-llm"}}]
     assert "replicas" not in worker["spec"]
     so = manifests.one(rendered, "ScaledObject", WORKER)["spec"]
     assert so["triggers"][0]["metadata"]["enableTLS"] == "true"
-    assert manifests.one(rendered, "TriggerAuthentication", "agent-service-redis-auth")
+    auth = manifests.one(rendered, "TriggerAuthentication", "agent-service-redis-auth")["spec"]
+    assert {"parameter": "ca", "name": "redis-ca", "key": "ca.crt"} in auth["secretTargetRef"]
     assert manifests.one(rendered, "HorizontalPodAutoscaler", API)
 
     for kind in ("ServiceMonitor", "PrometheusRule"):
@@ -280,7 +314,11 @@ def test_k8s_kind_values(rendered_profiles: dict[str, list[Manifest]]) -> None:
     for name in (API, WORKER):
         (endpoint,) = manifests.one(rendered, "ServiceMonitor", name)["spec"]["endpoints"]
         assert endpoint["authorization"]["credentials"]["name"] == "agent-service-metrics-token"
-    assert manifests.one(rendered, "Secret", "agent-service-test-key")
+    assert set(secret_hook.job_args(rendered).specs) == {
+        "agent-service-metrics-token/token=token",
+        "agent-service-test-key/key=api-key:helm-test",
+        "agent-service-redis/redis-password=password",
+    }
     (rule,) = manifests.find(rendered, "PrometheusRule")
     alerts = {r["alert"]: r for g in rule.obj["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["AgentServiceLLMErrorRatioHigh"]["for"] == "1m"
@@ -290,6 +328,8 @@ def test_k8s_kind_values(rendered_profiles: dict[str, list[Manifest]]) -> None:
 
 def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
     rendered = rendered_profiles["default"]
+    # No Secret is rendered: the Redis password and the helm test key come from the hook Job
+    # (its ServiceAccount, Role and RoleBinding, all hooks).
     assert _kinds(rendered) == {
         "Deployment",
         "Service",
@@ -298,7 +338,11 @@ def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
         "ServiceAccount",
         "PodDisruptionBudget",
         "Pod",
+        "Job",
+        "Role",
+        "RoleBinding",
     }
+    assert [m.name for m in manifests.find(rendered, "Secret")] == ["agent-service-client-keys"]
     api = manifests.one(rendered, "Deployment", API)
     env = _env(api)
     assert env["AGENT_SIM_URL"] == "http://agent-service-simulator:8100/v1"
@@ -311,7 +355,11 @@ def test_default_profile(rendered_profiles: dict[str, list[Manifest]]) -> None:
         redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
         == "1Gi"
     )
-    assert redis["spec"]["template"]["spec"]["containers"][0]["image"] == "redis:7.4-alpine"
+    containers = redis["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["image"] == "redis:7.4-alpine"
+    # The exporter the Redis alerts read, pinned.
+    assert containers[1]["name"] == "metrics"
+    assert containers[1]["image"] == "oliver006/redis_exporter:v1.88.0"
     test_pod = manifests.one(rendered, "Pod", "agent-service-test-api")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert test_pod["spec"]["restartPolicy"] == "Never"
@@ -352,13 +400,59 @@ def test_agent_configs_are_valid_and_keys_are_provided(
     assert checked >= 3
 
 
-def test_prometheus_adapter_rule_serves_the_hpa_metric() -> None:
+def _adapter_rules() -> dict[str, dict[str, Any]]:
     adapter = yaml.safe_load(
         (manifests.REPO / "k8s" / "prometheus-adapter-values.yaml").read_text()
     )
-    (rule,) = adapter["rules"]["external"]
+    return {rule["name"]["as"]: rule for rule in adapter["rules"]["external"]}
+
+
+def test_prometheus_adapter_rule_serves_the_hpa_metric() -> None:
+    rules = _adapter_rules()
     metric = manifests.chart().values["worker"]["autoscaling"]["hpa"]["metricName"]
-    assert rule["name"]["as"] == metric
-    assert rule["seriesQuery"].startswith(f"{metric}{{")
-    assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
-    assert rule["metricsQuery"].startswith("max by (queue)")
+    assert set(rules) == {metric, "agent_queue_depth"}
+    for rule in rules.values():
+        assert rule["seriesQuery"].startswith("agent_queue_depth{")
+        assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+        assert rule["metricsQuery"].startswith("max by (queue)")
+
+
+def test_prometheus_adapter_query_counts_waiting_and_running_runs(tmp_path: Path) -> None:
+    """The adapter's query, expanded as the adapter expands it for the HPA of namespace
+    `agents` (queue=agent), evaluated by promtool: the depth once (two api pods report it), plus
+    the runs in progress of every worker; with no worker reporting, the depth alone; another
+    namespace's queue never counts."""
+    query = (
+        _adapter_rules()["agent_queue_depth_plus_in_progress"]["metricsQuery"]
+        .replace("<<.Series>>", "agent_queue_depth")
+        .replace("<<.LabelMatchers>>", 'namespace="agents",queue="agent"')
+    )
+    series = [
+        ('agent_queue_depth{namespace="agents",queue="agent",pod="api-1"}', "5x10"),
+        ('agent_queue_depth{namespace="agents",queue="agent",pod="api-2"}', "5x10"),
+        ('agent_queue_depth{namespace="other",queue="agent",pod="api-9"}', "100x10"),
+        # the workers report until minute 1, then are gone (older than the 5-minute lookback)
+        ('agent_worker_tasks_in_progress{namespace="agents",queue="agent",pod="w-1"}', "2x1"),
+        ('agent_worker_tasks_in_progress{namespace="agents",queue="agent",pod="w-2"}', "7x1"),
+        ('agent_worker_tasks_in_progress{namespace="other",queue="agent",pod="w-9"}', "50x10"),
+    ]
+    case = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {
+                "expr": "demand",
+                "eval_time": "1m",
+                "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 14}],
+            },
+            # every worker gone (scaled down or crashed): the waiting runs still count
+            {
+                "expr": "demand",
+                "eval_time": "7m",
+                "exp_samples": [{"labels": 'demand{queue="agent"}', "value": 5}],
+            },
+        ],
+    }
+    run_rule_test(
+        tmp_path, [{"name": "adapter", "rules": [{"record": "demand", "expr": query}]}], [case]
+    )

@@ -14,6 +14,10 @@ from tests.chart import manifests, values_doc
 _KEY_IN_SECRET = {"apiKey": {"secretKeyRef": {"name": "llm-keys", "key": "openai"}}}
 _HASH = "095060cb7f1ecf0c6d222766920661ab452e3c4fb7621cf161144bbb64dfd65b"
 _MODEL = {"defaultModel": "m", "models": [{"name": "m", "model": "openai/m"}]}
+_EXTERNAL = {"url": "redis://r:6379/0"}
+_SENTINEL = _EXTERNAL | {"sentinel": {"nodes": ["s-0:26379"]}}
+_CA = {"tls": {"caConfigMap": "company-ca"}}
+_ESO_REDIS = {"secretStoreRef": {"name": "vault"}, "redisPassword": {"key": "redis"}}
 
 
 def _render_error(values: dict[str, Any]) -> str:
@@ -74,6 +78,18 @@ def _render_error(values: dict[str, Any]) -> str:
         ({"webhooks": {"secret": "s3cret"}}, "'secret'"),
         ({"networkPolicy": {"webhookEgress": {"cidrs": ["anywhere"]}}}, "/webhookEgress/cidrs/0"),
         ({"tests": {"apiKeySecret": "Not_A_Secret"}}, "/tests/apiKeySecret"),
+        ({"redis": {"maxmemory": "400mb"}}, "/redis/maxmemory"),
+        ({"redis": {"maxmemoryPercent": 100}}, "/redis/maxmemoryPercent"),
+        ({"api": {"terminationGracePeriodSeconds": 45}}, "'terminationGracePeriodSeconds'"),
+        ({"api": {"drainMarginSeconds": -1}}, "/api/drainMarginSeconds"),
+        ({"externalRedis": {"sentinel": {"nodes": ["sentinel-0"]}}}, "/sentinel/nodes/0"),
+        ({"externalRedis": {"tls": {"caSecret": "Bad_Name"}}}, "/tls/caSecret"),
+        ({"externalSecrets": {"secretStoreRef": {"kind": "Vault"}}}, "value must be one of"),
+        ({"externalSecrets": {"testKey": {"path": "x"}}}, "'path'"),
+        ({"worker": {"podDeletionCost": {"enabled": "yes"}}}, "/podDeletionCost/enabled"),
+        ({"tasks": {"ttlSeconds": 10}}, "/tasks/ttlSeconds"),
+        ({"crds": {"install": "yes"}}, "/crds/install"),
+        ({"secretGenerator": {"backoffLimit": 50}}, "/secretGenerator/backoffLimit"),
     ],
 )
 def test_schema_rejects(values: dict[str, Any], message: str) -> None:
@@ -148,7 +164,11 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
             "no rule named NoSuchAlert",
         ),
         ({"redis": {"auth": {"enabled": False, "password": "x"}}}, "redis.auth.enabled=false"),
-        ({"configSource": "agentconfig"}, "agentConfig, which is empty"),
+        ({"configSource": "agentconfig"}, "needs the AgentConfig CRD: set crds.install=true"),
+        (
+            {"configSource": "agentconfig", "crds": {"install": True}},
+            "agentConfig, which is empty",
+        ),
         (
             {"agentConfig": {"defaultModel": "m", "models": [{"name": "m"} | _KEY_IN_SECRET]}},
             "references the Secret llm-keys (secretKeyRef) but agentConfigSecrets does not list",
@@ -156,6 +176,7 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
         (
             {
                 "configSource": "agentconfig",
+                "crds": {"install": True},
                 "agentConfigSecrets": ["other"],
                 "agentConfig": {"defaultModel": "m", "models": [{"name": "m"} | _KEY_IN_SECRET]},
             },
@@ -169,14 +190,54 @@ def test_schema_rejects(values: dict[str, Any], message: str) -> None:
             {"clientAuth": {"keys": [{"tenant": t, "sha256": _HASH} for t in ("a", "b")]}},
             f"the sha256 {_HASH} is listed twice",
         ),
+        # The bundled Redis refuses writes before the kernel kills it; its AOF fits its volume.
+        ({"redis": {"maxmemory": "512Mi"}}, "must stay below redis.resources.limits.memory"),
+        ({"redis": {"resources": {"limits": {"memory": None}}}}, "limits.memory must be set"),
+        ({"redis": {"maxmemory": "400Mi"}}, "must hold 3x redis.maxmemory"),
+        ({"redis": {"resources": {"limits": {"memory": "512m"}}}}, "is not a memory quantity"),
+        ({"redis": {"maxmemory": "0.5Mi"}}, "is below 1Mi"),
+        # External Redis: Sentinel and TLS.
         (
-            {"clientAuth": {"existingSecret": "k"}},
-            "(agentConfig is empty: the built-in config): set tests.apiKeySecret",
+            {"redis": {"enabled": False}, "externalRedis": _SENTINEL},
+            "needs externalRedis.sentinel.masterName",
         ),
         (
-            {"clientAuth": {"existingSecret": "k"}, "configSource": "agentconfig"}
-            | {"agentConfigResource": {"create": False}},
-            "(agentConfigResource.create=false): set tests.apiKeySecret",
+            {"externalRedis": {"sentinel": {"nodes": ["s:26379"], "masterName": "m"}}},
+            "Sentinel is for an external Redis",
+        ),
+        (
+            {"redis": {"enabled": False}, "externalRedis": _EXTERNAL | _CA},
+            "the Redis is not reached over TLS: use a rediss://",
+        ),
+        (
+            {"redis": {"enabled": False}}
+            | {
+                "externalRedis": {"url": "rediss://r:6380/0", "tls": _CA["tls"] | {"caSecret": "x"}}
+            },
+            "caSecret and externalRedis.tls.caConfigMap are both set",
+        ),
+        # Secrets: one source each.
+        (
+            {"redis": {"auth": {"existingSecret": "mine"}}, "externalSecrets": _ESO_REDIS},
+            "externalSecrets.redisPassword.key is set, and so is",
+        ),
+        (
+            {"externalSecrets": {"redisPassword": {"key": "r"}}},
+            "secretStoreRef.name is empty",
+        ),
+        # Autoscaling targets fit the slots.
+        (
+            {"worker": {"concurrency": 8, "autoscaling": {"mode": "keda"}}},
+            "target (100 runs per pod: keda.listLength) is above worker.concurrency (8)",
+        ),
+        (
+            {
+                "worker": {
+                    "concurrency": 8,
+                    "autoscaling": {"mode": "hpa", "hpa": {"averageValue": "9"}},
+                }
+            },
+            "(9 runs per pod: hpa.averageValue) is above worker.concurrency (8)",
         ),
         (
             {"metrics": {"auth": {"enabled": True}}}
@@ -202,6 +263,22 @@ def test_contradictions_fail(values: dict[str, Any], message: str) -> None:
         {"clientAuth": {"existingSecret": "k", "enabled": False}},
         {"clientAuth": {"existingSecret": "k"}, "agentConfig": _MODEL},
         {"webhooks": {"enabled": True, "timeoutSeconds": 60, "leaseSeconds": 90}},
+        {"redis": {"maxmemory": "300Mi"}},
+        {"redis": {"maxmemory": "400Mi", "persistence": {"size": "2Gi"}}},
+        {"redis": {"maxmemory": "400Mi", "persistence": {"enabled": False}}},
+        {
+            "redis": {"enabled": False},
+            "externalRedis": _EXTERNAL | {"sentinel": {"nodes": ["s-0:26379"], "masterName": "m"}},
+        },
+        {"redis": {"enabled": False}, "externalRedis": {"url": "rediss://r:6380/0"} | _CA},
+        {"externalSecrets": _ESO_REDIS},
+        {"worker": {"concurrency": 8, "autoscaling": {"mode": "keda", "keda": {"listLength": 8}}}},
+        {"configSource": "agentconfig", "agentConfig": _MODEL, "crds": {"install": True}},
+        {
+            "configSource": "agentconfig",
+            "agentConfig": _MODEL,
+            "apiVersions": ["agent-service.dev/v1alpha1"],
+        },
     ],
 )
 def test_the_way_out_of_a_contradiction_renders(values: dict[str, Any]) -> None:
@@ -237,6 +314,7 @@ def test_listed_secrets_satisfy_the_secret_check() -> None:
     for source in ("values", "agentconfig"):
         values = {
             "configSource": source,
+            "crds": {"install": True},
             "agentConfigSecrets": ["llm-keys"],
             "agentConfig": {"defaultModel": "m", "models": [model]},
         }

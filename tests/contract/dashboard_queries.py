@@ -21,6 +21,7 @@ SUBSTITUTIONS: dict[str, str] = {
     "namespace": ".*",
     "queue": ".*",
     "model": ".*",
+    "agent": ".*",
     "__rate_interval": "1m",
     "__interval": "1m",
     "__range": "1h",

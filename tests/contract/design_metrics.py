@@ -56,16 +56,77 @@ EXTENSION_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_webhook_deliveries_total": ("counter", ("outcome",)),
 }
 
-# Every metric the service exposes: what alerts, dashboards and the exposure test may name.
-SERVICE_METRICS: dict[str, tuple[str, tuple[str, ...]]] = DESIGN_METRICS | EXTENSION_METRICS
+# The design document's table of metrics planned by open issues (four columns: metric, type,
+# labels, issue), copied like the table above; once built they are contract too, under exactly
+# these names and labels. Its first row adds a label to three metrics of the design table.
+PLANNED_LABELS: dict[str, tuple[str, ...]] = {
+    "agent_runs_total": ("agent",),
+    "agent_run_steps": ("agent",),
+    "agent_task_run_seconds": ("agent",),
+}
+PLANNED_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "agent_mcp_server_up": ("gauge", ("server",)),
+    "agent_mcp_tools": ("gauge", ("server",)),
+    "agent_approvals_total": ("counter", ("agent", "tool", "decision")),
+    "agent_approvals_pending": ("gauge", ()),
+    "agent_retrieval_duration_seconds": ("histogram", ("kb",)),
+    "agent_retrieval_hits": ("histogram", ("kb",)),
+    "agent_knowledge_chunks": ("gauge", ("kb",)),
+    "agent_feedback_total": ("counter", ("agent", "score")),
+    "agent_history_outbox_depth": ("gauge", ()),
+    "agent_history_archive_lag_seconds": ("gauge", ()),
+}
+# The planned metrics the service exposes now (the rest come with their issues).
+BUILT_PLANNED: frozenset[str] = frozenset(
+    {"agent_mcp_server_up", "agent_mcp_tools", "agent_approvals_total", "agent_approvals_pending"}
+)
+
+# The contract as built: the design table with the planned labels, and the planned metrics
+# built so far. Alerts and dashboards may name these (and ``up``).
+CONTRACT_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    name: (kind, (*labels, *PLANNED_LABELS.get(name, ())))
+    for name, (kind, labels) in DESIGN_METRICS.items()
+} | {name: PLANNED_METRICS[name] for name in sorted(BUILT_PLANNED)}
+
+# Every metric the service exposes: what the exposure test requires.
+SERVICE_METRICS: dict[str, tuple[str, tuple[str, ...]]] = CONTRACT_METRICS | EXTENSION_METRICS
 
 # Metrics that expressions may name besides the table: Prometheus' own per-target series.
 STANDARD_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {"up": ("gauge", ())}
 
+# Third-party exporter metrics, allowed in alert expressions only, named one by one: the design
+# contract lists the service's own metrics (and `up`); the bundled Redis is watched through the
+# oliver006/redis_exporter sidecar the chart runs next to it (redis.metrics, image pinned in
+# values.yaml; names from its exporter/exporter.go and info.go), so the Redis alerts name these.
+# Kept apart from the service's metrics: the exposure test never expects them from the service.
+REDIS_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "redis_up": ("gauge", ()),
+    "redis_memory_used_bytes": ("gauge", ()),
+    "redis_memory_max_bytes": ("gauge", ()),
+    # INFO errorstats: one counter per error prefix (OOM: a write refused at maxmemory).
+    "redis_errors_total": ("counter", ("err",)),
+    # 1 ok, 0 err (INFO persistence's aof_last_write_status, aof_last_bgrewrite_status).
+    "redis_aof_last_write_status": ("gauge", ()),
+    "redis_aof_last_bgrewrite_status": ("gauge", ()),
+}
+THIRD_PARTY_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = REDIS_EXPORTER_METRICS
+
 # Labels Prometheus attaches to every series scraped through a ServiceMonitor or PodMonitor
-# (prometheus-operator adds namespace, service, pod, container, endpoint and job).
+# (prometheus-operator adds namespace, service, pod, container, endpoint and job), plus the two
+# the chart's ServiceMonitors copy from its Services (targetLabels): the alerts select the
+# service by them, so that fullnameOverride (which renames jobs) cannot blind them.
 TARGET_LABELS: frozenset[str] = frozenset(
-    {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
+    {
+        "namespace",
+        "service",
+        "pod",
+        "container",
+        "endpoint",
+        "job",
+        "instance",
+        "app_kubernetes_io_part_of",
+        "app_kubernetes_io_component",
+    }
 )
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -280,6 +341,26 @@ def metric_names_in_promql(expr: str) -> set[str]:
     ['agent_run_steps']
     """
     return {base_metric_name(s.name) for s in parse_promql(expr).selectors if s.name}
+
+
+def parse_planned_metrics_table(
+    markdown: str,
+) -> tuple[dict[str, tuple[str, tuple[str, ...]]], dict[str, tuple[str, ...]]]:
+    """Read the ``| metric | type | labels | issue |`` table of the design document: the new
+    metrics, and the labels its ``(as above)`` rows add to metrics of the main table."""
+    metrics: dict[str, tuple[str, tuple[str, ...]]] = {}
+    added: dict[str, tuple[str, ...]] = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`agent_"):
+            continue
+        names = re.findall(r"`(agent_\w+)`", cells[0])
+        labels = tuple(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", cells[2])))
+        if cells[1].startswith("(as above)"):
+            added.update(dict.fromkeys(names, labels))
+        else:
+            metrics.update(dict.fromkeys(names, (cells[1].split()[0], labels)))
+    return metrics, added
 
 
 def parse_design_metrics_table(markdown: str) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.contract.design_metrics import (
+    BUILT_PLANNED,
     DESIGN_METRICS,
     EXTENSION_METRICS,
+    PLANNED_LABELS,
+    PLANNED_METRICS,
     SERVICE_METRICS,
     Aggregation,
     Clause,
@@ -17,6 +20,7 @@ from tests.contract.design_metrics import (
     base_metric_name,
     metric_names_in_promql,
     parse_design_metrics_table,
+    parse_planned_metrics_table,
     parse_promql,
 )
 
@@ -146,5 +150,28 @@ def test_copy_matches_the_design_document() -> None:
     path = os.environ.get("AGENT_TEST_DESIGN_DOC")
     if not path:
         pytest.skip("AGENT_TEST_DESIGN_DOC (path to the design document) is not set")
-    table = parse_design_metrics_table(Path(path).read_text(encoding="utf-8"))
-    assert table == DESIGN_METRICS
+    text = Path(path).read_text(encoding="utf-8")
+    assert parse_design_metrics_table(text) == DESIGN_METRICS
+    assert parse_planned_metrics_table(text) == (PLANNED_METRICS, PLANNED_LABELS)
+
+
+def test_parse_planned_metrics_table() -> None:
+    markdown = """
+| metric | type | labels | issue |
+|---|---|---|---|
+| `agent_runs_total`, `agent_run_steps` | (as above) | add `agent` | named agents |
+| `agent_mcp_server_up` | gauge | `server` | MCP servers |
+| `agent_approvals_pending` | gauge | (none) | durable runs |
+"""
+    assert parse_planned_metrics_table(markdown) == (
+        {
+            "agent_mcp_server_up": ("gauge", ("server",)),
+            "agent_approvals_pending": ("gauge", ()),
+        },
+        {"agent_runs_total": ("agent",), "agent_run_steps": ("agent",)},
+    )
+
+
+def test_built_planned_metrics_are_planned() -> None:
+    assert set(PLANNED_METRICS) >= BUILT_PLANNED
+    assert set(PLANNED_LABELS) <= set(DESIGN_METRICS)

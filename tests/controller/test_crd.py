@@ -11,15 +11,16 @@ import jsonschema
 import pytest
 import yaml
 
-from agent_service.controller import crd
-from agent_service.controller.reconcile import ObjectRef, render_config
-from agent_service.domain.agent_config import default_agent_config
+from agent_service.agentconfig import crd
+from agent_service.agentconfig.model import default_agent_config
+from agent_service.agentconfig.render import render_config
+from agent_service.controller.reconcile import ObjectRef
 from tests.chart.manifests import KUBE_VERSIONS, _json_schema, _strict, validate_builtin
 from tests.procs import base_env, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = [
-    ROOT / "charts/agent-service/crds/agentconfig.yaml",
+    ROOT / "charts/agent-service/charts/crds/crds/agentconfig.yaml",
     ROOT / "k8s/crds/agentconfig.yaml",
 ]
 EXAMPLE = ROOT / "k8s/examples/agentconfig.yaml"

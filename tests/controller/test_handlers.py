@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent_service.config import parse_config_document
+from agent_service.agentconfig.load import parse_config_document
+from agent_service.agentconfig.render import CONFIG_KEY
 from agent_service.controller.handlers import build_registry, handle
 from agent_service.controller.reconcile import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
-    CONFIG_KEY,
     Outcome,
     Policy,
 )
@@ -153,22 +153,22 @@ def _edit(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 _DELETE = object()
 
 INVALID = [
-    ("unknown-default-model", _edit("defaultModel", "gpt-5"), "InvalidSpec", "spec",
-     "defaultModel 'gpt-5' is not a configured model"),
-    ("unknown-fallback", _edit("models.0.fallbacks", ["nope"]), "InvalidSpec", "spec",
-     "fallback 'nope' is not configured"),
+    ("unknown-default-model", _edit("defaultModel", "gpt-5"), "InvalidSpec", "spec.defaultModel",
+     "'gpt-5' is not a configured model"),
+    ("unknown-fallback", _edit("models.0.fallbacks", ["nope"]), "InvalidSpec",
+     "spec.models[0].fallbacks[0]", "fallback 'nope' is not a configured model"),
     ("schema-violation", _edit("models.0.timeoutSeconds", -1), "InvalidSpec",
-     "spec.models.0.timeoutSeconds", "greater than 0"),
+     "spec.models[0].timeoutSeconds", "greater than 0"),
     ("inlined-key", _edit("models.0.apiKey", {"value": "sk-live"}), "InvalidSpec",
-     "spec.models.0.apiKey.value", "Extra inputs are not permitted"),
+     "spec.models[0].apiKey.value", "Extra inputs are not permitted"),
     ("secret-missing", _edit("models.0.apiKey.secretKeyRef.name", "other"), "SecretNotFound",
-     "spec.models.0.apiKey.secretKeyRef", "Secret 'other' does not exist"),
+     "spec.models[0].apiKey.secretKeyRef", "Secret 'other' does not exist"),
     ("secret-key-missing", _edit("models.0.apiKey.secretKeyRef.key", "anthropic"),
-     "SecretKeyNotFound", "spec.models.0.apiKey.secretKeyRef", "has no key 'anthropic'"),
+     "SecretKeyNotFound", "spec.models[0].apiKey.secretKeyRef", "has no key 'anthropic'"),
     ("tool-to-metadata-ip", _edit("tools.http.0.url", "http://169.254.169.254/latest"),
-     "ToolURLNotAllowed", "spec.tools.http.0.url", "169.254.169.254"),
+     "ToolURLNotAllowed", "spec.tools.http[0].url", "169.254.169.254"),
     ("tool-to-loopback", _edit("tools.http.0.url", "http://127.0.0.1:8080/x"),
-     "ToolURLNotAllowed", "spec.tools.http.0.url", "127.0.0.1"),
+     "ToolURLNotAllowed", "spec.tools.http[0].url", "127.0.0.1"),
     ("private-networks", _edit("tools.allowPrivateNetworks", True), "PrivateNetworksNotAllowed",
      "spec.tools.allowPrivateNetworks", "private networks"),
 ]  # fmt: skip

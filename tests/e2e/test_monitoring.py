@@ -3,6 +3,9 @@
 Loads the very rule files in alerts/ (only ``for:`` shortened), scrapes every second, then:
 every dashboard query returns data after a burst of runs, and with a simulator failing every
 call the LLM-error and task-failure alerts reach Alertmanager (read back through its API).
+Job names say nothing of agent-service (as under the chart's fullnameOverride): the rules find
+the targets by the labels the chart's ServiceMonitors set, and a target nobody answers on fires
+AgentServiceTargetDown.
 """
 
 from __future__ import annotations
@@ -16,17 +19,24 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from agent_service import localmonitoring
 from tests.conftest import RedisServer, Sim, SimFactory
 from tests.contract.dashboard_queries import iter_dashboard_queries
 from tests.integration.stack import StackEnv, wait_task, write_config
+from tests.mcp_processes import demo_process
 from tests.procs import Proc, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED_ALERTS = {"AgentServiceLLMErrorRatioHigh", "AgentServiceTaskFailureRatioHigh"}
+EXPECTED_ALERTS = {
+    "AgentServiceLLMErrorRatioHigh",
+    "AgentServiceTaskFailureRatioHigh",
+    "AgentServiceTargetDown",
+}
+DEAD_JOB = "renamed-api"  # a target with no process behind it
 
 
 @dataclass
@@ -55,6 +65,7 @@ def env(
     if localmonitoring.find_binaries() is None:
         pytest.fail("prometheus and prometheus-alertmanager must be installed (scripts/test.sh)")
     failing_sim = sim_factory("--fail-500", "1.0")
+    demo = demo_process(log_dir).start()  # an MCP server, for the MCP panels
     work = tmp_path_factory.mktemp("monitoring")
     procs: list[Proc] = []
     targets: list[localmonitoring.Target] = []
@@ -67,6 +78,12 @@ def env(
             ("failing", "broken", failing_sim.url),
         ):
             config = write_config(work / f"{name}.yaml", {model: url})
+            if name == "healthy":
+                document = yaml.safe_load(config.read_text())
+                document["mcpServers"] = [
+                    {"name": "orders", "url": demo.url, "allowPrivateNetworks": True}
+                ]
+                config.write_text(yaml.safe_dump(document))
             stack = StackEnv(
                 redis_server.url, sim.url, log_dir, extra={"AGENT_CONFIG_FILE": str(config)}
             )
@@ -74,12 +91,11 @@ def env(
             api, urls[name] = stack.start_api(AGENT_METRICS_PORT=str(api_port))
             procs.append(api)
             procs.append(stack.start_worker(AGENT_METRICS_PORT=str(worker_port)))
+            targets.append(localmonitoring.Target(f"api-{name}", f"127.0.0.1:{api_port}", "api"))
             targets.append(
-                localmonitoring.Target(f"agent-service-api-{name}", f"127.0.0.1:{api_port}")
+                localmonitoring.Target(f"worker-{name}", f"127.0.0.1:{worker_port}", "worker")
             )
-            targets.append(
-                localmonitoring.Target(f"agent-service-worker-{name}", f"127.0.0.1:{worker_port}")
-            )
+        targets.append(localmonitoring.Target(DEAD_JOB, f"127.0.0.1:{free_port()}", "api"))
         rules = localmonitoring.shorten_rules(
             localmonitoring.rule_files(ROOT / "alerts"), work / "rules", "1s"
         )
@@ -109,6 +125,7 @@ def env(
                 process.wait(timeout=10)
         for proc in procs:
             proc.stop()
+        demo.stop()
         logs.close()
 
 
@@ -172,4 +189,6 @@ def test_llm_error_and_task_failure_alerts_reach_alertmanager(env: Env) -> None:
     alerts = httpx.get(f"{env.alertmanager}/api/v2/alerts", timeout=10).json()
     llm = next(a for a in alerts if a["labels"]["alertname"] == "AgentServiceLLMErrorRatioHigh")
     assert llm["labels"]["model"] == "broken"
+    down = [a for a in alerts if a["labels"]["alertname"] == "AgentServiceTargetDown"]
+    assert [a["labels"]["job"] for a in down] == [DEAD_JOB], "only the dead target is down"
     assert llm["annotations"]["runbook_url"].endswith("#agentservicellmerrorratiohigh")

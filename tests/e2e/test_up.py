@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from tests.integration.stack import wait_task
@@ -53,7 +54,30 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
             record = wait_task(client, task.json()["task_id"], {"succeeded", "failed"}, 60)
             assert record["status"] == "succeeded"
             assert "84" in record["result"]["answer"]
+            agents = client.get("/v1/agents").json()
+            assert [a["name"] for a in agents["data"]] == ["assistant", "orders", "refunds"]
+            assert agents["default_agent"] == "assistant"
+            orders = client.post(
+                "/v1/chat", json={"agent": "orders", "message": "where is order OD-20240502?"}
+            )
+            assert orders.status_code == 200, orders.text
+            assert "OD-20240502 is shipped" in orders.json()["answer"]
+            assert ("tool", "orders__lookup_order") in [
+                (s["kind"], s["name"]) for s in orders.json()["steps"]
+            ]
+            _approve_a_refund(client)
+        sdk = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key=found.group(1), max_retries=0
+        )
+        with sdk:
+            completion = sdk.chat.completions.create(
+                model="orders",
+                messages=[{"role": "user", "content": "where is order OD-20240502?"}],
+            )
+        assert "OD-20240502 is shipped" in (completion.choices[0].message.content or "")
         assert f"http://127.0.0.1:{port}" in proc.log()
+        assert "orders     Customer service" in proc.log()
+        assert '"agent":"refunds"' in proc.log() and "approvals?status=pending" in proc.log()
         assert "curl -s" in proc.log()
         proc.signal(signal.SIGINT)
         assert proc.popen.wait(timeout=60) == 0, proc.log()[-3000:]
@@ -76,3 +100,23 @@ def test_up_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
     assert (
         len(lines) == 1 and "redis-server not found" in lines[0] and "apt-get install" in lines[0]
     )
+
+
+def _approve_a_refund(client: httpx.Client) -> None:
+    """The approval flow the banner shows: the refund pauses, is listed, approved, made once."""
+    body = {"agent": "refunds", "message": "please refund order OD-20240502"}
+    task = client.post("/v1/tasks", json=body)
+    assert task.status_code == 202, task.text
+    task_id = task.json()["task_id"]
+    record = wait_task(client, task_id, {"awaiting_approval", "failed", "succeeded"}, 60)
+    assert record["status"] == "awaiting_approval", record
+    [pending] = client.get("/v1/approvals", params={"status": "pending"}).json()["data"]
+    assert pending["tool"] == "orders__refund_order"
+    assert pending["arguments"]["order_id"] == "OD-20240502"
+    decided = client.post(
+        f"/v1/tasks/{task_id}/approvals/{pending['approval_id']}", json={"decision": "approve"}
+    )
+    assert decided.status_code == 200, decided.text
+    record = wait_task(client, task_id, {"succeeded", "failed"}, 60)
+    assert record["status"] == "succeeded", record
+    assert "for order OD-20240502 is issued" in record["result"]["answer"]

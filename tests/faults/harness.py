@@ -6,39 +6,78 @@ agent configs); nothing is faked.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+from celery import Celery
 
 from tests.integration.stack import StackEnv, metric_value, wait_for_file
 from tests.procs import Proc, free_port
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+BRPOP_TIMEOUT_SECONDS = 1  # kombu's Redis transport default
 
 
 @dataclass
 class Worker:
     proc: Proc
     metrics_port: int
+    ready_file: Path | None = None
 
     def metric(self, sample: str, **labels: str) -> float:
         return metric_value(self.metrics_port, sample, **labels)
 
 
-def start_workers(env: StackEnv, count: int, **more: str) -> list[Worker]:
-    """``count`` workers started at once (LiteLLM's import makes each take seconds)."""
+def start_workers(
+    env: StackEnv, count: int, *, launch_only: bool = False, **more: str
+) -> list[Worker]:
+    """``count`` workers started at once (LiteLLM's import makes each take seconds); with
+    ``launch_only``, not waited for (``wait_ready`` does)."""
     launched = []
     for _ in range(count):
         port = free_port()
         proc, ready = env.launch_worker(AGENT_METRICS_PORT=str(port), **more)
-        launched.append((Worker(proc, port), ready))
-    for worker, ready in launched:
-        wait_for_file(worker.proc, ready, timeout=90)
-    return [worker for worker, _ in launched]
+        launched.append(Worker(proc, port, ready))
+    if not launch_only:
+        for worker in launched:
+            wait_ready(worker)
+    return launched
+
+
+def wait_ready(worker: Worker) -> None:
+    assert worker.ready_file is not None
+    wait_for_file(worker.proc, worker.ready_file, timeout=90)
+
+
+@dataclass
+class Stack:
+    """An API process and one worker on ``env``."""
+
+    env: StackEnv
+    api: Proc
+    url: str
+    worker: Worker
+
+
+@contextmanager
+def running_stack(env: StackEnv) -> Iterator[Stack]:
+    """Start an API and a worker on ``env``; stop both on exit."""
+    api, url = env.start_api()
+    workers: list[Worker] = []
+    try:
+        workers = start_workers(env, 1)
+        yield Stack(env, api, url, workers[0])
+    finally:
+        for worker in workers:
+            worker.proc.stop()
+        api.stop()
 
 
 def wait_until(check: Any, what: str, timeout: float, interval: float = 0.05) -> None:
@@ -137,3 +176,25 @@ class Load:
 
     def accepted(self) -> list[str]:
         return [o.task_id for o in self.outcomes if o.status == 202 and o.task_id]
+
+
+def worker_hostname(worker: Worker) -> str:
+    """The Celery node name ``worker.main`` gives the process (for remote control)."""
+    return f"agent-worker-{worker.proc.pid}@{socket.gethostname()}"
+
+
+def set_consuming(env: StackEnv, worker: Worker, consuming: bool) -> None:
+    """Make ``worker`` stop (or start again) taking messages from the stack's queue, with
+    Celery's own remote control (``cancel_consumer`` / ``add_consumer``): the worker stays
+    alive, renews its lease and sweeps, but takes no task meanwhile."""
+    app = Celery("fault-control", broker=env.redis_url, set_as_current=False)
+    try:
+        command = app.control.add_consumer if consuming else app.control.cancel_consumer
+        replies = command(env.queue, destination=[worker_hostname(worker)], reply=True, timeout=10)
+        assert replies, f"{worker_hostname(worker)} did not answer the control command"
+    finally:
+        app.close()
+    if not consuming:
+        # kombu applies a cancel once the BRPOP in flight returns (at most its 1 s timeout):
+        # until then the worker may still take one message.
+        time.sleep(BRPOP_TIMEOUT_SECONDS + 1)

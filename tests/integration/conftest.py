@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim, SimFactory
-from tests.integration.stack import StackEnv, write_config
+from tests.integration.stack import StackEnv, secured_env, write_config
 from tests.procs import Proc
 
 pytestmark = pytest.mark.integration
@@ -62,3 +64,32 @@ def worker(stack_env: StackEnv) -> Iterator[Proc]:
 def client(api: tuple[Proc, str]) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api[1], timeout=30) as http:
         yield http
+
+
+@dataclass(frozen=True)
+class OpenAIStack:
+    """An API and a worker with authentication on, for the OpenAI client tests: ``key`` acts
+    for tenant ``clients``, ``other_key`` for tenant ``others``."""
+
+    url: str
+    key: str
+    other_key: str
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+
+@pytest.fixture(scope="session")
+def openai_stack(
+    redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OpenAIStack]:
+    """Shared by the OpenAI client tests (Python SDK, LangChain, npm SDKs, the spec checks)."""
+    key, other = generate_key(), generate_key()
+    root = tmp_path_factory.mktemp("openai-stack")
+    env = secured_env(redis_server.url, sim.url, log_dir, root, {"clients": key, "others": other})
+    api, url = env.start_api()
+    worker = env.start_worker()
+    yield OpenAIStack(url, key, other)
+    worker.stop()
+    api.stop()

@@ -93,8 +93,9 @@ def reload_stack(
 
 def _models(client: httpx.Client) -> tuple[str, list[str], int]:
     body = client.get("/v1/models").json()
-    default = next(m["id"] for m in body["data"] if m["default"])
-    return default, [m["id"] for m in body["data"]], body["config_generation"]
+    models = [m for m in body["data"] if m["kind"] == "model"]
+    default = next(m["id"] for m in models if m["default"])
+    return default, [m["id"] for m in models], body["config_generation"]
 
 
 def _wait_default(client: httpx.Client, model: str) -> float:
@@ -178,7 +179,7 @@ def test_invalid_edit_is_rejected_and_the_last_good_config_keeps_serving(
         # Each process checks on its own clock: the worker may notice after the API did.
         wait_for_log(proc, "rejected, keeping", RELOAD_WITHIN_SECONDS)
         line = next(li for li in proc.log().splitlines() if "rejected, keeping" in li)
-        assert "defaultModel 'ghost' is not a configured model" in line, line
+        assert "defaultModel: 'ghost' is not a configured model" in line, line
 
 
 def test_generation_declared_by_the_controller_is_reported(

@@ -19,9 +19,10 @@ import pytest
 from aiohttp import web
 
 from agent_service.agent.ports import Tool
-from agent_service.domain.agent_config import HttpToolSpec
+from agent_service.agentconfig.model import HttpToolSpec
 from agent_service.domain.errors import ToolError
-from agent_service.httptools.client import build_http_tools, create_tool_session
+from agent_service.egress.session import create_guarded_session
+from agent_service.httptools.client import build_http_tools
 from tests.procs import free_port
 
 pytestmark = pytest.mark.integration
@@ -100,14 +101,14 @@ async def service() -> AsyncIterator[ToolService]:
 
 @pytest.fixture
 async def private_session() -> AsyncIterator[aiohttp.ClientSession]:
-    session = create_tool_session(allow_private_networks=True)
+    session = create_guarded_session(allow_private_networks=True)
     yield session
     await session.close()
 
 
 @pytest.fixture
 async def guarded_session() -> AsyncIterator[aiohttp.ClientSession]:
-    session = create_tool_session(allow_private_networks=False)
+    session = create_guarded_session(allow_private_networks=False)
     yield session
     await session.close()
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from agent_service.domain.agent_config import ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMUnavailableError
 from agent_service.knowledge.base import DocumentUpload, KnowledgeBase
 from agent_service.knowledge.chroma import ChromaOptions, ChromaStore

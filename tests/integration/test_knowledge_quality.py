@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from agent_service.agentconfig.model import ModelSpec
 
-from agent_service.domain.agent_config import ModelSpec
 from agent_service.knowledge.base import DocumentUpload, KnowledgeBase
 from agent_service.knowledge.chroma import ChromaOptions, ChromaStore
 from agent_service.knowledge.spec import KnowledgeBaseSpec

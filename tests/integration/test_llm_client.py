@@ -11,13 +11,14 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from agent_service.domain.agent_config import AgentConfig, ModelSpec, RetryPolicy
+from agent_service.agentconfig.model import AgentConfig, ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
-from agent_service.domain.messages import ChatMessage, ToolCall, ToolSpec
-from agent_service.llm import LiteLLMClient
+from agent_service.domain.messages import ChatMessage, LLMCompletion, ToolCall, ToolSpec
+from agent_service.llm import LiteLLMClient, close_llm_clients
 from agent_service.llm.cost import cost_usd
 from agent_service.llm.retry import classify
 from tests.conftest import Sim, SimFactory
@@ -78,15 +79,25 @@ def make_config(
     )
 
 
+class ClientFor:
+    """Calls ``complete`` on the client of the config each test passes (clients are built per
+    config snapshot, as the runtime does), with a seeded jitter."""
+
+    def __init__(self) -> None:
+        self._rng = random.Random(1)
+
+    async def complete(self, *, config: AgentConfig, **kwargs: Any) -> LLMCompletion:
+        return await LiteLLMClient.for_config(config, rng=self._rng).complete(**kwargs)
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[LiteLLMClient]:
-    llm = LiteLLMClient(rng=random.Random(1))
-    yield llm
+async def client() -> AsyncIterator[ClientFor]:
+    yield ClientFor()
     # closes LiteLLM's sessions on this test's event loop (the next test runs on a new one)
-    await llm.aclose()
+    await close_llm_clients()
 
 
-async def test_plain_answer_with_usage_and_cost(client: LiteLLMClient, sim: Sim) -> None:
+async def test_plain_answer_with_usage_and_cost(client: ClientFor, sim: Sim) -> None:
     config = make_config(sim.url)
     completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
 
@@ -110,7 +121,7 @@ async def test_plain_answer_with_usage_and_cost(client: LiteLLMClient, sim: Sim)
     assert [(a.model, a.outcome) for a in completion.attempts] == [("primary", "ok")]
 
 
-async def test_tool_call_is_parsed(client: LiteLLMClient, sim: Sim) -> None:
+async def test_tool_call_is_parsed(client: ClientFor, sim: Sim) -> None:
     completion = await client.complete(
         config=make_config(sim.url), model="primary", messages=ARITHMETIC, tools=[CALCULATOR]
     )
@@ -123,7 +134,7 @@ async def test_tool_call_is_parsed(client: LiteLLMClient, sim: Sim) -> None:
     assert json.loads(call.arguments) == {"expression": "12*(3+4)"}
 
 
-async def test_tool_result_is_answered_in_text(client: LiteLLMClient, sim: Sim) -> None:
+async def test_tool_result_is_answered_in_text(client: ClientFor, sim: Sim) -> None:
     call = ToolCall(id="call_1", name="calculator", arguments='{"expression": "12*(3+4)"}')
     messages = [
         *ARITHMETIC,
@@ -138,7 +149,7 @@ async def test_tool_result_is_answered_in_text(client: LiteLLMClient, sim: Sim) 
     assert completion.content is not None and "84" in completion.content
 
 
-async def test_max_tokens_is_capped_by_the_model(client: LiteLLMClient, sim: Sim) -> None:
+async def test_max_tokens_is_capped_by_the_model(client: ClientFor, sim: Sim) -> None:
     # the model allows 3 output tokens: asking for more must not get more
     config = make_config(sim.url)
     config = config.model_copy(
@@ -153,7 +164,7 @@ async def test_max_tokens_is_capped_by_the_model(client: LiteLLMClient, sim: Sim
 
 
 async def test_streaming_sends_deltas_and_measures_ttft(
-    client: LiteLLMClient, sim_factory: SimFactory
+    client: ClientFor, sim_factory: SimFactory
 ) -> None:
     sim = sim_factory("--ttft", "0.2", "--tokens-per-second", "100")
     config = make_config(sim.url)
@@ -179,7 +190,7 @@ async def test_streaming_sends_deltas_and_measures_ttft(
     assert streamed.usage.input_tokens > 0 and streamed.usage.output_tokens > 0
 
 
-async def test_streamed_tool_call_is_assembled(client: LiteLLMClient, sim: Sim) -> None:
+async def test_streamed_tool_call_is_assembled(client: ClientFor, sim: Sim) -> None:
     deltas: list[str] = []
 
     async def on_delta(text: str) -> None:
@@ -203,9 +214,7 @@ async def test_streamed_tool_call_is_assembled(client: LiteLLMClient, sim: Sim) 
     assert json.loads(call.arguments) == {"expression": "12*(3+4)"}
 
 
-async def test_a_failing_delta_callback_propagates_unretried(
-    client: LiteLLMClient, sim: Sim
-) -> None:
+async def test_a_failing_delta_callback_propagates_unretried(client: ClientFor, sim: Sim) -> None:
     calls = 0
 
     async def on_delta(text: str) -> None:
@@ -225,7 +234,7 @@ async def test_a_failing_delta_callback_propagates_unretried(
 
 
 async def test_a_stream_failing_after_output_is_neither_retried_nor_replaced(
-    client: LiteLLMClient, sim: Sim, sim_factory: SimFactory
+    client: ClientFor, sim: Sim, sim_factory: SimFactory
 ) -> None:
     deltas: list[str] = []
 
@@ -252,9 +261,7 @@ async def test_a_stream_failing_after_output_is_neither_retried_nor_replaced(
     assert [(a.model, a.outcome) for a in attempts] == [("primary", "connection_error")]
 
 
-async def test_rate_limited_primary_falls_back(
-    client: LiteLLMClient, sim_factory: SimFactory
-) -> None:
+async def test_rate_limited_primary_falls_back(client: ClientFor, sim_factory: SimFactory) -> None:
     sim = sim_factory("--ttft", "0.005", "--fail-429", "1.0", "--fail-model", "sim-agent")
     config = make_config(sim.url, max_retries=2)
     sleeps: list[float] = []
@@ -262,8 +269,8 @@ async def test_rate_limited_primary_falls_back(
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    llm = LiteLLMClient(rng=random.Random(3), sleep=sleep)
-    completion = await llm.complete(config=config, model="primary", messages=HELLO, tools=[])
+    llm = LiteLLMClient.for_config(config, rng=random.Random(3), sleep=sleep)
+    completion = await llm.complete(model="primary", messages=HELLO, tools=[])
 
     assert completion.model == "backup"
     assert completion.requested_model == "primary"
@@ -287,7 +294,7 @@ async def test_rate_limited_primary_falls_back(
 
 
 async def test_server_errors_everywhere_exhaust_the_chain(
-    client: LiteLLMClient, sim_factory: SimFactory
+    client: ClientFor, sim_factory: SimFactory
 ) -> None:
     sim = sim_factory("--ttft", "0.005", "--fail-500", "1.0")
 
@@ -304,7 +311,7 @@ async def test_server_errors_everywhere_exhaust_the_chain(
     assert "backup→server_error x3" in caught.value.message
 
 
-async def test_bad_request_is_raised_at_once(client: LiteLLMClient, sim: Sim) -> None:
+async def test_bad_request_is_raised_at_once(client: ClientFor, sim: Sim) -> None:
     # the simulator rejects a conversation without messages (400)
     with pytest.raises(LLMBadRequestError) as caught:
         await client.complete(config=make_config(sim.url), model="primary", messages=[], tools=[])
@@ -313,13 +320,13 @@ async def test_bad_request_is_raised_at_once(client: LiteLLMClient, sim: Sim) ->
     assert [(a.model, a.outcome) for a in attempts] == [("primary", "bad_request")]
 
 
-async def test_unknown_model_is_a_bad_request(client: LiteLLMClient, sim: Sim) -> None:
+async def test_unknown_model_is_a_bad_request(client: ClientFor, sim: Sim) -> None:
     with pytest.raises(LLMBadRequestError, match="not configured"):
         await client.complete(config=make_config(sim.url), model="nope", messages=HELLO, tools=[])
 
 
 async def test_hanging_primary_times_out_and_falls_back(
-    client: LiteLLMClient, sim_factory: SimFactory
+    client: ClientFor, sim_factory: SimFactory
 ) -> None:
     sim = sim_factory(
         "--ttft", "0.005", "--hang", "1.0", "--hang-seconds", "30", "--fail-model", "sim-agent"
@@ -342,7 +349,7 @@ async def test_hanging_primary_times_out_and_falls_back(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 async def test_hang_without_fallback_is_bounded(
-    client: LiteLLMClient, sim_factory: SimFactory, stream: bool
+    client: ClientFor, sim_factory: SimFactory, stream: bool
 ) -> None:
     sim = sim_factory("--ttft", "0.005", "--hang", "1.0", "--hang-seconds", "30")
     config = make_config(sim.url, max_retries=0, timeout=0.5, fallbacks=False)
@@ -369,7 +376,7 @@ async def test_hang_without_fallback_is_bounded(
 
 
 async def test_concurrent_calls_are_not_capped_by_the_connection_pool(
-    client: LiteLLMClient, sim_factory: SimFactory
+    client: ClientFor, sim_factory: SimFactory
 ) -> None:
     calls = 200
     sim = sim_factory("--ttft", "1.0")
@@ -413,10 +420,10 @@ async def test_litellm_sessions_get_the_raised_pool_limits() -> None:
         await session.close()
 
 
-async def test_client_works_again_after_aclose(client: LiteLLMClient, sim: Sim) -> None:
+async def test_client_works_again_after_close(client: ClientFor, sim: Sim) -> None:
     config = make_config(sim.url)
     await client.complete(config=config, model="primary", messages=HELLO, tools=[])
-    await client.aclose()
+    await close_llm_clients()
     completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
     assert completion.content
 

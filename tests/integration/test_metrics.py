@@ -9,9 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from tests.conftest import Sim
 from tests.contract.design_metrics import SERVICE_METRICS
 from tests.integration.stack import StackEnv, wait_task
+from tests.mcp_processes import demo_process
 from tests.procs import free_port
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", re.M)
@@ -32,13 +35,37 @@ def label_values(text: str, metric: str, label: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def ports(stack_env: StackEnv) -> Iterator[tuple[str, int, int]]:
+def ports(
+    stack_env: StackEnv, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int, int]]:
+    # The stack's config plus an MCP server, so the MCP gauges have samples too.
+    demo = demo_process(log_dir).start()
+    config = tmp_path_factory.mktemp("metrics") / "agent.yaml"
+    document = yaml.safe_load(Path(stack_env.extra["AGENT_CONFIG_FILE"]).read_text())
+    document["mcpServers"] = [{"name": "orders", "url": demo.url, "allowPrivateNetworks": True}]
+    # One named agent as the implicit one was, with a gated tool whose rule never matches: the
+    # approval metrics are exposed (primed) without any run pausing.
+    document["agents"] = [
+        {
+            "name": "default",
+            "tools": {"calculator": True, "current_time": True, "mcp": [{"server": "orders"}]},
+            "approvals": {
+                "tools": [{"tool": "current_time", "approval": "rule", "rule": {"required": ["x"]}}]
+            },
+        }
+    ]
+    config.write_text(yaml.safe_dump(document))
     api_metrics, worker_metrics = free_port(), free_port()
-    api, url = stack_env.start_api(AGENT_METRICS_PORT=str(api_metrics))
-    worker = stack_env.start_worker(AGENT_METRICS_PORT=str(worker_metrics))
+    api, url = stack_env.start_api(
+        AGENT_METRICS_PORT=str(api_metrics), AGENT_CONFIG_FILE=str(config)
+    )
+    worker = stack_env.start_worker(
+        AGENT_METRICS_PORT=str(worker_metrics), AGENT_CONFIG_FILE=str(config)
+    )
     yield url, api_metrics, worker_metrics
     worker.stop()
     api.stop()
+    demo.stop()
 
 
 def test_every_design_metric_is_exposed_after_a_sync_and_a_queued_run(
@@ -84,6 +111,11 @@ def test_labels_come_from_closed_sets(ports: tuple[str, int, int]) -> None:
         "calculator",
         "current_time",
         "unknown",
+        # the demo MCP server's tools, as discovered: <server>__<tool>
+        "orders__lookup_order",
+        "orders__list_recent_orders",
+        "orders__track_shipment",
+        "orders__refund_order",
     }
     assert 'agent_worker_slots{queue="' in worker_text
     assert re.search(r'^agent_queue_depth\{queue="[^"]+"\} 0\.0$', worker_text, re.M)

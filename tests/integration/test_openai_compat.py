@@ -44,7 +44,7 @@ def _client(url: str, key: str = KEY) -> openai.OpenAI:
 def test_models_list(api_url: str) -> None:
     with _client(api_url) as client:
         models = client.models.list()
-    assert [m.id for m in models.data] == ["sim", "sim-backup"]
+    assert [m.id for m in models.data] == ["default", "sim", "sim-backup"]
 
 
 def test_sync_completion_runs_the_agent_with_its_tools(api_url: str) -> None:
@@ -105,21 +105,29 @@ def test_errors_reach_the_sdk_as_typed_exceptions(api_url: str) -> None:
     with _client(api_url, key="ak_wrong") as stranger, pytest.raises(openai.AuthenticationError):
         stranger.chat.completions.create(model="sim", messages=[{"role": "user", "content": "hi"}])
     with _client(api_url) as client:
-        with pytest.raises(openai.UnprocessableEntityError) as unknown_model:
+        with pytest.raises(openai.NotFoundError) as unknown_model:
             client.chat.completions.create(
                 model="gpt-5", messages=[{"role": "user", "content": "hi"}]
             )
-        assert "not configured" in str(unknown_model.value)
+        assert "does not exist" in str(unknown_model.value)
+        assert unknown_model.value.code == "not_found"
+        assert unknown_model.value.param == "model"
         with pytest.raises(openai.UnprocessableEntityError):
             client.chat.completions.create(
                 model="sim", messages=[{"role": "assistant", "content": "no user message"}]
             )
-        with pytest.raises(openai.UnprocessableEntityError):
+        with pytest.raises(openai.UnprocessableEntityError) as clash:
             client.chat.completions.create(
                 model="sim",
                 messages=[{"role": "user", "content": "hi"}],
-                tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                tools=[{"type": "function", "function": {"name": "calculator"}}],
             )
+        assert clash.value.param == "tools"
+        with pytest.raises(openai.UnprocessableEntityError) as two:
+            client.chat.completions.create(
+                model="sim", messages=[{"role": "user", "content": "hi"}], n=2
+            )
+        assert two.value.param == "n"
 
 
 def test_unknown_fields_are_refused(api_url: str) -> None:
@@ -130,4 +138,6 @@ def test_unknown_fields_are_refused(api_url: str) -> None:
         timeout=10,
     )
     assert resp.status_code == 422
-    assert resp.json()["error"]["type"] == "invalid_request"
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_request"
+    assert error["param"] == "bogus"

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,8 @@ from agent_service.api.auth import generate_key
 from tests.conftest import RedisServer, Sim
 from tests.integration.stack import secured_env
 
-pytestmark = pytest.mark.integration
+# Many generated requests per operation: longer than the default per-test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 KEY = generate_key()
 MAX_EXAMPLES = int(os.environ.get("AGENT_TEST_FUZZ_EXAMPLES", "30"))
@@ -45,10 +47,11 @@ CHECKS = [
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_headers_conformance,
-    # Invalid input (wrong types, missing fields, bad patterns) must be a 4xx. The converse
-    # (positive_data_acceptance) is not asked: a schema-valid body may still name a model
-    # that is not configured, which only the running config knows (422).
+    # Invalid input (wrong types, missing fields, bad patterns) must be a 4xx, and valid input
+    # must not be: the description says what the server enforces (api/openapi.py adds what
+    # only settings and the config in force know, such as the configured model names).
     invalid_input_is_rejected,
+    checks.positive_data_acceptance,
 ]
 
 
@@ -57,9 +60,21 @@ def fuzzed_api(
     redis_server: RedisServer, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("fuzz")
-    env = secured_env(redis_server.url, sim.url, log_dir, root, {"fuzz": KEY})
+    secret = root / "webhook-secret"
+    secret.write_text("fuzz-webhook-secret")
+    env = secured_env(
+        redis_server.url,
+        sim.url,
+        log_dir,
+        root,
+        {"fuzz": KEY},
+        AGENT_WEBHOOKS_SECRET_FILE=str(secret),
+    )
     api, url = env.start_api()
+    # Background responses that stream follow their task: a worker runs them.
+    worker = env.start_worker()
     yield url
+    worker.stop()
     api.stop()
 
 
@@ -97,3 +112,21 @@ def test_no_input_breaks_the_api(fuzzed_api: str) -> None:
                     :3000
                 ]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+def test_the_description_says_what_the_server_refuses(fuzzed_api: str) -> None:
+    """The cases an outside fuzz run found: refused by the server, and outside the schema."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    described = httpx.get(f"{fuzzed_api}/openapi.json", timeout=10).json()
+    schemas = described["components"]["schemas"]
+    task = schemas["TaskBody"]["properties"]
+    assert "" not in task["model"]["anyOf"][0]["enum"]
+    assert task["webhook_url"]["anyOf"][0]["pattern"].startswith("^https://[A-Za-z]")
+    assert schemas["RunBody"]["properties"]["stream"]["type"] == "boolean"
+    for body in (
+        {"message": "hi", "model": ""},
+        {"message": "hi", "webhook_url": "https://"},
+        {"message": "hi", "stream": 0},
+    ):
+        resp = httpx.post(f"{fuzzed_api}/v1/tasks", json=body, headers=headers, timeout=10)
+        assert resp.status_code == 422, (body, resp.text)

@@ -248,7 +248,7 @@ def test_a_queued_run_is_one_trace_from_request_to_tool_call(
 
     expected = ("POST /v1/tasks", "send agent_service.run", "run/agent_service.run")
     spans = collector.wait_trace(
-        trace_id, has_names(*expected, "invoke_agent", "execute_tool calculator", chats=2)
+        trace_id, has_names(*expected, "invoke_agent default", "execute_tool calculator", chats=2)
     )
     by_id = {s.span_id: s for s in spans}
 
@@ -275,9 +275,10 @@ def test_a_queued_run_is_one_trace_from_request_to_tool_call(
     assert wait.start_ns == pytest.approx(record["created_at"] * 1e9, abs=1e6)
     assert wait.end_ns == pytest.approx(record["started_at"] * 1e9, abs=1e6)
 
-    agent = one(spans, "invoke_agent")
+    agent = one(spans, "invoke_agent default")
     assert agent.parent_id == task.span_id
     assert agent.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert agent.attributes["gen_ai.agent.name"] == "default"
     assert agent.attributes["gen_ai.request.model"] == "sim"
     assert agent.attributes["gen_ai.response.model"] == "sim"
     assert agent.attributes["gen_ai.usage.input_tokens"] == record["usage"]["input_tokens"]
@@ -331,7 +332,9 @@ def test_an_incoming_traceparent_is_continued_through_the_queue(
     assert resp.headers["x-trace-id"] == trace_id
     record = wait_task(traced, resp.json()["task_id"], {"succeeded", "failed"})
     assert record["trace_id"] == record["result"]["trace_id"] == trace_id
-    spans = collector.wait_trace(trace_id, has_names("POST /v1/tasks", "invoke_agent", chats=2))
+    spans = collector.wait_trace(
+        trace_id, has_names("POST /v1/tasks", "invoke_agent default", chats=2)
+    )
     assert one(spans, "POST /v1/tasks").parent_id == parent
 
 
@@ -344,17 +347,19 @@ def test_sync_and_streamed_runs_carry_their_trace_id(
     )
     assert resp.status_code == 200, resp.text
     assert resp.headers["x-trace-id"] == resp.json()["trace_id"] == trace_id
-    spans = collector.wait_trace(trace_id, has_names("POST /v1/chat", "invoke_agent", chats=2))
+    spans = collector.wait_trace(
+        trace_id, has_names("POST /v1/chat", "invoke_agent default", chats=2)
+    )
     assert one(spans, "POST /v1/chat").parent_id == parent
-    assert one(spans, "invoke_agent").attributes["agent.mode"] == "sync"
+    assert one(spans, "invoke_agent default").attributes["agent.mode"] == "sync"
 
     resp = traced.post("/v1/chat", json={**CALC, "stream": True})
     assert resp.status_code == 200, resp.text
     done = [e for e in parse_sse(resp.text) if e.get("event") == "done"]
     assert len(done) == 1
     assert done[0]["data"]["trace_id"] == resp.headers["x-trace-id"]
-    streamed = collector.wait_trace(resp.headers["x-trace-id"], has_names("invoke_agent"))
-    assert one(streamed, "invoke_agent").attributes["agent.mode"] == "stream"
+    streamed = collector.wait_trace(resp.headers["x-trace-id"], has_names("invoke_agent default"))
+    assert one(streamed, "invoke_agent default").attributes["agent.mode"] == "stream"
 
 
 def test_failed_llm_calls_are_error_spans(traced: httpx.Client, collector: Collector) -> None:
@@ -362,9 +367,9 @@ def test_failed_llm_calls_are_error_spans(traced: httpx.Client, collector: Colle
     assert resp.status_code == 503, resp.text
     trace_id = resp.headers["x-trace-id"]
     spans = collector.wait_trace(
-        trace_id, has_names("POST /v1/chat", "invoke_agent", "chat broken")
+        trace_id, has_names("POST /v1/chat", "invoke_agent default", "chat broken")
     )
-    for name in ("invoke_agent", "chat broken"):
+    for name in ("invoke_agent default", "chat broken"):
         span = one(spans, name)
         assert span.status == Status.STATUS_CODE_ERROR, span
         assert "exception" in span.events, span
@@ -396,7 +401,7 @@ def test_capture_content_records_prompt_and_completion(
         assert resp.status_code == 200, resp.text
         trace_id = resp.headers["x-trace-id"]
         spans = collector.wait_trace(
-            trace_id, has_names("invoke_agent", "execute_tool calculator", chats=2)
+            trace_id, has_names("invoke_agent default", "execute_tool calculator", chats=2)
         )
     finally:
         proc.stop()

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent_service.config import RedisSettings
 from agent_service.domain.runs import RunRequest
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookDelivery, WebhookState
+from agent_service.settings import RedisSettings
 from agent_service.store.client import Redis, create_redis
 from agent_service.store.keys import Keys
 from agent_service.store.tasks import TaskStore

@@ -328,3 +328,22 @@ def test_default_settings_refuse_a_loopback_url_and_a_tenant_without_secret(
             assert "no webhook secret" in error["message"]
     finally:
         api.stop()
+
+
+def test_a_background_response_announces_its_end_like_a_task(
+    warm: tuple[Stack, Proc, int], receiver: Receiver
+) -> None:
+    """The Responses API's background mode runs as a task: same signed webhook."""
+    stack = warm[0]
+    url = receiver.plan(200)
+    body = {"model": "sim", "input": CALC, "background": True, "webhook_url": url}
+    resp = stack.client.post("/v1/responses", json=body)
+    assert resp.status_code == 200, resp.text
+    response_id = resp.json()["id"]
+    [hit] = receiver.wait_hits(url, 1)
+    payload = check_signature(hit, TENANT_SECRET)
+    task = payload["task"]
+    assert f"resp_{task['task_id']}" == response_id
+    assert task["status"] == "succeeded" and "84" in task["result"]["answer"]
+    polled = stack.client.get(f"/v1/responses/{response_id}").json()
+    assert polled["status"] == "completed" and "84" in polled["output_text"]

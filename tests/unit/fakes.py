@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent_service.agent.loop import Agent
 from agent_service.agent.ports import DeltaCallback
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.domain.errors import AgentError, ToolError
 from agent_service.domain.messages import (
     ChatMessage,
@@ -27,19 +28,24 @@ class ScriptedLLM:
         self.script = list(script)
         self.calls: list[list[ChatMessage]] = []
         self.tools_offered: list[list[str]] = []
+        self.response_formats: list[dict[str, Any] | None] = []
+        self.tool_choices: list[str | dict[str, Any] | None] = []
         self.delay = delay
 
     async def complete(
         self,
         *,
-        config: AgentConfig,
         model: str,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         self.calls.append(list(messages))
+        self.response_formats.append(response_format)
+        self.tool_choices.append(tool_choice)
         self.tools_offered.append([t.name for t in tools])
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -82,13 +88,15 @@ class EchoTool:
         self._spec = ToolSpec(name=name, description="echo", parameters={"type": "object"})
         self.fail = fail
         self.calls: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
 
     @property
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         self.calls.append(arguments)
+        self.keys.append(idempotency_key)
         if self.fail:
             raise self.fail
         return f"echo:{arguments}"
@@ -149,3 +157,16 @@ __all__ = [
     "text",
     "tool_calls",
 ]
+
+
+def make_agent(
+    config: AgentConfig,
+    llm: Any,
+    tools: Mapping[str, Any],
+    *,
+    agent: str | None = None,
+    **kwargs: Any,
+) -> Agent:
+    """Agent ``agent`` of ``config`` (its default agent when None), as the runtime builds it."""
+    profile = config.profiles()[agent or config.default_agent_name]
+    return Agent(profile, config, llm, tools, **kwargs)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from agent_service.agent import policy
-from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.domain.agent_config import (
+from agent_service.agent.loop import RunFailedError
+from agent_service.agentconfig.model import (
     AgentConfig,
     CacheSpec,
     Limits,
@@ -19,7 +19,7 @@ from agent_service.domain.agent_config import (
 from agent_service.domain.errors import AgentError, ErrorType, ToolError
 from agent_service.domain.messages import ChatMessage
 from agent_service.domain.runs import RunRequest
-from tests.unit.fakes import CacheFake, EchoTool, GuardFake, ScriptedLLM, tool_calls
+from tests.unit.fakes import CacheFake, EchoTool, GuardFake, ScriptedLLM, make_agent, tool_calls
 
 
 def config(**extra: Any) -> AgentConfig:
@@ -36,7 +36,7 @@ def config(**extra: Any) -> AgentConfig:
 async def test_guard_is_checked_before_every_llm_and_tool_call_and_charged_after_llm() -> None:
     guard = GuardFake()
     llm = ScriptedLLM([tool_calls(("echo", "{}"), ("echo", "{}")), "done"])
-    await Agent(config(), llm, {"echo": EchoTool()}).run(RunRequest(message="go"), guard=guard)
+    await make_agent(config(), llm, {"echo": EchoTool()}).run(RunRequest(message="go"), guard=guard)
     assert guard.checks == 4, "LLM, tool, tool, LLM"
     assert [u.total_tokens for u in guard.charged] == [15, 15]
 
@@ -53,7 +53,7 @@ async def test_a_guard_stops_the_run_at_a_step_boundary(error: AgentError, expec
     tool = EchoTool()
     llm = ScriptedLLM([tool_calls(("echo", "{}")), "never"])
     with pytest.raises(RunFailedError) as caught:
-        await Agent(config(), llm, {"echo": tool}).run(RunRequest(message="go"), guard=guard)
+        await make_agent(config(), llm, {"echo": tool}).run(RunRequest(message="go"), guard=guard)
     assert caught.value.type == expected
     assert tool.calls == [] and len(llm.calls) == 1
     assert [s.kind for s in caught.value.steps] == ["llm"]
@@ -62,7 +62,9 @@ async def test_a_guard_stops_the_run_at_a_step_boundary(error: AgentError, expec
 
 async def test_run_cost_cap_stops_the_run() -> None:
     llm = ScriptedLLM([tool_calls(("echo", "{}")), tool_calls(("echo", "{}")), "done"])
-    agent = Agent(config(limits=Limits(max_cost_usd_per_run=0.0015)), llm, {"echo": EchoTool()})
+    agent = make_agent(
+        config(limits=Limits(max_cost_usd_per_run=0.0015)), llm, {"echo": EchoTool()}
+    )
     with pytest.raises(RunFailedError) as caught:
         await agent.run(RunRequest(message="go"))
     assert caught.value.type == ErrorType.BUDGET_EXCEEDED
@@ -75,7 +77,9 @@ async def test_tools_failing_in_a_row_make_the_agent_answer_without_them() -> No
     llm = ScriptedLLM(
         [tool_calls(("echo", "{}"), ("echo", "{}")), tool_calls(("echo", "{}")), "from memory"]
     )
-    agent = Agent(config(limits=Limits(max_consecutive_tool_failures=3)), llm, {"echo": broken})
+    agent = make_agent(
+        config(limits=Limits(max_consecutive_tool_failures=3)), llm, {"echo": broken}
+    )
     result = await agent.run(RunRequest(message="go"))
     assert result.answer == "from memory" and result.degraded
     assert llm.tools_offered == [["echo"], ["echo"], []]
@@ -89,7 +93,7 @@ async def test_a_success_resets_the_failure_streak() -> None:
     llm = ScriptedLLM(
         [tool_calls(("echo", "{}"), ("ok", "{}"), ("echo", "{}")), tool_calls(("echo", "{}")), "a"]
     )
-    agent = Agent(
+    agent = make_agent(
         config(limits=Limits(max_consecutive_tool_failures=3)), llm, {"echo": flaky, "ok": ok}
     )
     result = await agent.run(RunRequest(message="go"))
@@ -120,20 +124,20 @@ def test_router_picks_the_cheap_model_only_for_short_tool_free_requests(
 
 async def test_a_routed_run_uses_the_cheap_model_without_tools() -> None:
     llm = ScriptedLLM(["hi!"])
-    agent = Agent(config(router=ROUTER), llm, {"echo": EchoTool()})
+    agent = make_agent(config(router=ROUTER), llm, {"echo": EchoTool()})
     await agent.run(RunRequest(message="hello"))
     assert llm.tools_offered == [[]]
 
 
 def test_router_model_must_be_configured() -> None:
-    with pytest.raises(ValueError, match=r"router\.model 'tiny' is not a configured model"):
+    with pytest.raises(ValueError, match=r"router\.model: 'tiny' is not a configured model"):
         config(router=RouterSpec(enabled=True, model="tiny"))
 
 
 async def test_cache_serves_a_repeated_stateless_run_without_an_llm_call() -> None:
     cache = CacheFake()
     llm = ScriptedLLM(["forty-two"])
-    agent = Agent(config(cache=CacheSpec(enabled=True, ttl_seconds=60)), llm, {}, cache=cache)
+    agent = make_agent(config(cache=CacheSpec(enabled=True, ttl_seconds=60)), llm, {}, cache=cache)
     first = await agent.run(RunRequest(message="meaning?"))
     second = await agent.run(RunRequest(message="meaning?"))
     assert len(llm.calls) == 1 and cache.ttls == [60]
@@ -144,7 +148,7 @@ async def test_cache_serves_a_repeated_stateless_run_without_an_llm_call() -> No
 async def test_cache_is_per_tenant_and_skips_sessions_and_streams() -> None:
     cache = CacheFake()
     llm = ScriptedLLM(["a", "b", "c", "d"])
-    agent = Agent(config(cache=CacheSpec(enabled=True)), llm, {}, cache=cache)
+    agent = make_agent(config(cache=CacheSpec(enabled=True)), llm, {}, cache=cache)
     await agent.run(RunRequest(message="q", tenant="t1"))
     await agent.run(RunRequest(message="q", tenant="t2"))
     await agent.run(RunRequest(message="q", tenant="t1", session_id="s"))
@@ -156,7 +160,9 @@ async def test_cache_is_per_tenant_and_skips_sessions_and_streams() -> None:
 async def test_runs_that_used_a_tool_are_not_cached() -> None:
     cache = CacheFake()
     llm = ScriptedLLM([tool_calls(("echo", "{}")), "it is noon", tool_calls(("echo", "{}")), "1pm"])
-    agent = Agent(config(cache=CacheSpec(enabled=True)), llm, {"echo": EchoTool()}, cache=cache)
+    agent = make_agent(
+        config(cache=CacheSpec(enabled=True)), llm, {"echo": EchoTool()}, cache=cache
+    )
     first = await agent.run(RunRequest(message="what time is it?"))
     second = await agent.run(RunRequest(message="what time is it?"))
     assert (first.answer, second.answer) == ("it is noon", "1pm")
@@ -166,7 +172,7 @@ async def test_runs_that_used_a_tool_are_not_cached() -> None:
 async def test_cache_off_by_default() -> None:
     cache = CacheFake()
     llm = ScriptedLLM(["a", "b"])
-    agent = Agent(config(), llm, {}, cache=cache)
+    agent = make_agent(config(), llm, {}, cache=cache)
     await agent.run(RunRequest(message="q"))
     await agent.run(RunRequest(message="q"))
     assert len(llm.calls) == 2 and cache.items == {}
@@ -184,7 +190,7 @@ async def test_history_sent_by_the_caller_replaces_session_memory() -> None:
         ChatMessage(role="user", content="earlier question"),
         ChatMessage(role="assistant", content="earlier answer"),
     ]
-    await Agent(config(), llm, {}).run(RunRequest(message="and now?", history=history))
+    await make_agent(config(), llm, {}).run(RunRequest(message="and now?", history=history))
     assert [m.content for m in llm.calls[0]][1:] == [
         "earlier question",
         "earlier answer",

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from tests.contract.design_metrics import (
-    DESIGN_METRICS,
+    CONTRACT_METRICS,
     STANDARD_METRICS,
     TARGET_LABELS,
+    THIRD_PARTY_EXPORTER_METRICS,
     base_metric_name,
     parse_promql,
 )
@@ -150,7 +151,9 @@ def test_every_runbook_alert_section_has_an_alert() -> None:
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=alert_ids())
 def test_alert_uses_only_design_metrics_and_labels(rule: dict[str, Any]) -> None:
-    known = DESIGN_METRICS | STANDARD_METRICS
+    """The contract's metrics as built, `up`, and the named third-party exporter metrics (the
+    bundled Redis' exporter) with their labels; never a metric of neither list."""
+    known = CONTRACT_METRICS | STANDARD_METRICS | THIRD_PARTY_EXPORTER_METRICS
     parsed = parse_promql(rule["expr"])
     in_scope = set(TARGET_LABELS) | set(parsed.created_labels)
     for selector in parsed.selectors:
@@ -180,6 +183,31 @@ def test_aggregations_and_joins_keep_namespace(rule: dict[str, Any]) -> None:
             assert "namespace" in clause.labels, f"on {clause.labels}"
         if clause.keyword in ("ignoring", "without"):
             assert "namespace" not in clause.labels
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=alert_ids())
+def test_targets_are_selected_by_label_never_by_job_name(rule: dict[str, Any]) -> None:
+    """`up` and exporter series are selected by app_kubernetes_io_part_of, the label the chart's
+    ServiceMonitors set from its Services: a job-name regex misses every target once
+    fullnameOverride renames the Services."""
+    parsed = parse_promql(rule["expr"])
+    for selector in parsed.selectors:
+        assert "job" not in selector.labels, f"{selector.name} matched by job"
+        if selector.name == "up" or selector.name in THIRD_PARTY_EXPORTER_METRICS:
+            assert "app_kubernetes_io_part_of" in selector.labels, selector.name
+    assert 'job=~".*agent-service' not in rule["expr"]
+
+
+def test_third_party_metrics_are_allowed_in_alerts_only() -> None:
+    """Exporter metrics are an explicit allowlist kept apart from the design table."""
+    assert not set(THIRD_PARTY_EXPORTER_METRICS) & set(CONTRACT_METRICS)
+    assert all(not name.startswith("agent_") for name in THIRD_PARTY_EXPORTER_METRICS)
+    used = {
+        base_metric_name(selector.name)
+        for rule in alert_rules()
+        for selector in parse_promql(rule["expr"]).selectors
+    }
+    assert set(THIRD_PARTY_EXPORTER_METRICS) <= used, "an allowed exporter metric no alert uses"
 
 
 def test_github_anchor() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agent_service.agentconfig.model import ApiKeySpec
 from agent_service.api import auth
 from agent_service.api.auth import KeyRing, generate_key, key_digest, presented_key
-from agent_service.domain.agent_config import ApiKeySpec
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +92,56 @@ def test_a_broken_keys_file_keeps_the_previous_keys(tmp_path: Path) -> None:
 def test_a_missing_keys_file_refuses_its_keys(tmp_path: Path) -> None:
     ring = KeyRing(tmp_path / "absent.yaml", list)
     assert ring.empty and ring.lookup(generate_key()) is None
+
+
+def _projected(directory: Path, files: dict[str, str], generation: int) -> None:
+    """Write ``files`` the way the kubelet updates a projected Secret volume: into a new hidden
+    directory, then swap the ``..data`` symlink the visible names point through."""
+    data = directory / f"..{generation}"
+    data.mkdir()
+    for name, text in files.items():
+        (data / name).write_text(text, encoding="utf-8")
+    link = directory / "..data_tmp"
+    link.symlink_to(data.name)
+    link.replace(directory / "..data")
+    for name in files:
+        if not (directory / name).is_symlink():
+            (directory / name).symlink_to(f"..data/{name}")
+
+
+def test_a_keys_directory_merges_its_files_and_follows_updates(tmp_path: Path) -> None:
+    """AGENT_AUTH_KEYS_FILE naming a directory (the chart's projected volume: the client keys
+    and the helm test key): every *.yaml file counts; a kubelet update is seen."""
+    client, test, later = generate_key(), generate_key(), generate_key()
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    _projected(
+        keys,
+        {
+            "keys.yaml": f"keys: [{{tenant: a, sha256: {key_digest(client)}}}]\n",
+            "helm-test.yaml": f"keys: [{{tenant: helm-test, sha256: {key_digest(test)}}}]\n",
+        },
+        1,
+    )
+    ring = KeyRing(keys, list)
+    assert ring.lookup(client).tenant == "a"  # type: ignore[union-attr]
+    assert ring.lookup(test).tenant == "helm-test"  # type: ignore[union-attr]
+    _projected(
+        keys,
+        {
+            "keys.yaml": f"keys: [{{tenant: b, sha256: {key_digest(later)}}}]\n",
+            "helm-test.yaml": f"keys: [{{tenant: helm-test, sha256: {key_digest(test)}}}]\n",
+        },
+        2,
+    )
+    assert ring.lookup(client) is None
+    assert ring.lookup(later).tenant == "b"  # type: ignore[union-attr]
+    assert ring.lookup(test) is not None
+
+
+def test_a_broken_file_in_a_keys_directory_keeps_every_key(tmp_path: Path) -> None:
+    key = generate_key()
+    (tmp_path / "a.yaml").write_text(f"keys: [{{tenant: a, key: {key}}}]\n")
+    ring = KeyRing(tmp_path, list)
+    (tmp_path / "b.yaml").write_text("keys: [{tenant: b}]\n")
+    assert ring.lookup(key) is not None

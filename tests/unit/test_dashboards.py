@@ -25,6 +25,7 @@ from tests.contract.dashboard_queries import (
     iter_dashboard_queries,
     iter_panels,
 )
+from tests.contract.design_metrics import CONTRACT_METRICS, STANDARD_METRICS
 
 EXPECTED_UIDS = {
     "service-overview.json": "agent-service-overview",
@@ -37,39 +38,10 @@ DATASOURCE_UIDS = {"${datasource}", "$datasource"}
 UNITS = {"reqps", "ops", "s", "short", "currencyUSD", "percentunit"}
 PANEL_TYPES = {"timeseries", "stat"}
 
-# The metrics table of the design contract: name -> (type, labels). A minimal copy until the
-# shared contract module exists; keep it in step with the design document.
+# The metrics of the design contract as built: name -> (type, labels), plus ``up``.
 DESIGN_METRICS: dict[str, tuple[str, frozenset[str]]] = {
-    name: (kind, frozenset(labels.split()))
-    for name, kind, labels in [
-        ("agent_http_requests_total", "counter", "method route status_code"),
-        ("agent_http_request_duration_seconds", "histogram", "method route"),
-        ("agent_http_requests_in_progress", "gauge", "route"),
-        ("agent_tasks_submitted_total", "counter", "queue"),
-        ("agent_tasks_finished_total", "counter", "queue status"),
-        ("agent_task_queue_wait_seconds", "histogram", "queue"),
-        ("agent_task_run_seconds", "histogram", "queue status"),
-        ("agent_task_redeliveries_total", "counter", "queue reason"),
-        ("agent_queue_depth", "gauge", "queue"),
-        ("agent_queue_oldest_task_age_seconds", "gauge", "queue"),
-        ("agent_worker_tasks_in_progress", "gauge", "queue"),
-        ("agent_worker_slots", "gauge", "queue"),
-        ("agent_runs_total", "counter", "mode status"),
-        ("agent_run_steps", "histogram", "mode"),
-        ("agent_llm_requests_total", "counter", "model provider outcome"),
-        ("agent_llm_request_duration_seconds", "histogram", "model provider"),
-        ("agent_llm_time_to_first_token_seconds", "histogram", "model provider"),
-        ("agent_llm_tokens_total", "counter", "model provider type"),
-        ("agent_llm_cost_usd_total", "counter", "model provider"),
-        ("agent_llm_fallbacks_total", "counter", "from_model to_model"),
-        ("agent_tool_calls_total", "counter", "tool status"),
-        ("agent_tool_duration_seconds", "histogram", "tool"),
-        ("agent_rate_limited_total", "counter", "reason"),
-        ("agent_config_reloads_total", "counter", "result"),
-        ("agent_config_info", "gauge", "generation hash"),
-        ("agent_build_info", "gauge", "version"),
-        ("up", "gauge", ""),
-    ]
+    name: (kind, frozenset(labels))
+    for name, (kind, labels) in (CONTRACT_METRICS | STANDARD_METRICS).items()
 }
 # Labels Prometheus adds when it scrapes a pod; `namespace` is the one the dashboards filter on.
 TARGET_LABELS = frozenset({"namespace", "job", "instance", "pod"})

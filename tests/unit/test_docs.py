@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent_service.config import describe_settings
+from agent_service.settings import describe_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from agent_service.domain.agent_config import AgentConfig, ModelSpec, RetryPolicy
+from agent_service.agentconfig.model import AgentConfig, ModelSpec, RetryPolicy
 from agent_service.llm.cost import cost_usd
 from agent_service.llm.retry import backoff_delay, classify, fallback_chain, is_retryable
 
@@ -167,12 +167,13 @@ def _config(fallbacks: dict[str, list[str]]) -> AgentConfig:
     ],
 )
 def test_fallback_chain(fallbacks: dict[str, list[str]], model: str, chain: list[str]) -> None:
-    assert fallback_chain(_config(fallbacks), model) == chain
+    models = {m.name: m for m in _config(fallbacks).models}
+    assert fallback_chain(models, model) == chain
 
 
 def test_fallback_chain_of_an_unknown_model_raises_key_error() -> None:
     with pytest.raises(KeyError):
-        fallback_chain(_config({"a": []}), "nope")
+        fallback_chain({m.name: m for m in _config({"a": []}).models}, "nope")
 
 
 @pytest.mark.parametrize(

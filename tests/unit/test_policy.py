@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_service.agent import policy
-from agent_service.domain.agent_config import Limits
+from agent_service.agentconfig.model import Limits
 from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.messages import ChatMessage, TokenUsage
 

@@ -316,3 +316,124 @@ def test_invalid_flags_exit(flags: tuple[str, ...]) -> None:
 def test_options_validate_themselves() -> None:
     with pytest.raises(ValueError, match="more than 1"):
         SimOptions(fail_429=0.5, hang=0.6)
+
+
+MCP_TOOLS = [*TOOLS, _tool("orders__lookup_order"), _tool("orders__list_recent_orders")]
+
+
+@pytest.mark.parametrize(
+    ("text", "tools", "name", "arguments"),
+    [
+        # an order id and a lookup_order tool, bare or behind an MCP server's prefix
+        (
+            "where is order OD-20240502?",
+            MCP_TOOLS,
+            "orders__lookup_order",
+            {"order_id": "OD-20240502"},
+        ),
+        (
+            "status of od-20240611",
+            [_tool("lookup_order")],
+            "lookup_order",
+            {"order_id": "OD-20240611"},
+        ),
+        # the order rule comes before the time rule
+        (
+            "what time will OD-20240502 arrive",
+            MCP_TOOLS,
+            "orders__lookup_order",
+            {"order_id": "OD-20240502"},
+        ),
+        # "call tool NAME with {json}": exact name, or the one <server>__NAME
+        (
+            'call tool list_recent_orders with {"customer_email": "bob@example.com", "limit": 2}',
+            MCP_TOOLS,
+            "orders__list_recent_orders",
+            {"customer_email": "bob@example.com", "limit": 2},
+        ),
+        ("Call the tool orders__lookup_order with {}", MCP_TOOLS, "orders__lookup_order", {}),
+        ("call tool calculator", MCP_TOOLS, "calculator", {}),
+        # it wins over every other rule, the order rule included
+        (
+            'call tool test__slow with {"seconds": 5} about OD-20240502',
+            [_tool("test__slow"), *MCP_TOOLS],
+            "test__slow",
+            {"seconds": 5},
+        ),
+    ],
+)
+def test_mcp_tool_calls(text: str, tools: list[dict[str, Any]], name: str, arguments: Any) -> None:
+    assert _only_call(decide(_user(text), tools)) == (name, arguments)
+
+
+@pytest.mark.parametrize(
+    ("text", "tools"),
+    [
+        ("where is order OD-20240502?", TOOLS),  # no lookup_order offered
+        ("call tool missing with {}", MCP_TOOLS),  # not offered
+        ("call tool lookup_order with {}", [_tool("a__lookup_order"), _tool("b__lookup_order")]),
+        ("call tool calculator with [1, 2]", [_tool("calculator")]),  # not an object
+        ("call tool calculator with {not json}", [_tool("calculator")]),
+    ],
+)
+def test_no_mcp_call_without_a_matching_tool(text: str, tools: list[dict[str, Any]]) -> None:
+    reply = decide(_user(text), tools)
+    assert reply.tool_calls == ()
+    assert reply.text is not None
+
+
+def test_each_order_id_is_looked_up_once_with_distinct_call_ids() -> None:
+    reply = decide(_user("OD-20240502, OD-20240611 and od-20240502 again"), MCP_TOOLS)
+    assert [json.loads(call.arguments) for call in reply.tool_calls] == [
+        {"order_id": "OD-20240502"},
+        {"order_id": "OD-20240611"},
+    ]
+    assert len({call.id for call in reply.tool_calls}) == 2
+
+
+@pytest.mark.parametrize(
+    ("result", "text"),
+    [
+        (
+            {
+                "order_id": "OD-20240502",
+                "status": "shipped",
+                "carrier": "DHL",
+                "tracking_number": "JD014600003828",
+                "estimated_delivery": "2024-05-07",
+            },
+            "Order OD-20240502 is shipped: DHL tracking number JD014600003828, "
+            "estimated delivery 2024-05-07.",
+        ),
+        (
+            {
+                "order_id": "OD-20240528",
+                "status": "cancelled",
+                "currency": "EUR",
+                "refund": {"amount": 59.0, "issued_at": "2024-05-29"},
+            },
+            "Order OD-20240528 is cancelled: refund of 59.0 EUR issued on 2024-05-29.",
+        ),
+        ({"order_id": "OD-1", "status": "processing"}, "Order OD-1 is processing."),
+    ],
+)
+def test_answers_from_an_order_lookup(result: dict[str, Any], text: str) -> None:
+    messages = _after_call("orders__lookup_order", json.dumps(result))
+    assert decide(messages, MCP_TOOLS) == Reply(text=text)
+
+
+def test_an_mcp_tool_error_is_reported_as_such() -> None:
+    messages = _after_call("orders__lookup_order", "error: no order 'OD-1'")
+    assert decide(messages, MCP_TOOLS).text == (
+        "I could not use the orders__lookup_order tool (error: no order 'OD-1'). "
+        "Please check the input and try again."
+    )
+
+
+def test_a_forced_tool_choice_makes_a_call_when_no_rule_did() -> None:
+    tools = [{"type": "function", "function": {"name": n}} for n in ("zeta", "alpha")]
+    messages = [{"role": "user", "content": "hello"}]
+    named = {"type": "function", "function": {"name": "zeta"}}
+    assert [c.name for c in decide(messages, tools, tool_choice=named).tool_calls] == ["zeta"]
+    assert [c.name for c in decide(messages, tools, tool_choice="required").tool_calls] == ["alpha"]
+    assert decide(messages, tools, tool_choice="auto").text is not None

@@ -8,15 +8,16 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from agent_service.domain.agent_config import HttpToolSpec
+from agent_service.agentconfig.model import HttpToolSpec
 from agent_service.domain.errors import ToolError
-from agent_service.httptools.client import build_http_tools, create_tool_session
-from agent_service.httptools.ssrf import (
+from agent_service.egress.guard import (
     AddressNotAllowedError,
     GuardedResolver,
     check_url,
     is_address_allowed,
 )
+from agent_service.egress.session import create_guarded_session
+from agent_service.httptools.client import build_http_tools
 
 REFUSED = [
     "127.0.0.1",
@@ -164,11 +165,11 @@ SPEC = HttpToolSpec(name="echo", description="Echo.", url="http://example.com/ec
 
 
 async def test_build_http_tools_needs_a_guarded_session_with_the_same_policy() -> None:
-    guarded = create_tool_session(allow_private_networks=False)
+    guarded = create_guarded_session(allow_private_networks=False)
     try:
         tools = build_http_tools([SPEC], allow_private_networks=False, session=guarded)
         assert [t.spec.name for t in tools] == ["echo"]
-        with pytest.raises(ValueError, match="create_tool_session"):
+        with pytest.raises(ValueError, match="create_guarded_session"):
             build_http_tools([SPEC], allow_private_networks=True, session=guarded)
     finally:
         await guarded.close()
@@ -177,7 +178,7 @@ async def test_build_http_tools_needs_a_guarded_session_with_the_same_policy() -
 async def test_build_http_tools_refuses_a_plain_session() -> None:
     plain = aiohttp.ClientSession()
     try:
-        with pytest.raises(ValueError, match="create_tool_session"):
+        with pytest.raises(ValueError, match="create_guarded_session"):
             build_http_tools([SPEC], allow_private_networks=False, session=plain)
     finally:
         await plain.close()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent_service.agent.tools.registry import build_toolset, parse_arguments
-from agent_service.domain.agent_config import ToolsSpec
+from agent_service.agentconfig.agents import AgentToolsSpec
 from agent_service.domain.errors import ToolError
 from agent_service.domain.messages import ToolSpec
 
@@ -20,25 +20,35 @@ class Fake:
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         return "ok"
+
+
+HTTP = {"weather": Fake("weather"), "stock": Fake("stock")}
 
 
 @pytest.mark.parametrize(
     ("spec", "names"),
     [
-        (ToolsSpec(), ["calculator", "current_time", "weather"]),
-        (ToolsSpec(calculator=False), ["current_time", "weather"]),
-        (ToolsSpec(calculator=False, current_time=False), ["weather"]),
+        (
+            AgentToolsSpec(calculator=True, current_time=True, http=["weather"]),
+            ["calculator", "current_time", "weather"],
+        ),
+        (AgentToolsSpec(current_time=True, http=["weather"]), ["current_time", "weather"]),
+        (AgentToolsSpec(http=["stock", "weather"]), ["stock", "weather"]),
+        (AgentToolsSpec(calculator=True), ["calculator"]),
+        (AgentToolsSpec(), []),
     ],
 )
-def test_toolset(spec: ToolsSpec, names: list[str]) -> None:
-    assert list(build_toolset(spec, [Fake("weather")])) == names
+def test_toolset(spec: AgentToolsSpec, names: list[str]) -> None:
+    assert list(build_toolset(spec, HTTP)) == names
 
 
 def test_duplicate_names_refused() -> None:
     with pytest.raises(ValueError, match="calculator"):
-        build_toolset(ToolsSpec(), [Fake("calculator")])
+        build_toolset(
+            AgentToolsSpec(calculator=True, http=["calculator"]), {"calculator": Fake("calculator")}
+        )
 
 
 @pytest.mark.parametrize(("raw", "expected"), [('{"a": 1}', {"a": 1}), ("", {}), ("  ", {})])

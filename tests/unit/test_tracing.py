@@ -11,10 +11,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agent_service.config import TracingSettings
 from agent_service.observability import tracing
 from agent_service.observability.logging import add_trace_context
 from agent_service.observability.tracing import ExportPlan, export_plan
+from agent_service.settings import TracingSettings
 
 EP = "http://collector:4318"
 

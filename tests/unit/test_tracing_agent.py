@@ -13,12 +13,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agent_service.agent import spans
-from agent_service.agent.loop import Agent, RunFailedError
-from agent_service.domain.agent_config import AgentConfig, ModelSpec
+from agent_service.agent.loop import RunFailedError
+from agent_service.agentconfig.model import AgentConfig, ModelSpec
 from agent_service.domain.errors import LLMUnavailableError, ToolError
 from agent_service.domain.messages import ChatMessage, LLMAttempt, ToolCall
 from agent_service.domain.runs import RunRequest
-from tests.unit.fakes import EchoTool, ScriptedLLM, text, tool_calls
+from tests.unit.fakes import EchoTool, ScriptedLLM, make_agent, text, tool_calls
 
 CONTENT = {spans.INPUT_MESSAGES, spans.OUTPUT_MESSAGES, spans.TOOL_ARGUMENTS, spans.TOOL_RESULT}
 
@@ -57,13 +57,13 @@ async def test_a_run_is_an_invoke_agent_span_over_chat_and_tool_spans(
     exporter: InMemorySpanExporter, tracer: trace.Tracer
 ) -> None:
     llm = ScriptedLLM([tool_calls(("echo", '{"x": 1}')), "done"])
-    agent = Agent(config(), llm, {"echo": EchoTool()}, tracer=tracer, generation=5)
+    agent = make_agent(config(), llm, {"echo": EchoTool()}, tracer=tracer, generation=5)
     result = await agent.run(RunRequest(message="secret prompt", session_id="s-1"))
     assert result.config_generation == 5
 
     run, chat1, tool, chat2 = finished(exporter)
     assert [run.name, chat1.name, tool.name, chat2.name] == [
-        "invoke_agent",
+        "invoke_agent default",
         "chat m1",
         "execute_tool echo",
         "chat m1",
@@ -73,6 +73,7 @@ async def test_a_run_is_an_invoke_agent_span_over_chat_and_tool_spans(
         assert child.parent is not None and child.parent.span_id == run.context.span_id
     assert attrs(run) == {
         "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "default",
         "gen_ai.request.model": "m1",
         "gen_ai.response.model": "m1",
         "gen_ai.conversation.id": "s-1",
@@ -112,7 +113,7 @@ async def test_capture_content_records_messages_and_tool_io(
     exporter: InMemorySpanExporter, tracer: trace.Tracer
 ) -> None:
     llm = ScriptedLLM([tool_calls(("echo", '{"x": 1}')), "done"])
-    agent = Agent(config(), llm, {"echo": EchoTool()}, tracer=tracer, capture_content=True)
+    agent = make_agent(config(), llm, {"echo": EchoTool()}, tracer=tracer, capture_content=True)
     await agent.run(RunRequest(message="hello"))
     _, chat1, tool, chat2 = finished(exporter)
     sent = json.loads(attrs(chat1)[spans.INPUT_MESSAGES])
@@ -144,7 +145,7 @@ async def test_a_failed_llm_call_is_an_error_on_chat_and_invoke_agent(
     error.attempts = [  # type: ignore[attr-defined]
         LLMAttempt(model="m1", provider="openai", outcome="rate_limited", duration_ms=3.0)
     ]
-    agent = Agent(config(), ScriptedLLM([error]), {}, tracer=tracer)
+    agent = make_agent(config(), ScriptedLLM([error]), {}, tracer=tracer)
     with pytest.raises(RunFailedError):
         await agent.run(RunRequest(message="hi"))
     run, chat = finished(exporter)
@@ -171,7 +172,9 @@ async def test_a_fallback_names_the_requested_and_the_answering_model(
         LLMAttempt(model="m1", provider="openai", outcome="server_error", duration_ms=1.0),
         LLMAttempt(model="m2", provider="anthropic", outcome="ok", duration_ms=2.0),
     ]
-    await Agent(config(), ScriptedLLM([completion]), {}, tracer=tracer).run(RunRequest(message="x"))
+    await make_agent(config(), ScriptedLLM([completion]), {}, tracer=tracer).run(
+        RunRequest(message="x")
+    )
     run, chat = finished(exporter)
     assert chat.name == "chat m1"
     assert attrs(chat)["gen_ai.request.model"] == "m1"
@@ -199,7 +202,7 @@ async def test_a_failed_tool_call_is_an_error_span_and_the_run_goes_on(
     exception_event: bool,
 ) -> None:
     llm = ScriptedLLM([tool_calls(("echo", "{}")), "recovered"])
-    await Agent(config(), llm, tools, tracer=tracer).run(RunRequest(message="go"))
+    await make_agent(config(), llm, tools, tracer=tracer).run(RunRequest(message="go"))
     run, _, tool, _ = finished(exporter)
     assert tool.name == span_name
     assert tool.status.status_code is StatusCode.ERROR
@@ -210,7 +213,7 @@ async def test_a_failed_tool_call_is_an_error_span_and_the_run_goes_on(
 
 async def test_without_an_sdk_spans_are_no_ops_and_results_have_no_trace_id() -> None:
     provider = trace.NoOpTracerProvider()
-    agent = Agent(config(), ScriptedLLM(["hi"]), {}, tracer=spans.get_tracer(provider))
+    agent = make_agent(config(), ScriptedLLM(["hi"]), {}, tracer=spans.get_tracer(provider))
     assert (await agent.run(RunRequest(message="x"))).trace_id is None
 
 

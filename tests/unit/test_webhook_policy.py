@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_service.config import Settings
-from agent_service.domain.agent_config import AgentConfig, default_agent_config
+from agent_service.agentconfig.model import AgentConfig, default_agent_config
 from agent_service.domain.tasks import WebhookDelivery, WebhookState
+from agent_service.settings import Settings
 from agent_service.webhooks.policy import (
     Failure,
     Outcome,

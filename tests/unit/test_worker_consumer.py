@@ -7,13 +7,18 @@ the bootstep's two halves (keep the message, put it back after reconnecting) are
 
 from __future__ import annotations
 
+import queue
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from kombu.transport.redis import QoS as KombuRedisQoS
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 
+from agent_service.queue.reclaim import DeliveryNotRecorded
 from agent_service.worker.consumer import DetachedQoS, KeepStrandedDeliveries
+from agent_service.worker.deliveries import tolerate_full_redis
 
 
 class FakeQoS:
@@ -25,6 +30,9 @@ class FakeQoS:
         if self.fail:
             raise RedisConnectionError("Redis went away")
         self.appended.append(delivery_tag)
+
+    def can_consume(self) -> bool:
+        return True
 
 
 class FakeChannel:
@@ -95,3 +103,86 @@ def test_the_old_channel_acknowledges_nothing() -> None:
     qos.reject("tag", requeue=True)
     assert qos.restore_unacked_once() is None
     assert qos.can_consume() is False
+
+
+def test_while_messages_are_stranded_the_consumer_waits_and_retries_putting_them_back() -> None:
+    # Redis refused to record a message (full, or gone): nothing new is taken until it is back
+    # on its queue, which the poller's own calls retry every few seconds.
+    keeper = step()
+    keeper.retry_seconds = 0.0
+    channel = FakeChannel()
+    keeper.start(FakeConsumer(channel))
+    channel.qos.fail = True
+    with pytest.raises(RedisConnectionError):
+        channel.qos.append(FakeMessage("b"), "tag-b")
+    channel.down = True
+    assert channel.qos.can_consume() is False
+    assert keeper.stranded == [({"body": "b"}, "", "agent")]
+    channel.down = False
+    assert channel.qos.can_consume() is True
+    assert channel.restored == [({"body": "b"}, "", "agent")]
+
+
+def test_a_message_redis_refused_to_record_is_kept_and_not_run() -> None:
+    # Redis at maxmemory refused the unacked record: the message is kept to be put back, and
+    # kombu's event loop, which ignores Empty, goes on without running it.
+    keeper = step()
+    channel = FakeChannel()
+    keeper.start(FakeConsumer(channel))
+
+    def full(message: Any, delivery_tag: str) -> None:
+        raise DeliveryNotRecorded("OOM")
+
+    # The bootstep wraps what it finds (the tracking's recording append, in the worker).
+    keeper.stranded.clear()
+    channel.qos = FakeQoS()
+    channel.qos.append = full  # type: ignore[method-assign]
+    keeper.start(FakeConsumer(channel))
+    with pytest.raises(queue.Empty):
+        channel.qos.append(FakeMessage("c"), "tag-c")
+    assert keeper.stranded == [({"body": "c"}, "", "agent")]
+
+
+class FullPipe:
+    def zrem(self, *_: Any) -> FullPipe:
+        return self
+
+    def hdel(self, *_: Any) -> FullPipe:
+        return self
+
+    def execute(self) -> None:
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+
+class FullChannel:
+    do_restore = False
+    unacked_key = "unacked"
+    unacked_index_key = "unacked_index"
+    unacked_mutex_key = "unacked_mutex"
+    unacked_mutex_expire = 300
+    visibility_timeout = 60
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Any:
+        yield FullClient()
+
+
+class FullClient:
+    def pipeline(self) -> FullPipe:
+        return FullPipe()
+
+    def lock(self, *_: Any, **__: Any) -> FullClient:  # kombu's restore mutex
+        return self
+
+    def acquire(self, **_: Any) -> bool:
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+
+def test_an_acknowledgement_redis_refuses_does_not_stop_the_worker() -> None:
+    tolerate_full_redis()
+    qos = KombuRedisQoS(FullChannel(), prefetch_count=1)
+    qos._delivered["tag-1"] = object()
+    qos.ack("tag-1")  # no "Unrecoverable error": the record stays until the visibility timeout
+    assert "tag-1" in qos._dirty  # kombu's in-memory ack: the slot is free again
+    assert qos.can_consume()
+    assert qos.restore_visible() is None  # kombu's sweep skips what Redis refuses, too

@@ -1,8 +1,9 @@
 {{/*
-Credentials the pods read from files: the client keys file (api), the /metrics token (api,
-worker, controller), the webhook signing secret (api, worker) and the helm test key (the test
-pod). Each is a Secret volume of its own, mounted read-only as a directory with `items` (never
-subPath, which would freeze the file: the keys file is re-read when its Secret changes).
+Credentials the pods read from files: the client keys (api), the /metrics token (api, worker,
+controller), the webhook signing secret (api, worker) and the helm test key (the test pod). Each
+is a Secret volume of its own, mounted read-only as a directory with `items` (never subPath,
+which would freeze the file: the keys file is re-read when its Secret changes). Secrets the
+chart generates are made by the hook Job (templates/secrets/), never at render time.
 */}}
 
 {{/* Mount directories; each holds one file (keys.yaml, token, secret, key). */}}
@@ -34,22 +35,6 @@ subPath, which would freeze the file: the keys file is re-read when its Secret c
 {{- if and .Values.tests.enabled .Values.clientAuth.enabled (not .Values.tests.apiKeySecret) }}true{{ end }}
 {{- end }}
 
-{{/*
-Where the chart puts the hash of its test key, so that the API accepts it: "keysFile" (the
-chart-made keys file), "agentConfig" (apiKeys of the agent config the chart renders, when the
-keys file is the user's), or "" (the chart renders neither: validate.yaml asks for
-tests.apiKeySecret).
-*/}}
-{{- define "agent-service.tests.keyTarget" -}}
-{{- if include "agent-service.tests.keyInChart" . }}
-{{- if not .Values.clientAuth.existingSecret }}keysFile
-{{- else if include "agent-service.agentConfigMode" . }}
-{{- if .Values.agentConfigResource.create }}agentConfig{{ end }}
-{{- else if .Values.agentConfig }}agentConfig
-{{- end }}
-{{- end }}
-{{- end }}
-
 {{- define "agent-service.tests.keySecretName" -}}
 {{- .Values.tests.apiKeySecret | default (include "agent-service.componentName" (dict "root" . "component" "test-key")) }}
 {{- end }}
@@ -59,58 +44,35 @@ tests.apiKeySecret).
 {{- end }}
 
 {{/*
-A generated secret value, kept across upgrades: .key of the cluster's Secret .secret (lookup),
-else .prefix + randAlphaNum .length (a first install, or an offline render). Memoized per render
-(under .id in the render's values), because several templates need the same value in one render
-(the test key: its Secret and its hash in the keys; the /metrics token: its Secret and the pods'
-checksum) and each randAlphaNum call draws another.
+The agent config as rendered into the ConfigMap (configSource=values) or the AgentConfig's spec.
 */}}
-{{- define "agent-service.generatedSecret" -}}
-{{- $values := .root.Values }}
-{{- if not (hasKey $values "__agentServiceGenerated") }}
-{{- $_ := set $values "__agentServiceGenerated" dict }}
-{{- end }}
-{{- $memo := index $values "__agentServiceGenerated" }}
-{{- if not (hasKey $memo .id) }}
-{{- $existing := lookup "v1" "Secret" (include "agent-service.namespace" .root) .secret }}
-{{- $value := "" }}
-{{- if and $existing (index ($existing.data | default dict) .key) }}
-{{- $value = index $existing.data .key | b64dec }}
-{{- else }}
-{{- $value = printf "%s%s" (.prefix | default "") (randAlphaNum (int .length)) }}
-{{- end }}
-{{- $_ := set $memo .id $value }}
-{{- end }}
-{{- index $memo .id }}
-{{- end }}
-
-{{/* The chart's test key (tenant helm-test), in `<fullname>-test-key`. */}}
-{{- define "agent-service.tests.apiKey" -}}
-{{- include "agent-service.generatedSecret" (dict "root" . "id" "testKey" "secret" (include "agent-service.tests.keySecretName" .) "key" "key" "length" 43 "prefix" "ak_") }}
-{{- end }}
-
-{{/* The chart's /metrics token, in `<fullname>-metrics-token`. */}}
-{{- define "agent-service.metricsAuth.token" -}}
-{{- include "agent-service.generatedSecret" (dict "root" . "id" "metricsToken" "secret" (include "agent-service.metricsAuth.secretName" .) "key" "token" "length" 48) }}
-{{- end }}
-
-{{/* The keys-file / apiKeys entry of the test key (YAML of one map: hash only). */}}
-{{- define "agent-service.tests.keyEntry" -}}
-{{- toYaml (dict "tenant" "helm-test" "sha256" (include "agent-service.tests.apiKey" . | sha256sum) "name" "helm-test") }}
+{{- define "agent-service.agentConfig.rendered" -}}
+{{- toYaml .Values.agentConfig }}
 {{- end }}
 
 {{/*
-The agent config as rendered into the ConfigMap (configSource=values) or the AgentConfig's spec:
-agentConfig, plus the test key's hash in apiKeys when the keys file is the user's.
+The api's keys directory (AGENT_AUTH_KEYS_FILE names it): one projected volume holding the keys
+file (keys.yaml: clientAuth.existingSecret's, or the chart's `<fullname>-client-keys`) and the
+helm test key's entry (helm-test.yaml, by hash, from `<fullname>-test-key`). The api re-reads
+both when a Secret changes; no restart.
 */}}
-{{- define "agent-service.agentConfig.rendered" -}}
-{{- $config := deepCopy .Values.agentConfig }}
-{{- if eq (include "agent-service.tests.keyTarget" .) "agentConfig" }}
-{{- $field := ternary "api_keys" "apiKeys" (hasKey $config "api_keys") }}
-{{- $keys := concat (get $config $field | default list) (list (include "agent-service.tests.keyEntry" . | fromYaml)) }}
-{{- $_ := set $config $field $keys }}
-{{- end }}
-{{- toYaml $config }}
+{{- define "agent-service.clientAuth.volume" -}}
+- name: client-keys
+  projected:
+    defaultMode: 288 # 0440: the pod's user and fsGroup only
+    sources:
+      - secret:
+          name: {{ include "agent-service.clientAuth.secretName" . }}
+          items:
+            - key: {{ include "agent-service.clientAuth.secretKey" . }}
+              path: keys.yaml
+      {{- if include "agent-service.tests.keyInChart" . }}
+      - secret:
+          name: {{ include "agent-service.tests.keySecretName" . }}
+          items:
+            - key: keys.yaml
+              path: helm-test.yaml
+      {{- end }}
 {{- end }}
 
 {{/* Environment of the /metrics token (api, worker, controller). */}}

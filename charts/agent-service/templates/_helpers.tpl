@@ -27,6 +27,16 @@ Component helpers take a dict: (dict "root" $ "component" "api").
 {{- printf "%s-%s" (include "agent-service.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The CronJob of a schedule (.root, .name): <fullname>-<name>. A CronJob's name may have 52
+characters at most (its Jobs add 11): a longer one fails the render rather than being cut. */}}
+{{- define "agent-service.schedule.name" -}}
+{{- $name := printf "%s-%s" (include "agent-service.fullname" .root) .name }}
+{{- if gt (len $name) 52 }}
+{{- fail (printf "schedules: the CronJob name %q is longer than 52 characters: shorten the schedule's name (or fullnameOverride)" $name) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
 {{/* chart label: name-version. */}}
 {{- define "agent-service.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -49,9 +59,19 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end }}
 
-{{/* Every object's labels: selector labels plus version, chart, manager and commonLabels. */}}
+{{/* Every object's labels: the pod labels below plus the chart (name-version). */}}
 {{- define "agent-service.labels" -}}
 helm.sh/chart: {{ include "agent-service.chart" .root }}
+{{ include "agent-service.podLabels" . }}
+{{- end }}
+
+{{/*
+Labels of pod templates: selector labels plus version, manager, part-of and commonLabels, but not
+the chart's version, so that a chart upgrade that changes nothing a pod runs rolls no pod.
+app.kubernetes.io/part-of is fixed ("agent-service", whatever nameOverride or fullnameOverride
+say): the ServiceMonitors copy it onto every series and the alert rules select on it.
+*/}}
+{{- define "agent-service.podLabels" -}}
 {{ include "agent-service.selectorLabels" . }}
 app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
@@ -138,6 +158,7 @@ strictCapabilities fails on) enabled features whose API is missing.
 {{- $features = append $features (list "prometheusRule.enabled" .Values.prometheusRule.enabled "monitoring.coreos.com/v1") }}
 {{- $features = append $features (list "worker.autoscaling.mode=keda" (eq .Values.worker.autoscaling.mode "keda") "keda.sh/v1alpha1") }}
 {{- $features = append $features (list "httpRoute.enabled" .Values.httpRoute.enabled "gateway.networking.k8s.io/v1") }}
+{{- $features = append $features (list "externalSecrets" (not (empty (include "agent-service.externalSecrets" . | fromJsonArray))) "external-secrets.io/v1") }}
 {{- toJson $features }}
 {{- end }}
 
@@ -159,6 +180,9 @@ strictCapabilities fails on) enabled features whose API is missing.
 {{- else if eq $mode "hpa" }}hpa
 {{- end }}
 {{- end }}
+
+{{/* The worker's probe files (AGENT_WORKER_HEARTBEAT_FILE, AGENT_WORKER_READY_FILE): an emptyDir. */}}
+{{- define "agent-service.worker.probesDir" -}}/run/agent-service{{- end }}
 
 {{/* Service URL of the in-cluster LLM simulator (OpenAI-compatible base URL). */}}
 {{- define "agent-service.simulator.url" -}}
@@ -213,6 +237,35 @@ Usage: include "agent-service.secretKeyRefNames" .Values.agentConfig | splitList
 {{- define "agent-service.runTimeoutSeconds" -}}
 {{- $limits := (.Values.agentConfig | default dict).limits | default dict }}
 {{- $limits.runTimeoutSeconds | default 120 }}
+{{- end }}
+
+{{/*
+The API's drain, derived from the run timeout: the server waits for requests in flight (a sync
+run or a stream lasts up to the run timeout) for runTimeout + api.drainMarginSeconds
+(AGENT_API_GRACEFUL_TIMEOUT_SECONDS); the kubelet waits the preStop sleep, that, and 5 s for the
+process to exit before SIGKILL. Whole seconds, rounded up.
+*/}}
+{{- define "agent-service.api.gracefulTimeoutSeconds" -}}
+{{- add (include "agent-service.runTimeoutSeconds" . | float64 | ceil | int) (int .Values.api.drainMarginSeconds) }}
+{{- end }}
+
+{{- define "agent-service.api.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.api.preStopSleepSeconds) (include "agent-service.api.gracefulTimeoutSeconds" . | int) 5 }}
+{{- end }}
+
+{{/*
+Bytes of a Kubernetes memory quantity: "512Mi", "1Gi", "500M", "1.5Gi", "536870912".
+Usage: include "agent-service.quantityBytes" "512Mi" | int64
+*/}}
+{{- define "agent-service.quantityBytes" -}}
+{{- $q := toString . | trim }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $suffix := trimPrefix $number $q }}
+{{- $factors := dict "" 1.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 }}
+{{- if or (not $number) (not (hasKey $factors $suffix)) }}
+{{- fail (printf "%q is not a memory quantity the chart reads (e.g. 512Mi, 1Gi, 500M)" $q) }}
+{{- end }}
+{{- mulf (float64 $number) (get $factors $suffix) | floor | int64 }}
 {{- end }}
 
 {{/* Name of the LLM credentials Secret ("" when there is none). */}}

@@ -1,5 +1,6 @@
 {{/*
-A ServiceMonitor scraping the `metrics` port of a component's Service (.root, .component).
+A ServiceMonitor scraping the `metrics` port of a component's Service (.root, .component), its
+series labelled with the Service's part-of and component labels.
 kube-prometheus-stack selects it only with its `release` label: set serviceMonitor.labels.
 With metrics.auth.enabled, the service's own components (not the Redis exporter) send the
 /metrics token: the Prometheus Operator reads the Secret from the monitor's namespace (ours)
@@ -24,6 +25,12 @@ spec:
   selector:
     matchLabels:
       {{- include "agent-service.selectorLabels" $ctx | nindent 6 }}
+  # Copied from the Service onto every series (as app_kubernetes_io_part_of and
+  # app_kubernetes_io_component): the alert rules select the service by these, not by the job
+  # name, which fullnameOverride changes.
+  targetLabels:
+    - app.kubernetes.io/part-of
+    - app.kubernetes.io/component
   namespaceSelector:
     matchNames:
       - {{ include "agent-service.namespace" $root }}
@@ -51,4 +58,22 @@ spec:
       metricRelabelings:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- end }}
+
+{{/*
+A dashboard file's JSON with a uid and title of this release's own: "<uid>-<8 hex of
+sha256(namespace/fullname)>" (Grafana's limit is 40 characters) and "<title> (<namespace>/
+<fullname>)". The two top-level lines are replaced as text, so the rest reaches Grafana byte for
+byte (dashboards/ files have exactly one of each at the top level; tests/chart checks).
+(.root, .path)
+*/}}
+{{- define "agent-service.dashboard" -}}
+{{- $root := .root }}
+{{- $text := $root.Files.Get .path }}
+{{- $dashboard := fromJson $text }}
+{{- $release := printf "%s/%s" (include "agent-service.namespace" $root) (include "agent-service.fullname" $root) }}
+{{- $uid := printf "%s-%s" $dashboard.uid (sha256sum $release | trunc 8) | trunc 40 }}
+{{- $text = replace (printf "\n  \"uid\": %s," (toJson $dashboard.uid)) (printf "\n  \"uid\": %s," (toJson $uid)) $text }}
+{{- $title := printf "%s (%s)" $dashboard.title $release }}
+{{- replace (printf "\n  \"title\": %s," (toJson $dashboard.title)) (printf "\n  \"title\": %s," (toJson $title)) $text }}
 {{- end }}

@@ -32,9 +32,18 @@ label every namespace carries.
     - port: 6379
       protocol: TCP
 {{- else }}
+{{- $ports := list (include "agent-service.redis.port" . | int) }}
+{{- if include "agent-service.redis.sentinel" . }}
+{{- range .Values.externalRedis.sentinel.nodes }}
+{{- $ports = append $ports (regexFind "[0-9]+$" . | int) }}
+{{- end }}
+{{- end }}
+# The external Redis (and its Sentinels).
 - ports:
-    - port: {{ include "agent-service.redis.port" . | int }}
+    {{- range $ports | uniq }}
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
   {{- with $np.externalRedisCidrs }}
   to:
     {{- range . }}
@@ -137,5 +146,24 @@ guard refuses anyway unless webhooks.allowPrivateNetworks.
   {{- with $np.monitoringNamespaces }}
   from:
     {{- include "agent-service.np.namespaces" . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* Egress to the Kubernetes API server (networkPolicy.kubeApiEgress): the controller, and
+workers that keep their pod's deletion cost. */}}
+{{- define "agent-service.np.kubeApiEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+# The Kubernetes API server.
+- ports:
+    {{- range $np.kubeApiEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with $np.kubeApiEgress.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
   {{- end }}
 {{- end }}

@@ -17,6 +17,8 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
   value: {{ $root.Values.log.json | quote }}
 - name: AGENT_WORKER_QUEUE
   value: {{ $root.Values.queue | quote }}
+- name: AGENT_TASKS_TTL_SECONDS
+  value: {{ $root.Values.tasks.ttlSeconds | quote }}
 {{- include "agent-service.redis.env" $root }}
 {{- if include "agent-service.configFile" $root }}
 - name: AGENT_CONFIG_FILE
@@ -95,6 +97,7 @@ alone (templates/api/deployment.yaml).
     secretName: {{ $name }}
     defaultMode: 288 # 0440: the pod's user and fsGroup only
 {{- end }}
+{{- include "agent-service.redis.volumes" . }}
 {{- include "agent-service.metricsAuth.volume" . }}
 {{- include "agent-service.webhooks.volume" . }}
 {{- end }}
@@ -115,33 +118,25 @@ alone (templates/api/deployment.yaml).
   mountPath: {{ printf "%s/%s" $dir $name }}
   readOnly: true
 {{- end }}
+{{- include "agent-service.redis.volumeMounts" . }}
 {{- include "agent-service.metricsAuth.volumeMount" . }}
 {{- include "agent-service.webhooks.volumeMount" . }}
 {{- end }}
 
 {{/*
-Pod template annotations that roll the pods when their configuration changes. User-managed
-Secrets (existingSecret) are invisible here: restart the pods after changing one.
+Pod template annotations that roll the pods when what they read at start changes. Each checksum
+is of values only, never of a rendered object (whose labels carry the chart's version: a chart
+upgrade that changes nothing the pods run must roll nothing). Secrets are referenced by name, so
+a changed name changes the pod spec by itself; what a Secret holds is invisible here (the
+generated ones never change; restart the pods after rotating one of yours).
 The agent config is hot-reloaded by the pods, so a config-only upgrade rolls nothing unless
 configReload.restartOnChange asks for it; in agentconfig mode the chart does not render the
 config at all (the controller does).
 */}}
 {{- define "agent-service.checksums" -}}
 {{- if and (not (include "agent-service.agentConfigMode" .)) .Values.configReload.restartOnChange }}
-checksum/config: {{ include (print .Template.BasePath "/config/configmap.yaml") . | sha256sum }}
+checksum/config: {{ include "agent-service.agentConfig.rendered" . | sha256sum }}
 {{- end }}
-checksum/llm-secret: {{ include (print .Template.BasePath "/config/llm-secret.yaml") . | sha256sum }}
+checksum/llm-secret: {{ toJson (pick .Values.llm "apiKeys" "existingSecret") | sha256sum }}
 checksum/redis-auth: {{ toJson (list .Values.redis.auth .Values.externalRedis) | sha256sum }}
-{{- include "agent-service.checksums.metricsToken" . }}
-{{- end }}
-
-{{/* The /metrics token is read at start: a new chart-made token rolls the pods (api, worker,
-controller). A token in metrics.auth.existingSecret is invisible here (restart after rotating). */}}
-{{- define "agent-service.checksums.metricsToken" -}}
-{{- $auth := .Values.metrics.auth }}
-{{- if and $auth.enabled $auth.existingSecret }}
-checksum/metrics-token: {{ toJson (pick $auth "existingSecret" "existingSecretKey") | sha256sum }}
-{{- else if $auth.enabled }}
-checksum/metrics-token: {{ include "agent-service.metricsAuth.token" . | sha256sum }}
-{{- end }}
 {{- end }}

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from agent_service.domain.agent_config import Limits, RouterSpec
+from agent_service.agentconfig.model import Limits, RouterSpec
 from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.messages import ChatMessage, TokenUsage
 from agent_service.domain.runs import RunRequest
@@ -95,6 +95,8 @@ def routed_model(request: RunRequest, router: RouterSpec) -> str | None:
     """
     if not router.enabled or router.model is None or request.model or request.history:
         return None
+    if request.continuation or request.client_tools or request.output_format is not None:
+        return None
     message = request.message
     if len(message) > router.max_chars:
         return None
@@ -118,6 +120,13 @@ def cache_key(request: RunRequest, model: str, config_hash: str) -> str | None:
             "model": model,
             "message": request.message,
             "history": [m.model_dump(mode="json", exclude_defaults=True) for m in request.history],
+            "continuation": [
+                m.model_dump(mode="json", exclude_defaults=True) for m in request.continuation
+            ],
+            "client_tools": [t.model_dump(mode="json") for t in request.client_tools],
+            "output_format": request.output_format.model_dump(mode="json")
+            if request.output_format
+            else None,
         },
         sort_keys=True,
         ensure_ascii=False,

@@ -6,10 +6,11 @@ Adapters implement them: ``llm.LiteLLMClient`` (LLMPort), ``store.sessions.Redis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.domain.approvals import ApprovalDecision
+from agent_service.domain.journal import JournalEntry
 from agent_service.domain.messages import (
     ChatMessage,
     LLMAttempt,
@@ -27,17 +28,23 @@ EventSink = Callable[[RunEvent], Awaitable[None]]
 
 
 class LLMPort(Protocol):
+    """The LLM client of one config snapshot (it knows the models and their fallbacks)."""
+
     async def complete(
         self,
         *,
-        config: AgentConfig,
         model: str,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical LLM call on ``model`` (a configured name), with its retries and fallbacks.
+
+        ``response_format`` asks for structured output, ``tool_choice`` for a tool call
+        (``"required"`` or a named function), both in OpenAI's form.
 
         Raises ``LLMUnavailableError`` when the whole fallback chain failed and
         ``LLMBadRequestError`` when the provider rejected the request.
@@ -46,12 +53,24 @@ class LLMPort(Protocol):
 
 
 class Tool(Protocol):
+    """One tool the model may call: built-in, HTTP or MCP."""
+
     @property
     def spec(self) -> ToolSpec: ...
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
-        """Run the tool. Raises ``ToolError`` with a message the model may read."""
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
+        """Run the tool. Raises ``ToolError`` with a message the model may read.
+
+        ``idempotency_key`` (``<task_id>:<step>``, queued runs only) is the same for every
+        attempt at this step of this run: a tool with side effects sends it along (HTTP
+        ``Idempotency-Key``, MCP ``_meta``) so its service can dedupe a call made twice.
+        """
         ...
+
+
+Toolbox = Callable[[], Mapping[str, "Tool"]]
+"""The tools of an agent by name, read when a run starts (MCP tools change as servers are
+discovered again, come and go)."""
 
 
 class SessionMemory(Protocol):
@@ -79,6 +98,36 @@ class RunGuard(Protocol):
 
     async def charge(self, usage: TokenUsage) -> None:
         """Account one LLM call's tokens and cost against the caller's rates and budgets."""
+        ...
+
+
+class StepJournal(Protocol):
+    """The step journal of one run: ``store.journal.RedisStepJournal`` for queued runs,
+    ``agent.journal.MemoryJournal`` for a sync run that may be handed over to a task.
+
+    The loop replays the entries it finds (no call is made again) and appends each new step
+    before starting the next one.
+    """
+
+    @property
+    def entries(self) -> Sequence[JournalEntry]:
+        """The steps recorded so far: by earlier attempts, then by this one."""
+        ...
+
+    @property
+    def decisions(self) -> Mapping[int, ApprovalDecision]:
+        """Approval decisions by journal step, as they stood when this attempt began."""
+        ...
+
+    def idempotency_key(self, step: int) -> str | None:
+        """The key tool calls at ``step`` send (``<task_id>:<step>``), or None."""
+        ...
+
+    async def append(self, entry: JournalEntry) -> None:
+        """Record ``entry`` at the end (``entry.step.index == len(entries)``).
+
+        Raises ``JournalConflictError`` when another attempt of the run took it over.
+        """
         ...
 
 

@@ -35,6 +35,7 @@ OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 PROVIDER = "gen_ai.provider.name"
 SYSTEM = "gen_ai.system"  # the older name of gen_ai.provider.name, still read by many backends
 TOOL_NAME = "gen_ai.tool.name"
+AGENT_NAME = "gen_ai.agent.name"
 INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 TOOL_ARGUMENTS = "gen_ai.tool.call.arguments"
@@ -70,12 +71,13 @@ def _usage(usage: TokenUsage) -> Attributes:
 
 
 def invoke_agent_attributes(
-    model: str, mode: RunMode, session_id: str | None, generation: int
+    agent: str, model: str, mode: RunMode, session_id: str | None, generation: int
 ) -> Attributes:
-    """Attributes known when a run starts (``model``: the configured name asked for;
-    ``generation``: of the agent config the run uses)."""
+    """Attributes known when a run starts (``agent``: its configured name; ``model``: the
+    configured name asked for; ``generation``: of the agent config the run uses)."""
     attributes: Attributes = {
         OPERATION: "invoke_agent",
+        AGENT_NAME: agent,
         REQUEST_MODEL: model,
         "agent.mode": mode,
         CONFIG_GENERATION: generation,

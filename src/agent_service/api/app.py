@@ -1,14 +1,14 @@
 """The FastAPI app factory: the composition root of an API process.
 
-``create_app(settings)`` builds nothing at import; its lifespan opens Redis, the LLM client and
-the task queue, and puts them in the lifespan state that ``api.deps`` reads. The app is traced
+``create_app(settings)`` builds nothing at import; its lifespan enters the process runtime
+(``runtime.open_runtime``: Redis, stores, the config snapshot and its reloader) and the task
+queue, and puts them in the lifespan state that ``api.deps`` reads. The app is traced
 by OpenTelemetry's ASGI middleware (probes and ``/metrics`` excepted): one server span per
 request, named after its route template, continuing an incoming ``traceparent``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,26 +21,36 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from agent_service import __version__
+from agent_service.agentconfig.load import load_config_version
+from agent_service.agentconfig.model import AgentConfig, ConfigVersion
+from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing
+from agent_service.api.drain import Drain, graceful_timeout
 from agent_service.api.errors import install_error_handlers
 from agent_service.api.middleware import RequestContextMiddleware, RouteTemplates
-from agent_service.api.routes import chat, health, models, openai, tasks
-from agent_service.api.routes import metrics as metrics_route
-from agent_service.config import (
-    Settings,
-    load_config_version,
-    metrics_token,
-    multiprocess_metrics_dir,
+from agent_service.api.openapi import describe
+from agent_service.api.routes import (
+    agents,
+    approvals,
+    chat,
+    health,
+    models,
+    openai,
+    responses,
+    tasks,
 )
-from agent_service.domain.agent_config import AgentConfig, ConfigVersion
+from agent_service.api.routes import metrics as metrics_route
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import flush_traces
 from agent_service.queue.celery_app import create_celery_app
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.reloader import ConfigReloader
-from agent_service.services import Services
+from agent_service.runtime import ConfigHolder, open_runtime
+from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
+from agent_service.store.memory import AdmissionByMemory, MemoryWatch
+from agent_service.store.replication import ReplicaAck
+from agent_service.store.responses import ResponseStore
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +72,6 @@ def _warn_about_auth(settings: Settings, keyring: KeyRing) -> None:
         )
 
 
-def _start_reloader(settings: Settings, services: Services) -> asyncio.Task[None] | None:
-    """Watch the config file (if any) on this process's loop; None when reload is off."""
-    path, interval = settings.config.file, settings.config.reload_interval_seconds
-    if path is None or interval <= 0:
-        return None
-    return asyncio.get_running_loop().create_task(
-        ConfigReloader(path, services, interval).run(), name="config-reloader"
-    )
-
-
 def create_app(
     settings: Settings,
     config: AgentConfig | ConfigVersion | None = None,
@@ -82,7 +82,7 @@ def create_app(
     """The API application.
 
     ``config`` defaults to the one ``settings`` points at; the file (if any) is watched and
-    reloaded when it changes;
+    reloaded when it changes (by the runtime);
     ``metrics`` and ``scrape`` (the registry ``/metrics`` serves) default to this process's
     own, with the queue depth; ``tracer_provider`` to the global one
     (``observability.tracing.configure_tracing``).
@@ -95,33 +95,52 @@ def create_app(
         version = config
     app_metrics = metrics or Metrics(enabled=settings.metrics.enabled)
     app_metrics.build_info.labels(__version__).set(1)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     scrape_from = scrape or scrape_registry(app_metrics, multiprocess_metrics_dir(), reader.read)
     token = metrics_token(settings)
+    # Begun by the server on SIGTERM (api.server); runs still going at its cutoff end cleanly.
+    drain = Drain(graceful_timeout(settings, version.config.limits.run_timeout_seconds))
+
+    running: list[ConfigHolder] = []  # the runtime's configs, for the OpenAPI description
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        services = await Services.open(settings, version, app_metrics)
-        celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
-        queue = TaskQueue(services.redis, celery_app, services.store)
-        keyring = KeyRing(settings.auth.keys_file, lambda: services.config.api_keys)
-        _warn_about_auth(settings, keyring)
-        reloading = _start_reloader(settings, services)
-        state = {
-            "services": services,
-            "task_queue": queue,
-            "scrape_registry": scrape_from,
-            "keyring": keyring,
-            "metrics_token": token,
-        }
-        try:
-            yield state
-        finally:
-            if reloading is not None:
-                reloading.cancel()
-            await services.close()
-            reader.close()
-            flush_traces(tracer_provider)
+        async with open_runtime(settings, version, app_metrics) as runtime:
+            running[:] = [runtime.configs]
+            celery_app = create_celery_app(settings, version.config.limits.run_timeout_seconds)
+            # New tasks are refused (503) before Redis is full: the runs in flight keep room.
+            admission = AdmissionByMemory(
+                MemoryWatch(runtime.redis), settings.redis.admit_memory_percent
+            )
+            replicas = ReplicaAck.of(runtime.redis, runtime.keys, settings.redis)
+            queue = TaskQueue(
+                runtime.redis,
+                celery_app,
+                runtime.tasks,
+                admission=admission,
+                replicas=replicas,
+                slots=runtime.durable.slots,
+            )
+            keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
+            _warn_about_auth(settings, keyring)
+            gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
+            state = {
+                "runtime": runtime,
+                "run_gate": gate,
+                "task_queue": queue,
+                "response_store": ResponseStore(
+                    runtime.redis, runtime.tasks.keys, runtime.tasks.ttl_seconds
+                ),
+                "scrape_registry": scrape_from,
+                "keyring": keyring,
+                "metrics_token": token,
+                "drain": drain,
+            }
+            try:
+                yield state
+            finally:
+                reader.close()
+                flush_traces(tracer_provider)
 
     app = FastAPI(
         title="agent-service",
@@ -129,12 +148,19 @@ def create_app(
         description="Run LLM agents synchronously (`/v1/chat`) or as queued tasks (`/v1/tasks`).",
         lifespan=lifespan,
     )
+    app.state.drain = drain
+    app.openapi = describe(  # type: ignore[method-assign]
+        app.openapi, settings, lambda: running[0].current if running else None
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tasks.router)
+    app.include_router(approvals.router)
     app.include_router(models.router)
+    app.include_router(agents.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
     app.include_router(metrics_route.router)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -148,8 +174,11 @@ def create_app(
         health.router,
         chat.router,
         tasks.router,
+        approvals.router,
         models.router,
+        agents.router,
         openai.router,
+        responses.router,
         metrics_route.router,
     )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])

@@ -2,8 +2,10 @@
 
 Keys are accepted as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. They are known
 by their SHA-256 only: from the agent config (``apiKeys``, hot-reloaded with it) and from the
-keys file (``AGENT_AUTH_KEYS_FILE``, a mounted Secret, re-read when it changes). A presented key
-is hashed and looked up, then compared with ``hmac.compare_digest``.
+keys file (``AGENT_AUTH_KEYS_FILE``, a mounted Secret, re-read when it changes). The setting may
+name a directory instead: every ``*.yaml`` file in it is a keys file (the Helm chart mounts the
+client keys and the helm test key as two files of one projected volume). A presented key is
+hashed and looked up, then compared with ``hmac.compare_digest``.
 
 Keys file (YAML)::
 
@@ -27,7 +29,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent_service.domain.agent_config import NAME_PATTERN, ApiKeySpec
+from agent_service.agentconfig.model import ApiKeySpec
+from agent_service.agentconfig.spec import NAME_PATTERN
 from agent_service.domain.callers import Caller
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,16 @@ def _entries(specs: Sequence[ApiKeySpec | _FileKey]) -> dict[str, _Entry]:
     return table
 
 
+def keys_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``*.yaml`` / ``*.yml`` files of the directory ``path`` (sorted;
+    hidden entries such as a projected volume's ``..data`` are skipped)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
+
+
 def read_keys_file(path: Path) -> list[_FileKey]:
     """The keys of ``path`` (``ValueError`` with a reason if it is not a valid keys file)."""
     try:
@@ -105,7 +118,7 @@ class KeyRing:
         self._config_seen: Sequence[ApiKeySpec] | None = None
         self._config_table: dict[str, _Entry] = {}
         self._file_table: dict[str, _Entry] = {}
-        self._file_state: tuple[str, int, int] | None = None
+        self._file_state: tuple[tuple[str, int, int], ...] | None = None
         self._checked = 0.0
         self._refresh_file(force=True)
 
@@ -132,24 +145,34 @@ class KeyRing:
             self._checked = now
             self._refresh_file(force=False)
 
+    @staticmethod
+    def _files_state(path: Path) -> tuple[tuple[str, int, int], ...]:
+        """Identity of the keys files as they are now (a Secret update swaps a symlink)."""
+        state = []
+        for file in keys_files(path):
+            resolved = file.resolve(strict=True)
+            stat = resolved.stat()
+            state.append((str(resolved), stat.st_ino, stat.st_mtime_ns))
+        return tuple(state)
+
     def _refresh_file(self, force: bool) -> None:
         if self._file is None:
             return
         try:
-            resolved = self._file.resolve(strict=True)
-            stat = resolved.stat()
+            state = self._files_state(self._file)
         except OSError:
             if force:
                 log.error("API keys file %s is missing: its keys are refused", self._file)
             self._file_table, self._file_state = {}, None
             return
-        state = (str(resolved), stat.st_ino, stat.st_mtime_ns)
         if state == self._file_state and not force:
             return
         self._file_state = state
         try:
-            self._file_table = _entries(read_keys_file(self._file))
-        except ValueError as exc:  # keep the previous keys: a broken Secret must not lock out
+            keys = [key for path in keys_files(self._file) for key in read_keys_file(path)]
+            self._file_table = _entries(keys)
+        except (ValueError, OSError) as exc:  # keep the previous keys: a broken Secret must
+            # not lock everyone out
             log.error("API keys file rejected, keeping %d keys: %s", len(self._file_table), exc)
             return
         log.info("API keys file loaded: %d keys", len(self._file_table))

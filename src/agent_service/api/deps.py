@@ -1,5 +1,6 @@
-"""FastAPI dependencies: the process's services from the lifespan state, the caller (API key),
-run admission (rate limits and budgets), request checks.
+"""FastAPI dependencies: narrow parts of the process runtime from the lifespan state (the config
+snapshot, the task store, metrics, run guards, settings), the caller (API key), run admission
+(rate limits and budgets), request checks. A route names only what it uses.
 
 Dependencies are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in
 its thread pool, a thread handoff per dependency per request (measured: a quarter of the CPU
@@ -12,36 +13,74 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 
+from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing, presented_key
+from agent_service.api.drain import Drain
 from agent_service.api.errors import ApiError
-from agent_service.config import Settings
 from agent_service.domain.callers import ANONYMOUS, Caller
 from agent_service.domain.errors import ErrorType
+from agent_service.observability.metrics import Metrics
 from agent_service.queue.producer import TaskQueue
-from agent_service.services import Services
-from agent_service.store.limits import BUDGET_MESSAGES, Admission
+from agent_service.runtime import Runtime, Snapshot
+from agent_service.runtime.process import DurableStores
+from agent_service.settings import Settings
+from agent_service.store.client import Redis
+from agent_service.store.responses import ResponseStore
+from agent_service.store.tasks import TaskStore
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agent-service"'}
-_RATE_MESSAGES = {
-    "requests_per_minute": "too many requests for this API key: the per-minute limit is reached",
-    "tokens_per_minute": "this API key used its LLM tokens for this minute",
-    **BUDGET_MESSAGES,
-}
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.state.runtime
+    return runtime
 
 
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.state.services.settings
-    return settings
+    return _runtime(request).settings
+
+
+async def get_snapshot(request: Request) -> Snapshot:
+    """The config snapshot in force when the request arrived: a run keeps it to its end."""
+    return _runtime(request).configs.current
+
+
+async def get_tasks(request: Request) -> TaskStore:
+    return _runtime(request).tasks
+
+
+async def get_durable(request: Request) -> DurableStores:
+    """Step journals, approvals and session slots (durable runs)."""
+    return _runtime(request).durable
+
+
+async def get_redis(request: Request) -> Redis:
+    return _runtime(request).redis
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return _runtime(request).metrics
+
+
+async def get_gate(request: Request) -> RunGate:
+    gate: RunGate = request.state.run_gate
+    return gate
+
+
+async def get_responses(request: Request) -> ResponseStore:
+    """Stored Responses and chat continuations (the OpenAI-compatible routes)."""
+    store: ResponseStore = request.state.response_store
+    return store
 
 
 async def get_queue(request: Request) -> TaskQueue:
     queue: TaskQueue = request.state.task_queue
     return queue
+
+
+async def get_drain(request: Request) -> Drain:
+    drain: Drain = request.state.drain
+    return drain
 
 
 async def require_json(request: Request) -> None:
@@ -58,8 +97,7 @@ async def require_json(request: Request) -> None:
 async def get_caller(request: Request) -> Caller:
     """The caller of a /v1 request: its API key's tenant (401 without a valid key), or the
     anonymous ``default`` tenant when authentication is off."""
-    services: Services = request.state.services
-    if not services.settings.auth.enabled:
+    if not _runtime(request).settings.auth.enabled:
         caller = ANONYMOUS
     else:
         keyring: KeyRing = request.state.keyring
@@ -80,61 +118,15 @@ async def get_caller(request: Request) -> Caller:
     return caller
 
 
-def rate_headers(admission: Admission) -> dict[str, str]:
-    """``X-RateLimit-*`` of the per-minute request limit (none when it is not set)."""
-    if admission.limit is None or admission.remaining is None:
-        return {}
-    return {
-        "X-RateLimit-Limit": str(admission.limit),
-        "X-RateLimit-Remaining": str(admission.remaining),
-        "X-RateLimit-Reset": str(admission.reset),
-    }
-
-
-async def admit_run(services: Services, caller: Caller) -> dict[str, str]:
-    """Count a run against the caller's rates and budgets: 429 when one is exhausted (with
-    ``Retry-After`` and ``X-RateLimit-*``), else the headers to add to the answer."""
-    limits = services.config.limits_for(caller.tenant)
-    admission = await services.limiter.admit(caller, limits)
-    headers = rate_headers(admission)
-    if admission.allowed:
-        return headers
-    reason = admission.reason or "requests_per_minute"
-    services.metrics.rate_limited.labels(reason).inc()
-    error = ErrorType.BUDGET_EXCEEDED if reason.startswith("daily_") else ErrorType.RATE_LIMITED
-    raise ApiError(
-        429,
-        error,
-        _RATE_MESSAGES.get(reason, reason),
-        headers={**headers, "Retry-After": str(admission.retry_after)},
-    )
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+TasksDep = Annotated[TaskStore, Depends(get_tasks)]
+DurableDep = Annotated[DurableStores, Depends(get_durable)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+GateDep = Annotated[RunGate, Depends(get_gate)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+DrainDep = Annotated[Drain, Depends(get_drain)]
+ResponsesDep = Annotated[ResponseStore, Depends(get_responses)]
 JsonBody = Depends(require_json)
-
-
-def check_run_body(message: str, model: str | None, metadata_size: int, services: Services) -> None:
-    """Limits that depend on settings and the config in force (422 in the error shape)."""
-    settings = services.settings.api
-    if len(message) > settings.max_message_chars:
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            f"message: longer than {settings.max_message_chars} characters",
-        )
-    if model is not None and model not in services.config.model_names:
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            f"model: {model!r} is not configured (known: {', '.join(services.config.model_names)})",
-        )
-    if metadata_size > settings.max_metadata_bytes:
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            f"metadata: larger than {settings.max_metadata_bytes} bytes as JSON",
-        )

@@ -58,6 +58,7 @@ class _Exchange:
         self.trace_id = trace_id
         self.max_body_bytes = max_body_bytes
         self.status = 500
+        self.path = ""
         self.started = False
         self.too_large = False
         self._seen = 0
@@ -115,7 +116,8 @@ class _Exchange:
         self, status: int, error_type: str, message: str, header: tuple[bytes, bytes]
     ) -> None:
         """Answer in the error shape from the middleware (the app never saw the request)."""
-        body = json.dumps(error_body(error_type, message, self.request_id)).encode()
+        shaped = error_body(error_type, message, self.request_id, path=self.path, status=status)
+        body = json.dumps(shaped).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -183,6 +185,7 @@ class RequestContextMiddleware:
         # untraced routes (probes, /metrics) have none and get no X-Trace-Id.
         tag_current_span("agent.request_id", request_id)
         exchange = _Exchange(send, request_id, self.max_body_bytes, current_trace_id())
+        exchange.path = scope["path"]
         route = self.routes(scope["path"])
         in_progress = self.metrics.http_in_progress.labels(route)
         in_progress.inc()

@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from agent_service.controller.crd import GROUP, PLURAL, VERSION
+from agent_service.agentconfig.crd import GROUP, PLURAL, VERSION
 from agent_service.controller.reconcile import (
     ApiUnavailableError,
     Cluster,
@@ -64,7 +64,7 @@ def handle(
         assert outcome.config is not None
         metrics.set_config(obj.generation, outcome.config.fingerprint())
     if news:
-        metrics.config_reloads.labels("applied" if outcome.accepted else "rejected").inc()
+        metrics.config_reload("applied" if outcome.accepted else "rejected")
         if outcome.accepted:
             cluster.event(obj, "Normal", "Applied", outcome.message)
             log.info("AgentConfig %s/%s: %s", namespace, name, outcome.message)

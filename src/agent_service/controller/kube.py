@@ -1,4 +1,5 @@
-"""``KubeCluster``: the controller's ``Cluster`` port on the official Kubernetes client.
+"""``KubeCluster``: the controller's ``Cluster`` port on the official Kubernetes client, and
+``KubeSecrets``: the ``SecretStore`` of ``agent-service ensure-secret``.
 
 The only module that talks to the Kubernetes API. Calls are synchronous (kopf runs sync
 handlers in its thread pool); API errors other than "not found" become
@@ -7,14 +8,18 @@ handlers in its thread pool); API errors other than "not found" become
 
 from __future__ import annotations
 
+import base64
 import datetime
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from agent_service.controller.crd import API_VERSION, KIND
+from agent_service.agentconfig.crd import API_VERSION, KIND
+from agent_service.controller.generated_secrets import SecretStoreError, StoredSecret
 from agent_service.controller.reconcile import (
     ApiUnavailableError,
     ConfigMapState,
@@ -115,3 +120,92 @@ class KubeCluster:
             self._core.create_namespaced_event(obj.namespace, event)
         except ApiException as exc:  # best effort: the status says it all
             log.warning("cannot post an event for %s: %s %s", obj.name, exc.status, exc.reason)
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def pod_namespace(configured: str | None) -> str:
+    """``configured``, else the pod's own namespace, else ``default`` (outside a cluster)."""
+    if configured:
+        return configured
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
+
+
+class KubeSecrets:
+    """``generated_secrets.SecretStore`` on the Kubernetes API: read, create, add keys.
+
+    Additions are a merge patch carrying the resourceVersion that was read, so the API server
+    refuses one (409) when the Secret changed in between: a value written by someone else is
+    never overwritten.
+    """
+
+    def __init__(self, namespace: str, api: client.ApiClient) -> None:
+        self._namespace = namespace
+        self._core = client.CoreV1Api(api)
+
+    def _failed(self, action: str, name: str, exc: ApiException) -> SecretStoreError:
+        return SecretStoreError(
+            f"{action} Secret {self._namespace}/{name}: {exc.status} {exc.reason}"
+        )
+
+    def read(self, name: str) -> StoredSecret | None:
+        try:
+            found = self._core.read_namespaced_secret(name, self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise self._failed("reading", name, exc) from exc
+        meta = found.metadata or client.V1ObjectMeta()
+        return StoredSecret(
+            data={k: base64.b64decode(v) for k, v in (found.data or {}).items()},
+            labels=dict(meta.labels or {}),
+            annotations=dict(meta.annotations or {}),
+            version=meta.resource_version or "",
+        )
+
+    def create(self, name: str, data: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+        body = client.V1Secret(
+            api_version="v1",
+            kind="Secret",
+            type="Opaque",
+            metadata=client.V1ObjectMeta(name=name, namespace=self._namespace, labels=dict(labels)),
+            data={k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        )
+        try:
+            self._core.create_namespaced_secret(self._namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:  # created by someone else since we looked
+                return False
+            raise self._failed("creating", name, exc) from exc
+        return True
+
+    def add(
+        self, name: str, version: str, data: Mapping[str, str], annotations: Mapping[str, str]
+    ) -> bool:
+        metadata: dict[str, object] = {"resourceVersion": version}
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        body: dict[str, object] = {"metadata": metadata}
+        if data:
+            body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        try:
+            self._core.patch_namespaced_secret(name, self._namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:  # changed since we read it
+                return False
+            raise self._failed("patching", name, exc) from exc
+        return True
+
+
+def secret_store(namespace: str | None) -> KubeSecrets:
+    """The ``KubeSecrets`` of ``namespace`` (default: the pod's), through the pod's service
+    account or the local kubeconfig."""
+    try:
+        api = connect()
+    except kube_config.ConfigException as exc:
+        raise SecretStoreError(f"no Kubernetes credentials: {exc}") from exc
+    return KubeSecrets(pod_namespace(namespace), api)

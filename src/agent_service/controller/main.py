@@ -9,31 +9,19 @@ its bookkeeping in the resource's status, so the controller needs only ``patch``
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import kopf
 
 from agent_service import __version__
-from agent_service.config import Settings, metrics_token
 from agent_service.controller.handlers import build_registry
-from agent_service.controller.kube import KubeCluster, connect
+from agent_service.controller.kube import KubeCluster, connect, pod_namespace
 from agent_service.controller.reconcile import Policy
 from agent_service.observability.exposition import serve_metrics
 from agent_service.observability.logging import configure_logging
 from agent_service.observability.metrics import Metrics
+from agent_service.settings import Settings, metrics_token
 
 log = logging.getLogger(__name__)
-
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def _namespace(configured: str | None) -> str:
-    if configured:
-        return configured
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
-    except OSError:
-        return "default"
 
 
 def operator_settings() -> kopf.OperatorSettings:
@@ -50,7 +38,7 @@ def operator_settings() -> kopf.OperatorSettings:
 def run_controller(settings: Settings) -> int:
     configure_logging(settings.log, component="controller")
     options = settings.controller
-    namespace = _namespace(options.namespace)
+    namespace = pod_namespace(options.namespace)
     metrics = Metrics()
     metrics.build_info.labels(__version__).set(1)
     for result in ("applied", "rejected"):

@@ -9,22 +9,21 @@ touches the ConfigMap: the pods keep the last good config.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
-import yaml
 from pydantic import ValidationError
 
-from agent_service.controller.crd import API_VERSION, KIND
-from agent_service.controller.status import conditions_for
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.agentconfig.crd import KIND
+from agent_service.agentconfig.load import validation_errors
+from agent_service.agentconfig.model import AgentConfig
+from agent_service.agentconfig.render import CONFIG_KEY, render_config
+from agent_service.agentconfig.status import conditions_for
 from agent_service.domain.errors import ToolError
-from agent_service.httptools.ssrf import check_url
+from agent_service.egress.guard import check_url
+from agent_service.egress.hosts import host_allowed, url_host
 
-CONFIG_KEY = "config.yaml"
 ANNOTATION_GENERATION = "agent-service.dev/generation"
 ANNOTATION_HASH = "agent-service.dev/config-hash"
 ANNOTATION_SOURCE = "agent-service.dev/source"
@@ -99,10 +98,6 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _loc(parts: Sequence[int | str]) -> str:
-    return ".".join(str(p) for p in parts) or "spec"
-
-
 def check_spec(
     spec: Mapping[str, Any], cluster: Cluster, policy: Policy
 ) -> tuple[AgentConfig | None, list[Problem]]:
@@ -111,8 +106,8 @@ def check_spec(
         config = AgentConfig.model_validate(dict(spec))
     except ValidationError as exc:
         return None, [
-            Problem(f"spec.{_loc(err['loc'])}".rstrip("."), "InvalidSpec", err["msg"])
-            for err in exc.errors()
+            Problem(path, "InvalidSpec", message)
+            for path, message in validation_errors(exc, prefix=("spec",))
         ]
     problems = [*_secret_problems(config, cluster, policy), *_tool_problems(config, policy)]
     return (None if problems else config), problems
@@ -123,7 +118,7 @@ def _secret_problems(config: AgentConfig, cluster: Cluster, policy: Policy) -> I
         ref = model.api_key.secret_key_ref if model.api_key else None
         if ref is None:
             continue
-        path = f"spec.models.{index}.apiKey.secretKeyRef"
+        path = f"spec.models[{index}].apiKey.secretKeyRef"
         keys = cluster.secret_keys(ref.name)
         if keys is None:
             yield Problem(path, "SecretNotFound", f"Secret {ref.name!r} does not exist")
@@ -148,33 +143,20 @@ def _tool_problems(config: AgentConfig, policy: Policy) -> Iterator[Problem]:
         )
     allow_private = tools.allow_private_networks and policy.allow_private_networks
     for index, tool in enumerate(tools.http):
-        path = f"spec.tools.http.{index}.url"
+        path = f"spec.tools.http[{index}].url"
         try:
             check_url(tool.url, allow_private)
         except ToolError as exc:
             yield Problem(path, "ToolURLNotAllowed", f"{tool.url}: {exc}")
             continue
-        host = (urlsplit(tool.url).hostname or "").lower()
+        host = url_host(tool.url)
         allowed = policy.allowed_tool_hosts
-        if allowed and not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
+        if not host_allowed(host, allowed):
             yield Problem(
                 path,
                 "ToolURLNotAllowed",
                 f"host {host!r} is not in the allowed tool hosts ({', '.join(allowed)})",
             )
-
-
-def render_config(obj: ObjectRef, config: AgentConfig) -> dict[str, str]:
-    """The ConfigMap data for a valid config: the resource, normalised, with its generation
-    (``config.parse_config_document`` reads the generation back)."""
-    document = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": obj.name, "namespace": obj.namespace, "generation": obj.generation},
-        "spec": config.model_dump(mode="json", by_alias=True),
-    }
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-    return {CONFIG_KEY: text}
 
 
 def reconcile(

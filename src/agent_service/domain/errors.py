@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     # dependency errors and load shedding (503)
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     OVERLOADED = "overloaded"
+    SHUTTING_DOWN = "shutting_down"  # the API process drains (SIGTERM): retry elsewhere
     # run outcomes
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_REQUEST = "llm_bad_request"
@@ -30,6 +31,11 @@ class ErrorType(StrEnum):
     MAX_ITERATIONS = "max_iterations"
     TOKEN_LIMIT = "token_limit"  # noqa: S105  # an error type, not a credential
     BUDGET_EXCEEDED = "budget_exceeded"
+    INVALID_OUTPUT = "invalid_output"
+    APPROVAL_REQUIRED = "approval_required"
+    """A synchronous run reached a tool call that needs a person's approval (409)."""
+    APPROVAL_TIMEOUT = "approval_timeout"
+    """Nobody decided on a tool call in time and the agent is set to fail then."""
     CANCELLED = "cancelled"
     POISON = "poison"
     INTERNAL = "internal"
@@ -67,3 +73,9 @@ class DependencyUnavailableError(AgentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorType.DEPENDENCY_UNAVAILABLE, message)
+
+
+class StorageFullError(DependencyUnavailableError):
+    """Redis refuses writes: it is at (or, for new tasks, near) its ``maxmemory``. Answered as
+    a 503 with ``Retry-After``; a worker keeps the run's end and retries it instead of
+    failing the task (see docs/operations.md)."""

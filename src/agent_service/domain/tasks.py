@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -16,6 +16,8 @@ from agent_service.domain.runs import DEFAULT_TENANT, RunRequest, RunResult, Usa
 class TaskStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    """Paused at a tool call a person must approve; no worker holds it while it waits."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -23,6 +25,18 @@ class TaskStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+class TaskAttempt(BaseModel):
+    """One delivery of a task to a worker, and where in the run's step journal it began."""
+
+    attempt: int
+    started_at: float
+    resumed_at_step: int = 0
+    """Steps of the journal replayed, not run again (0: the run started from its beginning)."""
+    trigger: Literal["submitted", "redelivered", "approval"] = "submitted"
+    """Why this attempt began: the first delivery, a redelivery after a worker was lost, or the
+    decision on an approval the run was waiting for."""
 
 
 class TaskError(BaseModel):
@@ -59,6 +73,10 @@ class TaskRecord(BaseModel):
     request: RunRequest
     created_at: float
     tenant: str = DEFAULT_TENANT
+    agent: str | None = None
+    """The agent the task runs (resolved at submission: the request's, else the default)."""
+    config_generation: int | None = None
+    """Generation of the agent config in force at submission."""
     key_id: str | None = None
     """Id of the API key that submitted it (its per-minute token rate is charged)."""
     idempotency_key: str | None = None
@@ -67,6 +85,10 @@ class TaskRecord(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     attempts: int = 0
+    attempt_log: list[TaskAttempt] = []
+    """Each attempt, oldest first, with the journal step it resumed at."""
+    approval_id: str | None = None
+    """The approval the task waits for (status ``awaiting_approval``)."""
     result: RunResult | None = None
     error: TaskError | None = None
     usage: Usage | None = None

@@ -1,69 +1,50 @@
 """HTTP tools declared in the agent config, called through an SSRF-guarded aiohttp session.
 
-The composition root (``services.Services``) calls ``create_tool_session`` inside its event loop,
-passes the session to ``build_http_tools`` and closes it on shutdown; the agent loop only sees
-the resulting ``Tool`` objects.
+The process runtime (``runtime``) creates the session with ``egress.create_guarded_session``
+inside its event loop, passes it to ``build_http_tools`` and closes it when the config snapshot
+is retired; the agent loop only sees the resulting ``Tool`` objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
-from aiohttp.resolver import ThreadedResolver
 
 from agent_service.agent.ports import Tool
-from agent_service.domain.agent_config import HttpToolSpec
+from agent_service.agentconfig.model import HttpToolSpec
 from agent_service.domain.errors import ToolError
 from agent_service.domain.messages import ToolSpec
-from agent_service.httptools.ssrf import AddressNotAllowedError, GuardedResolver, check_url
+from agent_service.egress.guard import AddressNotAllowedError, check_url
+from agent_service.egress.session import is_guarded
 
-MAX_CONNECTIONS = 200
 MAX_OUTPUT_CHARS = 8000
 MAX_BODY_BYTES = 1024 * 1024
 ERROR_EXCERPT_CHARS = 200
 BACKOFF_SECONDS = 0.2
 _TRUNCATED = " …[truncated]"
-
-# Sessions made by create_tool_session and their allow_private flag, so build_http_tools can
-# refuse a session whose connector does not filter resolved addresses the same way.
-_GUARDED: weakref.WeakKeyDictionary[aiohttp.ClientSession, bool] = weakref.WeakKeyDictionary()
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Carries ``<task_id>:<step>`` on every call of a queued run (docs/durability.md)."""
 
 
 class _RetryableError(Exception):
     """An attempt failed in a way another attempt may fix (connection, timeout, 5xx)."""
 
 
-def create_tool_session(allow_private_networks: bool) -> aiohttp.ClientSession:
-    """A session whose every connection goes through the SSRF-guarded resolver.
-
-    Call it inside the running event loop; the caller owns the session and closes it.
-    """
-    # The connector does not own a resolver it is given, so it never closes it: harmless, as
-    # ThreadedResolver.close() is a no-op.
-    resolver = GuardedResolver(ThreadedResolver(), allow_private_networks)
-    connector = aiohttp.TCPConnector(resolver=resolver, limit=MAX_CONNECTIONS)
-    # trust_env=False: a proxy from the environment would connect on our behalf, unchecked.
-    session = aiohttp.ClientSession(connector=connector, trust_env=False)
-    _GUARDED[session] = allow_private_networks
-    return session
-
-
 def build_http_tools(
     specs: Sequence[HttpToolSpec], *, allow_private_networks: bool, session: aiohttp.ClientSession
 ) -> list[Tool]:
-    """One ``HttpTool`` per spec, sharing ``session`` (from ``create_tool_session``).
+    """One ``HttpTool`` per spec, sharing ``session`` (from ``create_guarded_session``).
 
-    ``ValueError`` when the session was not made by ``create_tool_session`` with the same
+    ``ValueError`` when the session was not made by ``create_guarded_session`` with the same
     ``allow_private_networks``: host names would then bypass the SSRF policy.
     """
-    if _GUARDED.get(session) != allow_private_networks:
+    if not is_guarded(session, allow_private_networks):
         raise ValueError(
-            "session must come from create_tool_session(allow_private_networks="
+            "session must come from egress.create_guarded_session(allow_private_networks="
             f"{allow_private_networks})"
         )
     return [
@@ -100,22 +81,27 @@ class HttpTool:
     def spec(self) -> ToolSpec:
         return self._spec
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
+        """Call the endpoint; with ``idempotency_key`` every attempt (retries included) sends
+        it as ``Idempotency-Key``, so the service can tell a repeated call from a new one."""
         # Literal IP hosts never reach the resolver, so they are checked here.
         check_url(self._http.url, self._allow_private)
+        headers = self._http.headers
+        if idempotency_key is not None:
+            headers = {**headers, IDEMPOTENCY_HEADER: idempotency_key}
         for attempt in range(self._http.retries):
             try:
-                return await self._attempt(arguments)
+                return await self._attempt(arguments, headers)
             except _RetryableError:
                 await asyncio.sleep(self._backoff * 2**attempt)
         try:
-            return await self._attempt(arguments)
+            return await self._attempt(arguments, headers)
         except _RetryableError as exc:
             attempts = self._http.retries + 1
             suffix = f" (after {attempts} attempts)" if attempts > 1 else ""
             raise ToolError(f"{exc}{suffix}") from None
 
-    async def _attempt(self, arguments: dict[str, Any]) -> str:
+    async def _attempt(self, arguments: dict[str, Any], headers: Mapping[str, str]) -> str:
         timeout = self._http.timeout_seconds
         body: dict[str, Any] = (
             {"params": query_params(arguments)}
@@ -126,7 +112,7 @@ class HttpTool:
             async with self._session.request(
                 self._http.method,
                 self._http.url,
-                headers=self._http.headers,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
                 **body,

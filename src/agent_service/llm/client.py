@@ -1,6 +1,7 @@
 """``LiteLLMClient``: the ``LLMPort`` on ``litellm.acompletion``, with our retries and fallbacks.
 
-Built once per process (API lifespan, worker start-up) and shared by every run. One ``complete``
+Built per config snapshot by the runtime (``LiteLLMClient.for_config``): it knows that
+snapshot's models and retry policy, so a run only names a model. One ``complete``
 walks the model's fallback chain; each model gets ``1 + retry.max_retries`` attempts with full
 jitter backoff (``retry``); LiteLLM's own retries are off so the accounting stays in one place.
 Each attempt is recorded as an ``LLMAttempt`` on the completion, or on the raised error's
@@ -24,11 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_service.config import (
-    DEFAULT_SECRETS_DIR,
-    prepare_litellm_environment,
-    resolve_secret,
-)
+from agent_service.agentconfig.secrets import resolve_secret
+from agent_service.settings import DEFAULT_SECRETS_DIR, prepare_litellm_environment
 
 # LiteLLM reads its environment at import (offline price map, telemetry): prepare it first.
 prepare_litellm_environment()
@@ -40,7 +38,11 @@ from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: E402
 )
 
 from agent_service.agent.ports import DeltaCallback  # noqa: E402
-from agent_service.domain.agent_config import AgentConfig, ModelSpec, RetryPolicy  # noqa: E402
+from agent_service.agentconfig.model import (  # noqa: E402
+    AgentConfig,
+    ModelSpec,
+    RetryPolicy,
+)
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError  # noqa: E402
 from agent_service.domain.messages import (  # noqa: E402
     ChatMessage,
@@ -177,29 +179,50 @@ class RequestRejectedError(LLMBadRequestError):
 
 
 class LiteLLMClient:
-    """``LLMPort`` on LiteLLM. ``rng`` and ``sleep`` are injectable for deterministic tests;
-    ``secrets_dir`` is where Secrets named by ``secretKeyRef`` are mounted."""
+    """``LLMPort`` on LiteLLM for one set of configured ``models`` and their ``retry`` policy.
+
+    ``rng`` and ``sleep`` are injectable for deterministic tests; ``secrets_dir`` is where
+    Secrets named by ``secretKeyRef`` are mounted. Cheap to build: LiteLLM's HTTP clients are
+    process-wide (``close_llm_clients`` closes them at shutdown).
+    """
 
     def __init__(
         self,
+        models: Sequence[ModelSpec],
+        retry: RetryPolicy,
         *,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         secrets_dir: Path = DEFAULT_SECRETS_DIR,
     ) -> None:
+        self._models = {spec.name: spec for spec in models}
+        self._retry = retry
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         self._sleep = sleep
         self._secrets_dir = secrets_dir
 
+    @classmethod
+    def for_config(
+        cls,
+        config: AgentConfig,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets_dir: Path = DEFAULT_SECRETS_DIR,
+    ) -> LiteLLMClient:
+        """The client of a config snapshot: its models and retry policy."""
+        return cls(config.models, config.retry, rng=rng, sleep=sleep, secrets_dir=secrets_dir)
+
     async def complete(
         self,
         *,
-        config: AgentConfig,
         model: str,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMCompletion:
         """One logical call on configured model ``model``, with retries and fallbacks.
 
@@ -208,18 +231,17 @@ class LiteLLMClient:
         would see the answer start over); it raises ``LLMUnavailableError`` at once.
         """
         attempts: list[LLMAttempt] = []
+        retry = self._retry
         try:
-            chain = fallback_chain(config, model)
+            chain = fallback_chain(self._models, model)
         except KeyError:
             raise RequestRejectedError(f"model {model!r} is not configured", attempts) from None
-        request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
-        if tools:
-            request["tools"] = [t.to_openai() for t in tools]
+        request = _request(messages, tools, response_format, tool_choice)
         progress = _Progress()
         for name in chain:
-            spec = config.model(name)
-            for attempt in range(1 + config.retry.max_retries):
-                await retry_pause(attempt, config.retry, self._rng, self._sleep)
+            spec = self._models[name]
+            for attempt in range(1 + retry.max_retries):
+                await retry_pause(attempt, retry, self._rng, self._sleep)
                 started = time.perf_counter()
                 try:
                     answer = await self._attempt(spec, request, max_tokens, on_delta, progress)
@@ -261,17 +283,6 @@ class LiteLLMClient:
                 )
         raise ChainExhaustedError(f"no model answered: {attempt_summary(attempts)}", attempts)
 
-    async def aclose(self) -> None:
-        """Close the HTTP sessions LiteLLM holds for this process (its cached provider clients).
-
-        LiteLLM keeps its clients in a process-global cache (one per provider settings and
-        event loop) rather than per ``LiteLLMClient``, so this closes them for the whole process:
-        call it once at shutdown, on the event loop that made the calls. The cache is flushed
-        too, or the closed clients would fail every later call; a later call builds new ones.
-        """
-        await close_litellm_async_clients()  # type: ignore[no-untyped-call]
-        litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
-
     async def _attempt(
         self,
         spec: ModelSpec,
@@ -304,6 +315,23 @@ class LiteLLMClient:
                 response = await litellm.acompletion(**kwargs)
             return _parse_response(response)
         return await _stream(kwargs, deadline, on_delta, progress)
+
+
+def _request(
+    messages: Sequence[ChatMessage],
+    tools: Sequence[ToolSpec],
+    response_format: dict[str, Any] | None,
+    tool_choice: str | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The provider-independent part of every attempt's request."""
+    request: dict[str, Any] = {"messages": [m.to_openai() for m in messages]}
+    if tools:
+        request["tools"] = [t.to_openai() for t in tools]
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
+    if response_format is not None:
+        request["response_format"] = response_format
+    return request
 
 
 async def _stream(
@@ -483,8 +511,6 @@ def provider_api_key(spec: ModelSpec, secrets_dir: Path) -> str | None:
 def failed_attempt(
     spec: ModelSpec, outcome: FailureOutcome, started: float, exc: BaseException
 ) -> LLMAttempt:
-    """The ``LLMAttempt`` of an attempt that raised ``exc`` (its text cut to a few hundred
-    characters); ``started`` is its ``time.perf_counter()`` start."""
     text = str(exc)
     if len(text) > _ERROR_TEXT_MAX:
         text = text[:_ERROR_TEXT_MAX] + "..."
@@ -506,3 +532,15 @@ def attempt_summary(attempts: Sequence[LLMAttempt]) -> str:
         else:
             runs.append([attempt.model, attempt.outcome, 1])
     return ", ".join(f"{m}→{o}" + (f" x{n}" if n > 1 else "") for m, o, n in runs) or "no attempt"
+
+
+async def close_llm_clients() -> None:
+    """Close the HTTP sessions LiteLLM holds for this process (its cached provider clients).
+
+    LiteLLM keeps its clients in a process-global cache (one per provider settings and event
+    loop) rather than per ``LiteLLMClient``, so this closes them for the whole process: the
+    runtime calls it once at shutdown, on the event loop that made the calls. The cache is
+    flushed too, or the closed clients would fail every later call; a later call builds new ones.
+    """
+    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+    litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ one price list that budgets and metrics must agree on.
 
 from __future__ import annotations
 
-from agent_service.domain.agent_config import ModelSpec
+from agent_service.agentconfig.model import ModelSpec
 
 
 def cost_usd(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:

@@ -26,8 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent_service.config import DEFAULT_SECRETS_DIR
-from agent_service.domain.agent_config import ModelSpec, RetryPolicy
+from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.embeddings import Embeddings
 from agent_service.domain.messages import LLMAttempt, TokenUsage
 from agent_service.domain.tokens import count_tokens
@@ -43,6 +42,7 @@ from agent_service.llm.client import (
 from agent_service.llm.cost import cost_usd
 from agent_service.llm.retry import classify, is_retryable
 from agent_service.llm.vectors import decode_vector, plan_batches
+from agent_service.settings import DEFAULT_SECRETS_DIR
 
 # After agent_service.llm.client: importing it prepares LiteLLM's environment and settings.
 import litellm  # isort: skip

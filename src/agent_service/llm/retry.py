@@ -10,9 +10,10 @@ paying LiteLLM's import cost and lets the table-driven tests use stand-in except
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Literal
 
-from agent_service.domain.agent_config import AgentConfig, RetryPolicy
+from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 
 FailureOutcome = Literal[
     "rate_limited", "server_error", "timeout", "connection_error", "bad_request", "other_error"
@@ -108,11 +109,11 @@ def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> floa
     return rng.uniform(0.0, ceiling)
 
 
-def fallback_chain(config: AgentConfig, model: str) -> list[str]:
-    """``model`` then its own fallbacks, without duplicates.
+def fallback_chain(models: Mapping[str, ModelSpec], model: str) -> list[str]:
+    """``model`` then its own fallbacks, without duplicates (``models``: configured by name).
 
     Fallbacks of fallbacks are not followed: the chain is what the operator wrote for ``model``.
     Raises ``KeyError`` when ``model`` is not configured.
     """
-    spec = config.model(model)
+    spec = models[model]
     return list(dict.fromkeys([spec.name, *spec.fallbacks]))

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-from agent_service.config import LogSettings
+from agent_service.settings import LogSettings
 
 _SENSITIVE_KEYS = frozenset(
     {"authorization", "api_key", "apikey", "x-api-key", "password", "token", "secret", "cookie"}

@@ -12,6 +12,8 @@ a ``multiprocess_mode`` so dead processes drop out.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -27,6 +29,11 @@ LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
 )  # fmt: skip
+ARCHIVE_ERROR_REASONS = ("database", "outbox", "rejected", "unreadable", "expired")
+"""Why archiving failed: Postgres unavailable, the Redis outbox unreachable; or a run dropped:
+refused by Postgres, its record unreadable, or expired from Redis before it was archived."""
+FEEDBACK_SCORES = ("1", "-1")
+APPROVAL_DECISIONS = ("approve", "reject", "timeout")
 RATE_LIMIT_REASONS = (
     "requests_per_minute", "tokens_per_minute", "daily_tokens", "daily_usd", "overloaded",
 )  # fmt: skip
@@ -84,7 +91,7 @@ class Metrics:
         )  # fmt: skip
         self.task_run = Histogram(
             "agent_task_run_seconds", "Time a task's last attempt ran.",
-            ["queue", "status"], buckets=LATENCY_BUCKETS, registry=r,
+            ["queue", "status", "agent"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.task_redeliveries = Counter(
             "agent_task_redeliveries", "Task deliveries after the first.",
@@ -99,11 +106,12 @@ class Metrics:
             ["queue"], multiprocess_mode="livesum", registry=r,
         )  # fmt: skip
         self.runs = Counter(
-            "agent_runs", "Agent runs by mode and outcome.", ["mode", "status"], registry=r
-        )
+            "agent_runs", "Agent runs by mode, outcome and agent.",
+            ["mode", "status", "agent"], registry=r,
+        )  # fmt: skip
         self.run_steps = Histogram(
             "agent_run_steps", "LLM and tool steps per run.",
-            ["mode"], buckets=STEP_BUCKETS, registry=r,
+            ["mode", "agent"], buckets=STEP_BUCKETS, registry=r,
         )  # fmt: skip
         self.llm_requests = Counter(
             "agent_llm_requests", "LLM call attempts by outcome.",
@@ -147,6 +155,32 @@ class Metrics:
             "agent_webhook_deliveries", "Webhook delivery attempts by outcome.",
             ["outcome"], registry=r,
         )  # fmt: skip
+        self.history_outbox_depth = Gauge(
+            "agent_history_outbox_depth", "Finished runs waiting on the outbox to be archived.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_lag = Gauge(
+            "agent_history_archive_lag_seconds",
+            "Age of the oldest finished run waiting to be archived (0 when none waits).",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.history_archive_errors = Counter(
+            "agent_history_archive_errors", "Archive attempts that failed, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.feedback = Counter(
+            "agent_feedback", "Feedback given on runs, by agent and score (1 or -1).",
+            ["agent", "score"], registry=r,
+        )  # fmt: skip
+        self.approvals = Counter(
+            "agent_approvals", "Decisions on gated tool calls: approve, reject or timeout.",
+            ["agent", "tool", "decision"], registry=r,
+        )  # fmt: skip
+        # Every worker's sweeper reads the same count from Redis: the largest is the freshest.
+        self.approvals_pending = Gauge(
+            "agent_approvals_pending", "Tool calls waiting for a person's decision.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
         self.retrieval_duration = Histogram(
             "agent_retrieval_duration_seconds",
             "Knowledge base searches: embedding the question, querying, reading versions.",
@@ -169,6 +203,16 @@ class Metrics:
             "agent_config_info", "The agent config in force (value 1).",
             ["generation", "hash"], multiprocess_mode="livemax", registry=r,
         )  # fmt: skip
+        # Per process: each holds its own sessions. Several processes (gunicorn workers)
+        # report the worst view of a server's health and the largest tool count.
+        self.mcp_server_up_gauge = Gauge(
+            "agent_mcp_server_up", "Whether an MCP tool server answers (1) or not (0).",
+            ["server"], multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.mcp_tools_gauge = Gauge(
+            "agent_mcp_tools", "Tools an MCP server offers to the agent.",
+            ["server"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
         self.build_info = Gauge(
             "agent_build_info", "Build of the running service (value 1).",
             ["version"], multiprocess_mode="livemax", registry=r,
@@ -185,17 +229,22 @@ class Metrics:
         models: Iterable[tuple[str, str]],
         tools: Iterable[str],
         fallbacks: Iterable[tuple[str, str]] = (),
+        *,
+        agents: Iterable[str] = (),
+        gated_tools: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Create the zero series of known label sets, so dashboards and alerts see 0, not
         absent data, before the first event (``models``: (name, provider) pairs;
-        ``fallbacks``: (from, to) pairs of the config)."""
+        ``fallbacks``: (from, to) pairs of the config; ``agents``: its agent names;
+        ``gated_tools``: (agent, tool) pairs whose calls need approval)."""
         for status in ("succeeded", "failed", "cancelled"):
             self.tasks_finished.labels(queue, status)
         self.tasks_submitted.labels(queue)
         self.task_redeliveries.labels(queue, "worker_lost")
-        for mode in ("sync", "stream", "async"):
-            self.runs.labels(mode, "succeeded")
-            self.runs.labels(mode, "failed")
+        for agent in agents:
+            for mode in ("sync", "stream", "async"):
+                self.runs.labels(mode, "succeeded", agent)
+                self.runs.labels(mode, "failed", agent)
         for model, provider in models:
             for outcome in LLM_OUTCOMES:
                 self.llm_requests.labels(model, provider, outcome)
@@ -207,14 +256,63 @@ class Metrics:
         for tool in tools:
             self.tool_calls.labels(tool, "ok")
             self.tool_calls.labels(tool, "error")
-        for reason in RATE_LIMIT_REASONS:
-            self.rate_limited.labels(reason)
-        for result in ("applied", "rejected"):
-            self.config_reloads.labels(result)
-        for result in ("hit", "miss"):
-            self.cache_lookups.labels(result)
-        for outcome in ("delivered", "retry", "dead"):
-            self.webhook_deliveries.labels(outcome)
+        for agent, tool in gated_tools:
+            for decision in APPROVAL_DECISIONS:
+                self.approvals.labels(agent, tool, decision)
+        self._prime_closed_sets()
+
+    def _prime_closed_sets(self) -> None:
+        """The series whose labels are fixed words, not configured names."""
+        closed: list[tuple[Any, Iterable[str]]] = [
+            (self.rate_limited, RATE_LIMIT_REASONS),
+            (self.config_reloads, ("applied", "rejected")),
+            (self.cache_lookups, ("hit", "miss")),
+            (self.webhook_deliveries, ("delivered", "retry", "dead")),
+            (self.history_archive_errors, ARCHIVE_ERROR_REASONS),
+        ]
+        for metric, values in closed:
+            for value in values:
+                metric.labels(value)
+
+    def history_outbox(self, depth: int, lag_seconds: float) -> None:
+        """The outbox as the history drainer last saw it."""
+        self.history_outbox_depth.set(depth)
+        self.history_archive_lag.set(lag_seconds)
+
+    def history_archive_failed(self, reason: str, count: int = 1) -> None:
+        """An archive attempt failed (``database``, ``outbox``), or ``count`` runs were dropped
+        (``rejected``, ``unreadable``, ``expired``): one of ``ARCHIVE_ERROR_REASONS``."""
+        self.history_archive_errors.labels(reason).inc(count)
+
+    def feedback_given(self, agent: str, score: int) -> None:
+        """A person scored a run of ``agent`` (a configured name) ``score`` (-1 or 1)."""
+        self.feedback.labels(agent, str(score)).inc()
+
+    def approval_decided(self, agent: str, tool: str, decision: str) -> None:
+        """A gated call of ``tool`` by ``agent`` (configured names) was decided: ``approve``,
+        ``reject`` (a person) or ``timeout`` (nobody, in time)."""
+        self.approvals.labels(agent, tool, decision).inc()
+
+    def approvals_waiting(self, count: int) -> None:
+        """Tool calls waiting for a decision now (every tenant), as a sweep counted them."""
+        self.approvals_pending.set(count)
+
+    def run_finished(self, mode: str, status: str, steps: int, agent: str) -> None:
+        """A run of ``agent`` (a configured name) ended with ``status`` after ``steps``."""
+        self.runs.labels(mode, status, agent).inc()
+        self.run_steps.labels(mode, agent).observe(steps)
+
+    def task_finished(
+        self, queue: str, status: str, seconds: float, steps: int, agent: str
+    ) -> None:
+        """A queued run of ``agent`` ended: its task, its last attempt's run time, the run."""
+        self.tasks_finished.labels(queue, status).inc()
+        self.task_run.labels(queue, status, agent).observe(seconds)
+        self.run_finished("async", status, steps, agent)
+
+    def config_reload(self, result: str) -> None:
+        """A config reload ended ``applied`` or ``rejected``."""
+        self.config_reloads.labels(result).inc()
 
     def set_config(self, generation: int, config_hash: str) -> None:
         """Record the config in force: its series at 1, the previous one at 0.
@@ -228,6 +326,21 @@ class Metrics:
             self.config_info.labels(*previous).set(0)
         self.config_info.labels(*labels).set(1)
         self._config_labels = labels
+
+    def mcp_server_up(self, server: str, up: bool) -> None:
+        """An MCP server (a configured name) answered, or stopped answering."""
+        self.mcp_server_up_gauge.labels(server).set(1 if up else 0)
+
+    def mcp_tools(self, server: str, count: int) -> None:
+        """An MCP server's tool list was read: ``count`` tools are offered."""
+        self.mcp_tools_gauge.labels(server).set(count)
+
+    def mcp_server_removed(self, server: str) -> None:
+        """An MCP server left the config: its series go away (with several processes, the
+        multiprocess files keep a removed series until the process restarts)."""
+        for gauge in (self.mcp_server_up_gauge, self.mcp_tools_gauge):
+            with suppress(KeyError):
+                gauge.remove(server)
 
     def retrieval_finished(self, kb: str, seconds: float, hits: int) -> None:
         """One search of knowledge base ``kb`` took ``seconds`` and returned ``hits`` chunks."""

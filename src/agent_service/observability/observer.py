@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agent_service.domain.messages import LLMAttempt, LLMCompletion
 from agent_service.observability.metrics import Metrics
@@ -13,9 +13,11 @@ UNKNOWN_TOOL = "unknown"
 class MetricsObserver:
     """Counts attempts, tokens, cost, fallbacks and tool calls (configured names only)."""
 
-    def __init__(self, metrics: Metrics, tool_names: frozenset[str] = frozenset()) -> None:
+    def __init__(self, metrics: Metrics, known_tool: Callable[[str], bool]) -> None:
+        """``known_tool`` says whether a name is a configured tool (else it counts as
+        ``unknown``): MCP tools are discovered at run time, so it is asked at each call."""
         self._m = metrics
-        self._tools = tool_names
+        self._known = known_tool
 
     def _attempts(self, attempts: Sequence[LLMAttempt]) -> None:
         for attempt in attempts:
@@ -40,7 +42,7 @@ class MetricsObserver:
 
     def tool_call(self, name: str, ok: bool, duration_s: float) -> None:
         # A model may name a tool that does not exist: never let that text become a label.
-        label = name if name in self._tools else UNKNOWN_TOOL
+        label = name if self._known(name) else UNKNOWN_TOOL
         self._m.tool_calls.labels(label, "ok" if ok else "error").inc()
         self._m.tool_duration.labels(label).observe(duration_s)
 

@@ -3,7 +3,7 @@
 ``configure_tracing`` is called once per process by the entry points: ``api.server`` (before
 uvicorn starts, or in each gunicorn worker after fork) and ``worker.main`` (before the loop
 thread starts). Export is driven only by the standard ``OTEL_*`` variables (read through
-``config.otel_environment``): with no endpoint set, spans still get real trace ids (so results
+``settings.otel_environment``): with no endpoint set, spans still get real trace ids (so results
 and ``X-Trace-Id`` carry them) but nothing is exported and nothing touches the network.
 The instrumentations themselves live with the frameworks they wrap (``api.app`` instruments
 FastAPI, ``worker.main`` instruments Celery); the agent loop's own spans are in ``agent.spans``.
@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from agent_service import __version__
-from agent_service.config import TracingSettings, otel_environment
+from agent_service.settings import TracingSettings, otel_environment
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import json
 import time
 from collections.abc import Sequence
 
-import redis
-
 from agent_service.domain.tasks import QueueStats
+from agent_service.settings import RedisSettings
+from agent_service.store.connection import RedisConnection, create_sync_client
 
 # kombu's Redis transport: priority steps 0, 3, 6, 9; step 0 is the bare queue name.
 PRIORITY_SEPARATOR = "\x06\x16"
@@ -21,7 +21,14 @@ PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 def priority_lists(queue: str) -> list[str]:
-    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+    return [priority_list(queue, step) for step in PRIORITY_STEPS]
+
+
+def priority_list(queue: str, priority: int) -> str:
+    """The list kombu keeps ``queue``'s messages of ``priority`` (0-9) in: the highest step not
+    above it (kombu's ``_q_for_pri``)."""
+    step = max(s for s in PRIORITY_STEPS if s <= max(0, min(9, priority)))
+    return queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}"
 
 
 def _enqueued_at(raw: bytes | None) -> float | None:
@@ -37,10 +44,10 @@ def _enqueued_at(raw: bytes | None) -> float | None:
 class QueueStatsReader:
     """Reads depth and oldest age of ``queues`` with one pipelined round trip."""
 
-    def __init__(self, url: str, queues: Sequence[str], timeout_seconds: float = 1.0) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
+    def __init__(
+        self, settings: RedisSettings, queues: Sequence[str], timeout_seconds: float = 1.0
+    ) -> None:
+        self._client = create_sync_client(RedisConnection.of(settings), timeout_seconds)
         self._queues = list(queues)
 
     def read(self) -> list[QueueStats]:

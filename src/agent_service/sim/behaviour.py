@@ -3,11 +3,17 @@
 ``server`` calls ``decide`` once per completion request. The rules, first match wins:
 
 1. The conversation ends with tool results: answer in text from them.
-2. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
-3. The last user message asks for the time or date and ``current_time`` is offered: call it.
-4. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
+2. The last user message says "call tool NAME with {JSON}" and NAME (or one ``<server>__NAME``)
+   is offered: call it with that JSON object (how tests reach any tool, MCP tools included).
+3. The last user message asks for a refund of an order id like ``OD-20240502`` and a tool
+   whose name ends in ``refund_order`` is offered: call it once with ``{"order_id": ...,
+   "reason": <the message>}``. Else, when it names order ids and a tool whose name ends in
+   ``lookup_order`` is offered: call it once per order with ``{"order_id": ...}``.
+4. The last user message holds an arithmetic expression and ``calculator`` is offered: call it.
+5. The last user message asks for the time or date and ``current_time`` is offered: call it.
+6. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
    the message as ``{"query": ...}`` (how tests and benchmarks reach HTTP tools).
-5. Otherwise: a short text answer that quotes the message.
+7. Otherwise: a short text answer that quotes the message.
 
 Everything is deterministic for a given seed and conversation, including tool call ids.
 """
@@ -54,6 +60,16 @@ _SNIPPET_CHARS = 60
 _USE_TOOL = re.compile(
     r"\buse\s+the\s+([A-Za-z_][A-Za-z0-9_-]{0,63})\s+tool\b[\s:,.]*", re.IGNORECASE
 )
+_CALL_TOOL = re.compile(
+    r"\bcall\s+(?:the\s+)?tool\s+([A-Za-z0-9_-]{1,64})(?:\s+with\s+(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_ORDER_ID = re.compile(r"\bOD-\d{6,12}\b", re.IGNORECASE)
+LOOKUP_ORDER = "lookup_order"
+REFUND_ORDER = "refund_order"
+_REFUND = re.compile(r"\brefund", re.IGNORECASE)
+MAX_ORDER_LOOKUPS = 5
+MCP_SEPARATOR = "__"
 
 
 @dataclass(frozen=True)
@@ -88,28 +104,123 @@ def decide(
 
     user_text = last_user_text(messages)
     offered = set() if tool_choice == "none" else offered_tool_names(tools)
-    if CALCULATOR in offered:
-        expression = find_expression(user_text)
-        if expression is not None:
-            arguments = json.dumps({"expression": expression}, ensure_ascii=False)
-            return _call(CALCULATOR, arguments, messages, seed)
-    if CURRENT_TIME in offered and asks_for_time(user_text):
-        arguments = json.dumps({"timezone": find_timezone(user_text) or "UTC"})
-        return _call(CURRENT_TIME, arguments, messages, seed)
-    named = _USE_TOOL.search(user_text)
-    if named is not None and named.group(1) in offered:
-        query = (user_text[: named.start()] + user_text[named.end() :]).strip()
-        return _call(
-            named.group(1), json.dumps({"query": query}, ensure_ascii=False), messages, seed
-        )
+    planned = plan_tool_calls(user_text, offered) or forced_call(tool_choice, offered)
+    if planned:
+        return _calls(planned, messages, seed)
     return Reply(text=text_answer(user_text, model=model, seed=seed))
 
 
-def _call(name: str, arguments: str, messages: Sequence[Mapping[str, Any]], seed: int) -> Reply:
-    call = PlannedToolCall(
-        id=tool_call_id(seed, len(messages), name), name=name, arguments=arguments
+def forced_call(tool_choice: Any, offered: set[str]) -> list[tuple[str, str]]:
+    """A call ``tool_choice`` demands when no rule made one: the named function, or with
+    ``"required"`` the first offered tool by name, with ``{}``."""
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        return [(name, "{}")] if name in offered else []
+    if tool_choice == "required" and offered:
+        return [(sorted(offered)[0], "{}")]
+    return []
+
+
+def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """(tool, arguments JSON) of the calls rules 2 to 6 make for ``user_text``, or none."""
+    explicit = _explicit_calls(user_text, offered)
+    if explicit:
+        return explicit
+    orders = _order_calls(user_text, offered)
+    if orders:
+        return orders
+    expression = find_expression(user_text) if CALCULATOR in offered else None
+    if expression is not None:
+        return [(CALCULATOR, json.dumps({"expression": expression}, ensure_ascii=False))]
+    if CURRENT_TIME in offered and asks_for_time(user_text):
+        return [(CURRENT_TIME, json.dumps({"timezone": find_timezone(user_text) or "UTC"}))]
+    named = _USE_TOOL.search(user_text)
+    if named is not None and named.group(1) in offered:
+        query = (user_text[: named.start()] + user_text[named.end() :]).strip()
+        return [(named.group(1), json.dumps({"query": query}, ensure_ascii=False))]
+    return []
+
+
+def _calls(
+    planned: Sequence[tuple[str, str]], messages: Sequence[Mapping[str, Any]], seed: int
+) -> Reply:
+    """Several tool calls in one reply; ids stay distinct when a tool is called twice."""
+    calls = tuple(
+        PlannedToolCall(
+            id=tool_call_id(seed, len(messages), name if index == 0 else f"{name}:{index}"),
+            name=name,
+            arguments=arguments,
+        )
+        for index, (name, arguments) in enumerate(planned)
     )
-    return Reply(tool_calls=(call,))
+    return Reply(tool_calls=calls)
+
+
+def resolve_tool_name(name: str, offered: set[str]) -> str | None:
+    """``name`` if offered, else the one offered ``<server>__name`` (an MCP tool), else None."""
+    if name in offered:
+        return name
+    matches = sorted(o for o in offered if o.endswith(MCP_SEPARATOR + name))
+    return matches[0] if len(matches) == 1 else None
+
+
+def _explicit_calls(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """(tool, arguments JSON) for each "call tool NAME with {...}" of ``text``, when each NAME
+    is offered and its arguments are a JSON object (none given: ``{}``). Several in one
+    message are parallel calls in one reply; one that cannot be made makes none."""
+    calls = []
+    rest = text
+    while (match := _CALL_TOOL.search(rest)) is not None:
+        name = resolve_tool_name(match.group(1), offered)
+        arguments = _arguments(match.group(2))
+        if name is None or arguments is None:
+            return []
+        calls.append((name, arguments))
+        rest = rest[match.end(1) :]
+    return calls
+
+
+def _arguments(rest: str | None) -> str | None:
+    """The JSON object that starts ``rest`` (text may follow it), as JSON text."""
+    if rest is None:
+        return "{}"
+    try:
+        arguments, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        return None
+    if not isinstance(arguments, dict):
+        return None
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _order_calls(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """Rule 3: a refund asked for, else order lookups."""
+    refund = _refund(text, offered)
+    return [refund] if refund is not None else _order_lookups(text, offered)
+
+
+def _refund(text: str, offered: set[str]) -> tuple[str, str] | None:
+    """A ``refund_order`` call for the first order id of a message asking for a refund."""
+    tools = sorted(
+        o for o in offered if o == REFUND_ORDER or o.endswith(MCP_SEPARATOR + REFUND_ORDER)
+    )
+    order = _ORDER_ID.search(text)
+    if not tools or order is None or _REFUND.search(text) is None:
+        return None
+    arguments = {"order_id": order.group().upper(), "reason": " ".join(text.split())[:200]}
+    return tools[0], json.dumps(arguments, ensure_ascii=False)
+
+
+def _order_lookups(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """One ``lookup_order`` call per distinct order id in ``text`` (at most five)."""
+    tools = sorted(
+        o for o in offered if o == LOOKUP_ORDER or o.endswith(MCP_SEPARATOR + LOOKUP_ORDER)
+    )
+    if not tools:
+        return []
+    ids = list(dict.fromkeys(m.group().upper() for m in _ORDER_ID.finditer(text)))
+    return [(tools[0], json.dumps({"order_id": i})) for i in ids[:MAX_ORDER_LOOKUPS]]
 
 
 def tool_call_id(seed: int, conversation_length: int, name: str) -> str:
@@ -131,6 +242,15 @@ def offered_tool_names(tools: Sequence[Mapping[str, Any]]) -> set[str]:
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """The text of the last ``user`` message ("" when there is none)."""
     for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the first ``user`` message ("" when there is none): what names a
+    conversation (``conversations.conversation_id``)."""
+    for message in messages:
         if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
@@ -169,7 +289,42 @@ def answer_from_tool_result(tool: str, content: str) -> str:
         return f"The answer is {value}."
     if tool == CURRENT_TIME:
         return f"The current time is {value}."
+    if tool.endswith(REFUND_ORDER):
+        refund = _json_object(content)
+        if refund is not None and "refund_id" in refund:
+            return (
+                f"Refund {refund['refund_id']} of {refund.get('amount')} "
+                f"{refund.get('currency', '')} for order {refund.get('order_id')} is issued."
+            ).replace(" .", ".")
+    if tool.endswith(LOOKUP_ORDER):
+        order = _json_object(content)
+        if order is not None and "order_id" in order and "status" in order:
+            return order_summary(order)
     return f"The {tool} tool returned: {content}"
+
+
+def order_summary(order: Mapping[str, Any]) -> str:
+    """One sentence about an order from a ``lookup_order`` result."""
+    details: list[str] = []
+    if order.get("carrier") and order.get("tracking_number"):
+        details.append(f"{order['carrier']} tracking number {order['tracking_number']}")
+    for key, label in (
+        ("estimated_delivery", "estimated delivery"),
+        ("delivered_at", "delivered on"),
+        ("estimated_ship_date", "expected to ship on"),
+    ):
+        if order.get(key):
+            details.append(f"{label} {order[key]}")
+    refund = order.get("refund")
+    if isinstance(refund, Mapping) and refund.get("amount") is not None:
+        currency = order.get("currency", "")
+        details.append(
+            f"refund of {refund['amount']} {currency} issued on {refund.get('issued_at')}".replace(
+                "  ", " "
+            )
+        )
+    sentence = f"Order {order['order_id']} is {order['status']}"
+    return f"{sentence}: {', '.join(details)}." if details else f"{sentence}."
 
 
 def _is_error(content: str) -> bool:

@@ -26,9 +26,11 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from agent_service.sim.behaviour import Reply, decide
+from agent_service.sim.behaviour import Reply, decide, last_user_text
+from agent_service.sim.conversations import ConversationCounter
 from agent_service.sim.embeddings import MAX_DIMENSIONS, embed
 from agent_service.sim.options import SimOptions
+from agent_service.sim.structured import structured_text, wants_json
 from agent_service.sim.tokens import count_tokens, prompt_tokens, split_tokens, tool_call_tokens
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class SimState:
     def __init__(self, options: SimOptions) -> None:
         self.options = options
         self.rng = random.Random(options.seed)  # noqa: S311 - reproducible, not secret
+        self.conversations = ConversationCounter()
 
     def draw_failure(self, model: str) -> str | None:
         """The failure for the next request to ``model``: "429", "500", "hang" or None.
@@ -84,6 +87,7 @@ class CompletionRequest:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    response_format: dict[str, Any] | None = None
 
 
 class BadRequestError(Exception):
@@ -134,6 +138,7 @@ def parse_request(body: Any) -> CompletionRequest:
     ):
         raise BadRequestError("'max_tokens' must be a positive integer.", "max_tokens")
     stream_options = body.get("stream_options")
+    response_format = body.get("response_format")
     return CompletionRequest(
         model=str(body.get("model") or MODEL_IDS[0]),
         messages=messages,
@@ -143,6 +148,7 @@ def parse_request(body: Any) -> CompletionRequest:
         include_usage=isinstance(stream_options, dict)
         and stream_options.get("include_usage") is True,
         max_tokens=max_tokens,
+        response_format=response_format if wants_json(response_format) else None,
     )
 
 
@@ -155,6 +161,11 @@ def make_answer(request: CompletionRequest, seed: int) -> Answer:
         seed=seed,
         tool_choice=request.tool_choice,
     )
+    if reply.text is not None and request.response_format is not None:
+        text = structured_text(
+            request.response_format, reply.text, request.messages, last_user_text(request.messages)
+        )
+        reply = Reply(text=text)
     prompt = prompt_tokens(request.messages)
     if reply.text is None:
         completion = sum(tool_call_tokens(c.name, c.arguments) for c in reply.tool_calls)
@@ -431,6 +442,8 @@ async def _admit(http: web.Request, parse: Callable[[Any], RequestT]) -> Request
         return _error(400, "The request body is not valid JSON.", "invalid_request_error")
     except BadRequestError as exc:
         return _error(400, str(exc), "invalid_request_error", param=exc.param)
+    if isinstance(request, CompletionRequest):
+        state.conversations.count(request.messages)
     failure = state.draw_failure(request.model)
     if failure is not None:
         return await _failure(failure, state.options)
@@ -477,6 +490,17 @@ async def list_models(_: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
+async def conversations(http: web.Request) -> web.Response:
+    """``GET /admin/conversations``: completion requests per conversation (``DELETE`` clears).
+
+    ``{"conversations": {"<id>": {"first_user", "requests", "distinct", "repeated"}}}``; the id
+    is ``conversations.conversation_id(<first user message>)``."""
+    counter = http.app[STATE].conversations
+    if http.method == "DELETE":
+        counter.clear()
+    return web.json_response({"conversations": counter.view()})
+
+
 async def health(_: web.Request) -> web.Response:
     """``GET /health``: the process is serving."""
     return web.json_response({"status": "ok"})
@@ -496,6 +520,8 @@ def create_app(options: SimOptions) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", embeddings)
         app.router.add_get(f"{prefix}/models", list_models)
     app.router.add_get("/health", health)
+    app.router.add_get("/admin/conversations", conversations)
+    app.router.add_delete("/admin/conversations", conversations)
     app.on_response_prepare.append(_add_request_id)
     return app
 

@@ -8,10 +8,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_service.config import RedisSettings
-from agent_service.domain.errors import DependencyUnavailableError
+from agent_service.domain.errors import DependencyUnavailableError, StorageFullError
+from agent_service.settings import RedisSettings
+from agent_service.store.connection import RedisConnection, create_async_client
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -22,30 +24,34 @@ REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def create_redis(settings: RedisSettings) -> Redis:
-    """An asyncio client with a bounded pool; no socket is opened until the first command.
-
-    The pool blocks (up to the socket timeout) when every connection is busy: redis-py's plain
-    pool would raise ``MaxConnectionsError`` instead, failing runs under a burst.
-    """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.url,
-        max_connections=settings.max_connections,
-        timeout=settings.socket_timeout_seconds,
-        socket_timeout=settings.socket_timeout_seconds,
-        socket_connect_timeout=settings.socket_timeout_seconds,
-        health_check_interval=30,
+    """The process's asyncio client (plain, TLS or Sentinel: ``store.connection``), its pool
+    bounded by ``max_connections``; no socket is opened until the first command."""
+    connection = RedisConnection.of(settings)
+    return create_async_client(
+        connection, settings.max_connections, timeout=settings.socket_timeout_seconds
     )
-    # The client owns its pool: closing it (at shutdown) disconnects every pooled connection.
-    return aioredis.Redis.from_pool(pool)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for Redis refusing a write at ``maxmemory`` (``-OOM``), raised directly, from a
+    script, or as the first error of a transaction."""
+    if isinstance(exc, OutOfMemoryError):
+        return True
+    return isinstance(exc, ResponseError) and "OOM command not allowed" in str(exc)
 
 
 @asynccontextmanager
 async def redis_errors() -> AsyncIterator[None]:
-    """Turn Redis connection failures into ``DependencyUnavailableError``."""
+    """Turn Redis connection failures into ``DependencyUnavailableError``, and writes refused
+    at ``maxmemory`` into ``StorageFullError`` (both answered 503)."""
     try:
         yield
     except REDIS_DOWN_ERRORS as exc:
         raise DependencyUnavailableError(f"Redis is unavailable: {exc.__class__.__name__}") from exc
+    except ResponseError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise StorageFullError("Redis is full (maxmemory) and refuses writes; retry later") from exc
 
 
 def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:

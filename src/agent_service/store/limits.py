@@ -17,7 +17,7 @@ import datetime
 import time
 from dataclasses import dataclass
 
-from agent_service.domain.agent_config import RateLimits
+from agent_service.agentconfig.model import RateLimits
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import AgentError, ErrorType
 from agent_service.domain.messages import TokenUsage
@@ -231,3 +231,22 @@ class RedisRunGuard:
 
     async def charge(self, usage: TokenUsage) -> None:
         await self._limiter.charge(self._caller, self._limits, usage)
+
+
+class RunGuards:
+    """Builds the between-steps guard of each run: the API for sync runs, the worker for
+    tasks (which also watch their cancel flag)."""
+
+    def __init__(self, limiter: Limiter, client: Redis, keys: Keys) -> None:
+        self._limiter = limiter
+        self._redis = client
+        self._keys = keys
+
+    def for_run(
+        self, caller: Caller, limits: RateLimits, task_id: str | None = None
+    ) -> RedisRunGuard | None:
+        """The guard of a run of ``caller`` under ``limits`` (its tenant's), or None when there
+        is nothing to check between steps."""
+        cancel_key = self._keys.cancel(task_id) if task_id is not None else None
+        guard = RedisRunGuard(self._limiter, self._redis, caller, limits, cancel_key)
+        return guard if guard.needed else None

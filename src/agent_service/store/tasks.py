@@ -21,36 +21,68 @@ from agent_service.store.keys import Keys
 
 TERMINAL_EVENTS = frozenset({"done", "error", "cancelled"})
 
+DELIVERY_TAG_FIELD = "delivery_tag"
+"""Record field naming the delivery tag of the task's message (set by ``queue.producer``, changed
+by ``queue.lost`` when it replaces a lost message): a delivery with another tag is a stale copy."""
+
+SUPERSEDED = "superseded"
+"""What ``start_attempt`` answers for a stale copy of a replaced message (nothing is changed)."""
+
 # Counts a delivery, marks the task running and emits its `running` event in one round trip,
-# unless the task already ended; returns the whole hash so the worker decides (poison cap,
-# duplicate delivery) on fresh data. KEYS: record, events. ARGV: now, events maxlen, ttl.
+# unless the task already ended, waits for an approval, or this delivery is a stale copy of a
+# replaced message; logs the attempt with the journal step it resumes at (the journal's length)
+# and why it began (`resume_trigger`, set by an approval decision, else first delivery or
+# redelivery); returns the whole hash so the worker decides (poison cap, duplicate delivery) on
+# fresh data.
+# KEYS: record, events, journal. ARGV: now, events maxlen, ttl, delivery tag ('' when unknown).
 _START_ATTEMPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
+local expected = redis.call('HGET', KEYS[1], 'delivery_tag')
+if ARGV[4] ~= '' and expected and expected ~= ARGV[4] then return 'superseded' end
 if status == 'queued' or status == 'running' then
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('HSET', KEYS[1], 'status', 'running')
   if not redis.call('HGET', KEYS[1], 'started_at') then
     redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
   end
+  local step = redis.call('LLEN', KEYS[3])
+  local trigger = redis.call('HGET', KEYS[1], 'resume_trigger')
+  if trigger then
+    redis.call('HDEL', KEYS[1], 'resume_trigger')
+  elseif attempt == 1 then
+    trigger = 'submitted'
+  else
+    trigger = 'redelivered'
+  end
+  local entry = '{"attempt":' .. attempt .. ',"started_at":' .. ARGV[1] ..
+                ',"resumed_at_step":' .. step .. ',"trigger":"' .. trigger .. '"}'
+  local log = redis.call('HGET', KEYS[1], 'attempt_log')
+  if log then log = string.sub(log, 1, -2) .. ',' .. entry .. ']' else log = '[' .. entry .. ']' end
+  redis.call('HSET', KEYS[1], 'attempt_log', log)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status',
-             'data', '{"status":"running","attempt":' .. attempt .. '}')
+             'data', '{"status":"running","attempt":' .. attempt ..
+                     ',"resumed_at_step":' .. step .. '}')
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return redis.call('HGETALL', KEYS[1])
 """
 
 
-# Cancels a queued task at once (it will never start) or flags a running one (its worker stops
-# at the next step boundary); returns the outcome, or the terminal status it already had.
+# Cancels a queued task, or one waiting for an approval, at once (nothing runs it) or flags a
+# running one (its worker stops at the next step boundary); returns the outcome, or the
+# terminal status it already had.
 # KEYS: record, events, cancel flag, webhook outbox. ARGV: now, events maxlen, ttl, task id.
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
-if status == 'queued' then
+if status == 'queued' or status == 'awaiting_approval' then
+  local why = 'cancelled before it started'
+  if status == 'awaiting_approval' then why = 'cancelled while it waited for an approval' end
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1],
              'cancel_requested_at', ARGV[1],
-             'error', '{"type":"cancelled","message":"cancelled before it started"}')
+             'error', '{"type":"cancelled","message":"' .. why .. '"}')
+  redis.call('HDEL', KEYS[1], 'approval_id', 'resume_trigger')
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'cancelled',
              'data', '{"status":"cancelled"}')
   redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -90,12 +122,22 @@ def _record_fields(record: TaskRecord) -> dict[str, str]:
         fields["idempotency_key"] = record.idempotency_key
     if record.key_id:
         fields["key_id"] = record.key_id
+    if record.agent:
+        fields["agent"] = record.agent
+    if record.config_generation is not None:
+        fields["config_generation"] = str(record.config_generation)
     if record.webhook is not None:
         fields["webhook"] = record.webhook.model_dump_json()
+    if record.started_at is not None:  # a sync run handed over to a task
+        fields["started_at"] = repr(record.started_at)
+    if record.attempt_log:
+        log = [attempt.model_dump(mode="json") for attempt in record.attempt_log]
+        fields["attempt_log"] = _dumps(log)
     return fields
 
 
-def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
+def parse_task_record(raw: dict[bytes, bytes]) -> TaskRecord:
+    """A record hash as HGETALL returns it (also read by ``store.history_outbox``)."""
     data = {k.decode(): v.decode() for k, v in raw.items()}
     data.pop("payload", None)
     parsed: dict[str, Any] = {
@@ -109,11 +151,15 @@ def _parse_record(raw: dict[bytes, bytes]) -> TaskRecord:
         "tenant": data.get("tenant", DEFAULT_TENANT),
         "idempotency_key": data.get("idempotency_key"),
         "key_id": data.get("key_id"),
+        "agent": data.get("agent"),
+        "approval_id": data.get("approval_id"),
     }
+    if "config_generation" in data:
+        parsed["config_generation"] = int(data["config_generation"])
     for name in ("started_at", "finished_at", "cancel_requested_at"):
         if name in data:
             parsed[name] = float(data[name])
-    for name in ("result", "error", "usage", "webhook"):
+    for name in ("result", "error", "usage", "webhook", "attempt_log"):
         if name in data:
             parsed[name] = json.loads(data[name])
     return TaskRecord.model_validate(parsed)
@@ -138,12 +184,18 @@ class TaskStore:
     def ttl_seconds(self) -> int:
         return self._ttl
 
-    def add_create(self, pipe: Pipeline, record: TaskRecord) -> None:
-        """Queue the commands creating ``record`` (and its ``queued`` event) on ``pipe``."""
+    @property
+    def events_max(self) -> int:
+        return self._events_max
+
+    def add_create(self, pipe: Pipeline, record: TaskRecord, event: RunEvent | None = None) -> None:
+        """Queue the commands creating ``record`` and its first event (``queued`` unless
+        ``event`` says otherwise) on ``pipe``."""
         key = self._keys.task(record.task_id)
         pipe.hset(key, mapping=_record_fields(record))  # type: ignore[arg-type]
         pipe.expire(key, self._ttl)
-        self._add_event(pipe, record.task_id, RunEvent(type="status", data={"status": "queued"}))
+        first = event or RunEvent(type="status", data={"status": "queued"})
+        self._add_event(pipe, record.task_id, first)
 
     def _add_event(self, pipe: Pipeline, task_id: str, event: RunEvent) -> None:
         key = self._keys.events(task_id)
@@ -158,22 +210,32 @@ class TaskStore:
     @guarded
     async def get(self, task_id: str) -> TaskRecord | None:
         raw = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.task(task_id)))
-        return _parse_record(raw) if raw else None
+        return parse_task_record(raw) if raw else None
 
     @guarded
-    async def start_attempt(self, task_id: str) -> TaskRecord | None:
+    async def start_attempt(
+        self, task_id: str, delivery_tag: str | None = None
+    ) -> TaskRecord | str | None:
         """Count a delivery, mark the task running and emit ``running`` (unless it ended).
 
-        None if the record is unknown or expired.
+        None if the record is unknown or expired; ``SUPERSEDED`` (and nothing changed) when
+        ``delivery_tag`` is not the tag of the task's message: a copy whose message the
+        lost-message sweeper replaced.
         """
         raw = await self._start_attempt(
-            keys=[self._keys.task(task_id), self._keys.events(task_id)],
-            args=[repr(time.time()), self._events_max, self._ttl],
+            keys=[
+                self._keys.task(task_id),
+                self._keys.events(task_id),
+                self._keys.journal(task_id),
+            ],
+            args=[repr(time.time()), self._events_max, self._ttl, delivery_tag or ""],
         )
         if not raw:
             return None
+        if raw in (SUPERSEDED, SUPERSEDED.encode()):
+            return SUPERSEDED
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
-        return _parse_record(pairs)
+        return parse_task_record(pairs)
 
     @guarded
     async def append_event(self, task_id: str, event: RunEvent) -> None:
@@ -223,17 +285,29 @@ class TaskStore:
                 pipe.zadd(self._keys.webhook_outbox, {task_id: time.time()})
             await pipe.execute()
 
+    async def add_cancel(self, pipe: Pipeline, task_id: str) -> None:
+        """Queue the cancellation of ``task_id`` on ``pipe`` (a run interrupted by a new
+        message for its session)."""
+        await self._cancel(
+            keys=self._cancel_keys(task_id),
+            args=[repr(time.time()), self._events_max, self._ttl, task_id],
+            client=pipe,
+        )
+
+    def _cancel_keys(self, task_id: str) -> list[str]:
+        return [
+            self._keys.task(task_id),
+            self._keys.events(task_id),
+            self._keys.cancel(task_id),
+            self._keys.webhook_outbox,
+        ]
+
     @guarded
     async def cancel(self, task_id: str) -> str | None:
         """Cancel ``task_id``: ``cancelled`` (it was queued), ``cancelling`` (it runs and will
         stop at its next step), the terminal status it already had, or None if unknown."""
         outcome = await self._cancel(
-            keys=[
-                self._keys.task(task_id),
-                self._keys.events(task_id),
-                self._keys.cancel(task_id),
-                self._keys.webhook_outbox,
-            ],
+            keys=self._cancel_keys(task_id),
             args=[repr(time.time()), self._events_max, self._ttl, task_id],
         )
         if outcome is None:

@@ -4,13 +4,10 @@
 the time it is due, in the transaction that makes the task terminal. ``worker.webhooks`` then
 claims due ids, delivers, and settles each one here.
 
-A claim is a lease: claiming re-scores the id to ``now + lease`` in the same sorted set, so a
-worker that dies mid-delivery needs no reaper, its id simply becomes due again when the lease
-runs out (one set to scan, no second set to keep consistent). The new score is also the lease
-token: every later transition first checks that the id still has the score its claim gave it,
-so a worker whose lease ran out (and was claimed by another) can no longer touch the record.
-Each transition (claim, begin, retry, delivered, dead, drop) is one Lua script, one round trip.
-Times come from Redis (``TIME``), so workers' clocks need not agree.
+A claim is a lease (``store.leases``): a worker that dies mid-delivery needs no reaper, its id
+becomes due again when the lease runs out, and a worker whose lease ran out (and was claimed by
+another) can no longer touch the record. Each transition (claim, begin, retry, delivered, dead,
+drop) is one Lua script, one round trip.
 
 Delivery is at least once: a POST that succeeded on a worker that died before ``delivered``
 is made again by the next lease holder.
@@ -24,24 +21,13 @@ from typing import Literal
 from agent_service.domain.tasks import WebhookState
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
+from agent_service.store.leases import LUA_NOW, claim_due, register_claim
 
+APPROVAL_MEMBER_PREFIX = "approval:"
+"""Outbox members of ``approval.required`` deliveries: ``approval:<approval_id>`` (the others
+are task ids, whose completion is due)."""
 DEAD_LETTERS_KEPT = 10_000
 """The dead-letter list keeps the newest task ids (each record says ``dead`` until it expires)."""
-
-# Claims up to ARGV[2] ids due by now (oldest first), leasing each until now + ARGV[1].
-# KEYS: outbox. Returns [id, lease score, id, lease score, ...].
-_CLAIM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local claimed = {}
-for _, id in ipairs(due) do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
-  claimed[#claimed + 1] = id
-  claimed[#claimed + 1] = redis.call('ZSCORE', KEYS[1], id)
-end
-return claimed
-"""
 
 # If the caller still holds the lease (the id's score is its lease token): write the record's
 # webhook state (unless ARGV[3] is empty or the record expired), then by mode ARGV[4]:
@@ -49,15 +35,17 @@ return claimed
 #   dead: leave the outbox for the dead-letter list (trimmed to ARGV[6] ids).
 # KEYS: outbox, record, dead letters. ARGV: task id, lease, state, mode, delay, kept.
 # Returns 1, or 0 when the lease was lost (nothing written).
-_SETTLE = """
+_SETTLE = (
+    """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[2], 'webhook', ARGV[3])
 end
 local mode = ARGV[4]
 if mode == 'retry' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+    + LUA_NOW
+    + """
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[1])
 elseif mode ~= 'hold' then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -68,6 +56,7 @@ elseif mode ~= 'hold' then
 end
 return 1
 """
+)
 
 _Mode = Literal["hold", "retry", "delivered", "dead", "drop"]
 
@@ -87,17 +76,14 @@ class WebhookOutbox:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
-        self._claim = client.register_script(_CLAIM)
+        self._claim = register_claim(client)
         self._settle = client.register_script(_SETTLE)
 
     @guarded
     async def claim(self, lease_seconds: float, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due deliveries, oldest first, for ``lease_seconds``."""
-        if limit <= 0:
-            return []
-        raw = await self._claim(keys=[self._keys.webhook_outbox], args=[lease_seconds, limit])
-        pairs = zip(raw[::2], raw[1::2], strict=True)
-        return [Claim(task_id.decode(), lease.decode()) for task_id, lease in pairs]
+        pairs = await claim_due(self._claim, self._keys.webhook_outbox, lease_seconds, limit)
+        return [Claim(task_id, lease) for task_id, lease in pairs]
 
     async def begin(self, claim: Claim, state: WebhookState) -> bool:
         """Show ``state`` (``delivering``) and keep the lease; False if the lease was lost."""
@@ -126,7 +112,7 @@ class WebhookOutbox:
         done = await self._settle(
             keys=[
                 self._keys.webhook_outbox,
-                self._keys.task(claim.task_id),
+                self._subject_key(claim.task_id),
                 self._keys.webhook_dead,
             ],
             args=[
@@ -139,6 +125,13 @@ class WebhookOutbox:
             ],
         )
         return bool(done)
+
+    def _subject_key(self, member: str) -> str:
+        """Where a member's delivery state lives: its task record, or for an
+        ``approval.required`` delivery (``approval:<id>``), the approval's record."""
+        if member.startswith(APPROVAL_MEMBER_PREFIX):
+            return self._keys.approval(member.removeprefix(APPROVAL_MEMBER_PREFIX))
+        return self._keys.task(member)
 
     @guarded
     async def dead_letters(self, limit: int = 100) -> list[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
+from agent_service.domain.approvals import Approval
 from agent_service.domain.tasks import TaskRecord
-from agent_service.webhooks.signing import TASK_FINISHED, delivery_id
+from agent_service.webhooks.signing import APPROVAL_REQUIRED, TASK_FINISHED, delivery_id
 
 
 def delivery_body(record: TaskRecord, attempt: int) -> bytes:
@@ -18,6 +19,18 @@ def delivery_body(record: TaskRecord, attempt: int) -> bytes:
     document = {
         "event": TASK_FINISHED,
         "delivery": delivery_id(record.task_id, attempt),
+        "task": record.model_dump(mode="json"),
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def approval_body(record: TaskRecord, approval: Approval, attempt: int) -> bytes:
+    """``{"event": "approval.required", "delivery": "<approval_id>:<attempt>", "approval":
+    {...}, "task": {...}}``: a tool call of the task waits for a person's decision."""
+    document = {
+        "event": APPROVAL_REQUIRED,
+        "delivery": delivery_id(approval.approval_id, attempt),
+        "approval": approval.model_dump(mode="json"),
         "task": record.model_dump(mode="json"),
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -12,13 +12,13 @@ and a tenant without a signing secret. Either way the task id then goes to the d
 
 from __future__ import annotations
 
-import fnmatch
 import random
 from collections.abc import Callable
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from agent_service.domain.tasks import WebhookDelivery, WebhookState
+from agent_service.egress.hosts import host_refusal
 
 PENDING = "pending"
 """No attempt is in flight; the next one is due now or after a backoff."""
@@ -107,14 +107,11 @@ def after_attempt(state: WebhookState, delivery: WebhookDelivery, outcome: Outco
 def target_refusal(url: str, *, allow_http: bool, allowed_hosts: list[str]) -> str | None:
     """Why the worker may not POST to ``url`` under its settings (scheme, allowed hosts), or
     None. The API checks the same at submission; the worker checks again, since its settings
-    decide where it connects. Addresses are the SSRF guard's part (``httptools.ssrf``)."""
+    decide where it connects. Addresses are the SSRF guard's part (``egress.guard``)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "invalid webhook URL"
     if parts.scheme != "https" and not (parts.scheme == "http" and allow_http):
         return "webhook URL must be https"
-    host = (parts.hostname or "").lower()
-    if allowed_hosts and not any(fnmatch.fnmatchcase(host, p) for p in allowed_hosts):
-        return f"host {host!r} is not allowed: it is not among the allowed webhook hosts"
-    return None
+    return host_refusal(url, allowed_hosts, "webhook")

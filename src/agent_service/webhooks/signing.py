@@ -19,6 +19,7 @@ EVENT_HEADER = "X-Agent-Event"
 DELIVERY_HEADER = "X-Agent-Delivery"
 TASK_ID_HEADER = "X-Agent-Task-Id"
 TASK_FINISHED = "task.finished"
+APPROVAL_REQUIRED = "approval.required"
 SCHEME = "v1"
 DEFAULT_TOLERANCE_SECONDS = 300
 """How old (or how far ahead of the receiver's clock) a signature may be: five minutes."""
@@ -45,14 +46,24 @@ def delivery_id(task_id: str, attempt: int) -> str:
 
 
 def delivery_headers(
-    secret: str, task_id: str, attempt: int, body: bytes, timestamp: int | None = None
+    secret: str,
+    task_id: str,
+    attempt: int,
+    body: bytes,
+    timestamp: int | None = None,
+    *,
+    event: str = TASK_FINISHED,
+    subject: str | None = None,
 ) -> dict[str, str]:
-    """Every header of a delivery of ``body`` (the worker adds nothing but User-Agent)."""
+    """Every header of a delivery of ``body`` (the worker adds nothing but User-Agent).
+
+    ``subject`` names what the delivery is about when it is not the task's end (an approval's
+    id): the delivery id is ``<subject>:<attempt>`` then."""
     signed_at = int(time.time()) if timestamp is None else timestamp
     return {
         "Content-Type": "application/json",
-        EVENT_HEADER: TASK_FINISHED,
-        DELIVERY_HEADER: delivery_id(task_id, attempt),
+        EVENT_HEADER: event,
+        DELIVERY_HEADER: delivery_id(subject or task_id, attempt),
         TASK_ID_HEADER: task_id,
         SIGNATURE_HEADER: signature_header(secret, signed_at, body),
     }

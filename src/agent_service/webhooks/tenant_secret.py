@@ -6,8 +6,10 @@ Read at every use (a mounted Secret follows rotation), by the API when a task na
 
 from __future__ import annotations
 
-from agent_service.config import Settings, resolve_secret
-from agent_service.domain.agent_config import AgentConfig, SecretRef
+from agent_service.agentconfig.model import AgentConfig
+from agent_service.agentconfig.secrets import resolve_secret
+from agent_service.agentconfig.spec import SecretRef
+from agent_service.settings import Settings
 
 
 def signing_secret(config: AgentConfig, tenant: str, settings: Settings) -> str | None:

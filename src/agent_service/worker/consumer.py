@@ -23,28 +23,39 @@ So on connection loss the held messages are left where kombu keeps them in Redis
 ``unacked`` hash, persisted like the queue), and the old channels' acknowledgements become
 no-ops: kombu's visibility-timeout sweep delivers those messages again, and a delivery of a
 task that already ended is a no-op (``worker.execution``), so nothing is lost or run twice.
-A message whose recording failed is kept in memory and put back on its queue as soon as the
-consumer is connected again (``KeepStrandedDeliveries``). Still open: a worker killed between
-the two round trips loses that one message (kombu's Redis transport has no atomic pop).
+A message whose recording failed (Redis gone, or refusing writes at ``maxmemory``) is kept in
+memory and put back on its queue as soon as the consumer is connected again, or, while the
+consumer waits, every few seconds (``KeepStrandedDeliveries``). A worker *killed* between the
+two round trips takes its message with it (kombu's Redis transport has no atomic pop): the
+lost-message sweeper (``queue.lost``) queues that task again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery, bootsteps
 from celery.worker.consumer import Consumer as CeleryConsumer
+
+from agent_service.queue.reclaim import DeliveryNotRecorded
+from agent_service.store.client import is_out_of_memory
+from agent_service.worker.deliveries import DeliveryTracking, tolerate_full_redis
 
 log = logging.getLogger(__name__)
 
 Stranded = tuple[Any, str, str]  # (raw message, exchange, routing key)
 
 
-def install_consumer(app: Celery) -> None:
-    """Use this module's consumer and bootstep in ``app``'s worker (before it starts)."""
+def install_consumer(app: Celery, tracking: DeliveryTracking | None = None) -> None:
+    """Use this module's consumer and bootstep in ``app``'s worker (before it starts);
+    ``tracking`` adds ownership records, the memory pause and the fault point to each
+    connection's QoS (``worker.deliveries``)."""
     app.conf.worker_consumer = f"{__name__}:Consumer"
-    app.steps["consumer"].add(KeepStrandedDeliveries)
+    tolerate_full_redis()
+    step = type("TrackDeliveries", (KeepStrandedDeliveries,), {"tracking": tracking})
+    app.steps["consumer"].add(step)
 
 
 class DetachedQoS:
@@ -117,6 +128,10 @@ class KeepStrandedDeliveries(bootsteps.StartStopStep):  # type: ignore[misc]
     the consumer starts again on a new connection."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
+    tracking: DeliveryTracking | None = None
+    retry_seconds = 2.0
+    """While messages are stranded, how often putting them back is tried again (consuming
+    waits meanwhile): a Redis that refused them for being full may have room again."""
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
@@ -128,19 +143,31 @@ class KeepStrandedDeliveries(bootsteps.StartStopStep):  # type: ignore[misc]
         if channel is None or not hasattr(channel, "_do_restore_message") or qos is None:
             return  # not kombu's Redis transport
         self._put_back(channel)
-        original = qos.append
+        if self.tracking is not None:
+            self.tracking.attach(qos)
+        original, can_consume = qos.append, qos.can_consume
         errors = channel.connection_errors
         stranded = self.stranded
+        retry_at = 0.0
 
         def append(message: Any, delivery_tag: str) -> None:
             try:
                 original(message, delivery_tag)
-            except errors:
+            except (*errors, DeliveryNotRecorded):
                 delivery = message.delivery_info
                 stranded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
                 raise
 
+        def consume() -> bool:
+            # Called by kombu's poller on the consumer thread, like _put_back at start.
+            nonlocal retry_at
+            if stranded and time.monotonic() >= retry_at:
+                retry_at = time.monotonic() + self.retry_seconds
+                self._put_back(channel)
+            return not stranded and bool(can_consume())
+
         qos.append = append
+        qos.can_consume = consume
 
     def _put_back(self, channel: Any) -> None:
         if not self.stranded:
@@ -156,5 +183,9 @@ class KeepStrandedDeliveries(bootsteps.StartStopStep):  # type: ignore[misc]
                         "put back a message taken off queue %s just before Redis went away",
                         routing_key,
                     )
-        except channel.connection_errors:
-            log.warning("cannot put back %d message(s) yet: Redis unreachable", len(self.stranded))
+        except Exception as exc:
+            if not (isinstance(exc, channel.connection_errors) or is_out_of_memory(exc)):
+                raise
+            log.warning(
+                "cannot put back %d message(s) yet: Redis unreachable or full", len(self.stranded)
+            )

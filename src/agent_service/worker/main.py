@@ -6,6 +6,7 @@ the runs themselves are coroutines on ``LoopThread``. See docs/architecture.md f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -16,14 +17,8 @@ from celery import signals
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
 from agent_service import __version__
-from agent_service.config import (
-    ConfigError,
-    Settings,
-    load_config_version,
-    metrics_token,
-    multiprocess_metrics_dir,
-)
-from agent_service.domain.agent_config import AgentConfig
+from agent_service.agentconfig.load import ConfigError, load_config_version
+from agent_service.agentconfig.model import AgentConfig
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,
     scrape_registry,
@@ -41,10 +36,16 @@ from agent_service.queue.celery_app import (
     create_celery_app,
     visibility_timeout,
 )
+from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.reloader import ConfigReloader
-from agent_service.services import Services
+from agent_service.runtime import open_runtime
+from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
+from agent_service.store.webhooks import WebhookOutbox
+from agent_service.worker.approval_sweeper import ApprovalSweeper
 from agent_service.worker.consumer import install_consumer
+from agent_service.worker.deliveries import DeliveryTracking
+from agent_service.worker.execution import Execution
+from agent_service.worker.liveness import start_duties, worker_name
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
 from agent_service.worker.tasks import register_tasks
@@ -67,7 +68,7 @@ def _start_metrics(settings: Settings) -> Metrics:
     metrics = Metrics(enabled=settings.metrics.enabled)
     metrics.build_info.labels(__version__).set(1)
     metrics.worker_slots.labels(settings.worker.queue).set(settings.worker.concurrency)
-    reader = QueueStatsReader(settings.redis.url, [settings.worker.queue])
+    reader = QueueStatsReader(settings.redis, [settings.worker.queue])
     registry = scrape_registry(metrics, multiprocess_dir, reader.read)
     serve_metrics(registry, settings.metrics.port, settings.metrics.host, metrics_token(settings))
     return metrics
@@ -95,16 +96,6 @@ def run_timeout_cap(visibility: float) -> Callable[[AgentConfig], AgentConfig]:
     return adjust
 
 
-def _start_reloader(
-    settings: Settings, loop: LoopThread, services: Services, visibility: float
-) -> None:
-    path, interval = settings.config.file, settings.config.reload_interval_seconds
-    if path is None or interval <= 0:
-        return
-    reloader = ConfigReloader(path, services, interval, adjust=run_timeout_cap(visibility))
-    loop.submit(reloader.run())
-
-
 def run_worker(settings: Settings) -> int:
     configure_logging(settings.log, component="worker")
     try:
@@ -122,7 +113,6 @@ def run_worker(settings: Settings) -> int:
             run_timeout,
         )
     app = create_celery_app(settings, run_timeout)
-    install_consumer(app)  # survives a Redis outage with runs in hand (see worker/consumer.py)
     metrics = _start_metrics(settings)
     # Before the loop thread and the pool threads exist: every span goes to this provider.
     tracer_provider = configure_tracing(WORKER_SERVICE_NAME, settings.tracing)
@@ -131,11 +121,34 @@ def run_worker(settings: Settings) -> int:
         CeleryInstrumentor().instrument(tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
     loop = LoopThread()
     loop.start()
-    services = loop.run(Services.open(settings, version, metrics))
-    _start_reloader(settings, loop, services, visibility_timeout(settings, run_timeout))
-    webhooks = WebhookDispatcher(services)
+    # The runtime is entered on the loop thread and left there at shutdown (``_close``).
+    resources = contextlib.AsyncExitStack()
+    cap = run_timeout_cap(visibility_timeout(settings, run_timeout))
+    runtime = loop.run(
+        resources.enter_async_context(open_runtime(settings, version, metrics, adjust=cap))
+    )
+    webhooks = WebhookDispatcher(
+        runtime.tasks,
+        WebhookOutbox(runtime.redis, runtime.keys),
+        runtime.configs,
+        settings,
+        metrics,
+        approvals=runtime.durable.approvals,
+    )
     loop.run(webhooks.start())
-    register_tasks(app, loop, services)
+    # Survives a Redis outage with runs in hand (worker/consumer.py); records which runs this
+    # worker holds, for the fast reclaim its lease allows (worker/liveness.py).
+    tracking = DeliveryTracking(runtime.keys, worker_name(), settings.fault.kill_after_pop)
+    install_consumer(app, tracking)
+    loop.run(start_duties(resources, app, runtime, tracking))
+    sweeper = ApprovalSweeper(
+        runtime.durable.approvals,
+        runtime.tasks,
+        TaskQueue(runtime.redis, app, runtime.tasks),
+        metrics,
+    )
+    loop.run(sweeper.start())
+    register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
     def _close(**_: object) -> None:
@@ -146,7 +159,8 @@ def run_worker(settings: Settings) -> int:
             loop.run(webhooks.stop(grace), timeout=grace + 5)
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
-        loop.run(services.close(), timeout=10)
+        loop.run(sweeper.stop(), timeout=10)
+        loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)
 

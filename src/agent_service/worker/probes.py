@@ -3,6 +3,10 @@
 * ready file: created when the worker is ready to consume, removed on shutdown (readiness);
 * heartbeat file: touched every ``HEARTBEAT_SECONDS`` by a timer on the consumer's own event
   loop, so it stops when that loop is stuck (liveness: file younger than ~60 s).
+
+Both are removed when the probes are installed, before the worker starts: the files live on an
+emptyDir, which outlives a container restart, and a crashed worker's leftovers would pass the
+startup and readiness probes of its successor before it consumes anything.
 """
 
 from __future__ import annotations
@@ -26,8 +30,21 @@ def _touch(path: Path) -> None:
         log.warning("cannot touch probe file %s", path, exc_info=True)
 
 
+def reset_probe_files(*paths: Path | None) -> None:
+    """Remove probe files a previous run of the container left behind."""
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            log.warning("cannot remove stale probe file %s", path, exc_info=True)
+
+
 def install_probes(app: Celery, heartbeat_file: Path | None, ready_file: Path | None) -> None:
-    """Wire the probe files into ``app``'s worker (called before the worker starts)."""
+    """Reset the probe files, then wire them into ``app``'s worker (called before the worker
+    starts)."""
+    reset_probe_files(heartbeat_file, ready_file)
     if ready_file is not None:
         ready = ready_file
 

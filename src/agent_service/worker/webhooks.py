@@ -3,7 +3,7 @@
 ``worker.main`` starts one ``WebhookDispatcher`` per worker process on its ``LoopThread``, next
 to the runs, and stops it at shutdown. Every ``POLL_SECONDS`` it leases the due deliveries
 (``store.webhooks``), at most ``MAX_IN_FLIGHT`` at once per process, and POSTs each through an
-aiohttp session made by ``httptools.create_tool_session``: the SSRF guard checks the address it
+aiohttp session made by ``egress.create_guarded_session``: the SSRF guard checks the address it
 connects to, after DNS. Each attempt is signed (``webhooks.signing``), recorded in the task
 record, counted in ``agent_webhook_deliveries_total{outcome}`` and logged with its task id; what
 follows it (delivered, a retry after a backoff, dead letter) is ``webhooks.policy``'s decision.
@@ -23,13 +23,18 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from agent_service import __version__
+from agent_service.domain.approvals import Approval
 from agent_service.domain.errors import DependencyUnavailableError
 from agent_service.domain.tasks import TaskRecord, WebhookDelivery, WebhookState
-from agent_service.httptools.client import create_tool_session
-from agent_service.httptools.ssrf import AddressNotAllowedError, check_url
-from agent_service.services import Services
-from agent_service.store.webhooks import Claim, WebhookOutbox
-from agent_service.webhooks.payload import delivery_body
+from agent_service.egress.guard import AddressNotAllowedError, check_url
+from agent_service.egress.session import create_guarded_session
+from agent_service.observability.metrics import Metrics
+from agent_service.runtime import ConfigHolder
+from agent_service.settings import Settings
+from agent_service.store.approvals import ApprovalStore
+from agent_service.store.tasks import TaskStore
+from agent_service.store.webhooks import APPROVAL_MEMBER_PREFIX, Claim, WebhookOutbox
+from agent_service.webhooks.payload import approval_body, delivery_body
 from agent_service.webhooks.policy import (
     DEAD,
     FINAL_STATUSES,
@@ -41,7 +46,7 @@ from agent_service.webhooks.policy import (
     next_delay,
     target_refusal,
 )
-from agent_service.webhooks.signing import delivery_headers
+from agent_service.webhooks.signing import APPROVAL_REQUIRED, delivery_headers
 from agent_service.webhooks.tenant_secret import signing_secret
 
 log = logging.getLogger(__name__)
@@ -103,10 +108,25 @@ async def post_webhook(
 class WebhookDispatcher:
     """Polls the outbox and delivers what is due, until ``stop``. Lives on the worker's loop."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._settings = services.settings.webhooks
-        self._outbox = WebhookOutbox(services.redis, services.keys)
+    def __init__(
+        self,
+        tasks: TaskStore,
+        outbox: WebhookOutbox,
+        configs: ConfigHolder,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        approvals: ApprovalStore | None = None,
+    ) -> None:
+        """``configs`` gives the config in force (tenant secrets) at each delivery;
+        ``approvals`` the approval records behind ``approval.required`` deliveries."""
+        self._tasks = tasks
+        self._approvals = approvals
+        self._outbox = outbox
+        self._configs = configs
+        self._all_settings = settings
+        self._settings = settings.webhooks
+        self._metrics = metrics
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -117,7 +137,7 @@ class WebhookDispatcher:
         """Start polling (call on the worker's event loop)."""
         # The guard refuses private addresses unless the operator allowed them for webhooks,
         # independently of what the agent config allows its HTTP tools.
-        self._session = create_tool_session(self._settings.allow_private_networks)
+        self._session = create_guarded_session(self._settings.allow_private_networks)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self, grace_seconds: float) -> None:
@@ -163,9 +183,22 @@ class WebhookDispatcher:
             # Redis lost mid-delivery, or a bug: the lease runs out and the delivery is retried.
             log.exception("webhook delivery failed", extra={"task_id": claim.task_id})
 
+    async def _subject(
+        self, claim: Claim
+    ) -> tuple[TaskRecord | None, WebhookState | None, Approval | None]:
+        """The task, the delivery's state and, for an ``approval.required`` delivery, the
+        approval it announces."""
+        member = claim.task_id
+        if not member.startswith(APPROVAL_MEMBER_PREFIX) or self._approvals is None:
+            record = await self._tasks.get(member)
+            return record, record.webhook if record is not None else None, None
+        approval = await self._approvals.get(member.removeprefix(APPROVAL_MEMBER_PREFIX))
+        if approval is None:
+            return None, None, None
+        return await self._tasks.get(approval.task_id), approval.webhook, approval
+
     async def _deliver(self, claim: Claim) -> None:
-        record = await self._services.store.get(claim.task_id)
-        state = record.webhook if record is not None else None
+        record, state, approval = await self._subject(claim)
         if record is None or state is None or state.status in FINAL_STATUSES:
             # Expired record, or a completion notified already: nothing left to deliver.
             await self._outbox.drop(claim)
@@ -178,7 +211,7 @@ class WebhookDispatcher:
             )
             return
         at = time.time()
-        result = await self._attempt(claim, record, state, attempt)
+        result = await self._attempt(claim, record, state, attempt, approval)
         if result is None:
             return
         outcome = decide(result.status_code, result.failure, attempt, self._settings.max_attempts)
@@ -209,11 +242,16 @@ class WebhookDispatcher:
         self._count_and_log(claim, state, attempt, outcome, result)
 
     async def _attempt(
-        self, claim: Claim, record: TaskRecord, state: WebhookState, attempt: int
+        self,
+        claim: Claim,
+        record: TaskRecord,
+        state: WebhookState,
+        attempt: int,
+        approval: Approval | None = None,
     ) -> PostResult | None:
         """Sign and POST attempt ``attempt``; None when the lease was lost before it began."""
-        settings = self._services.settings
-        secret = signing_secret(self._services.config, record.tenant, settings)
+        config = self._configs.current.config
+        secret = signing_secret(config, record.tenant, self._all_settings)
         if secret is None:
             return PostResult(
                 failure=Failure.NO_SECRET,
@@ -236,8 +274,21 @@ class WebhookDispatcher:
         if not await self._outbox.begin(claim, delivering):
             log.info("webhook lease lost before delivery", extra={"task_id": claim.task_id})
             return None
-        body = delivery_body(record.model_copy(update={"webhook": delivering}), attempt)
-        headers = delivery_headers(secret, record.task_id, attempt, body)
+        if approval is None:
+            body = delivery_body(record.model_copy(update={"webhook": delivering}), attempt)
+            headers = delivery_headers(secret, record.task_id, attempt, body)
+        else:
+            body = approval_body(
+                record, approval.model_copy(update={"webhook": delivering}), attempt
+            )
+            headers = delivery_headers(
+                secret,
+                record.task_id,
+                attempt,
+                body,
+                event=APPROVAL_REQUIRED,
+                subject=approval.approval_id,
+            )
         assert self._session is not None  # set by start()
         return await post_webhook(
             self._session, state.url, body, headers, self._settings.timeout_seconds
@@ -246,7 +297,7 @@ class WebhookDispatcher:
     def _count_and_log(
         self, claim: Claim, state: WebhookState, attempt: int, outcome: Outcome, result: PostResult
     ) -> None:
-        self._services.metrics.webhook_deliveries.labels(outcome.value).inc()
+        self._metrics.webhook_deliveries.labels(outcome.value).inc()
         answer = f"HTTP {result.status_code}" if result.status_code is not None else result.error
         level = logging.INFO if outcome is not Outcome.DEAD else logging.WARNING
         log.log(

@@ -103,7 +103,7 @@ class CalculatorTool:
     def spec(self) -> ToolSpec:
         return CALCULATOR_SPEC
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         expression = arguments.get("expression")
         if not isinstance(expression, str):
             raise ToolError("argument 'expression' must be a string")

@@ -71,7 +71,7 @@ class CurrentTimeTool:
     def spec(self) -> ToolSpec:
         return CURRENT_TIME_SPEC
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> str:
         name = arguments.get("timezone") or "UTC"
         if not isinstance(name, str):
             raise ToolError("argument 'timezone' must be a string")

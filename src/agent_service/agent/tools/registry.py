@@ -1,32 +1,37 @@
-"""The tool set of a run: enabled built-ins plus external (HTTP) tools, keyed by name.
+"""The tool set of an agent: its built-ins plus the external (HTTP) tools it names, by name.
 
-The agent loop calls ``build_toolset`` once per config and ``parse_arguments`` on each tool
-call's raw JSON before ``Tool.invoke``. External tools come from the ``httptools`` adapter, which
-the composition root builds, so this module never imports an adapter.
+The runtime calls ``build_toolset`` once per agent of a config snapshot; the agent loop calls
+``parse_arguments`` on each tool call's raw JSON before ``Tool.invoke``. External tools come
+from the ``httptools`` adapter (and MCP tools from ``mcptools``), which the runtime builds, so
+this module never imports an adapter.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from agent_service.agent.ports import Tool
 from agent_service.agent.tools.calculator import CalculatorTool
 from agent_service.agent.tools.clock import CurrentTimeTool
-from agent_service.domain.agent_config import ToolsSpec
+from agent_service.agentconfig.agents import AgentToolsSpec
 from agent_service.domain.errors import ToolError
 
 
-def build_toolset(tools: ToolsSpec, external: Sequence[Tool] = ()) -> dict[str, Tool]:
-    """The enabled built-ins and ``external`` by name; ``ValueError`` on a duplicate name."""
+def build_toolset(spec: AgentToolsSpec, http: Mapping[str, Tool]) -> dict[str, Tool]:
+    """The built-ins ``spec`` switches on, then the ``http`` tools it names, by name.
+
+    ``KeyError`` for a name ``http`` lacks and ``ValueError`` on a duplicate name (the config's
+    validation refuses both first).
+    """
     enabled: list[Tool] = []
-    if tools.calculator:
+    if spec.calculator:
         enabled.append(CalculatorTool())
-    if tools.current_time:
+    if spec.current_time:
         enabled.append(CurrentTimeTool())
     toolset: dict[str, Tool] = {}
-    for tool in [*enabled, *external]:
+    for tool in [*enabled, *(http[name] for name in spec.http)]:
         name = tool.spec.name
         if name in toolset:
             raise ValueError(f"duplicate tool name {name!r}")

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from agent_service.agent.journal import MemoryJournal
 from agent_service.agent.loop import Agent, RunFailedError
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
+from agent_service.api.deps import (
+    CallerDep,
+    DrainDep,
+    DurableDep,
+    GateDep,
+    JsonBody,
+    SettingsDep,
+    SnapshotDep,
+    TasksDep,
+)
+from agent_service.api.drain import Drain, ShuttingDownError
 from agent_service.api.errors import ApiError, run_error_status
+from agent_service.api.handoff import SyncHandoff, continuation
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
+from agent_service.api.sessions import admit_sync
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult
+from agent_service.domain.approvals import ApprovalPending
+from agent_service.domain.errors import AgentError, ErrorType
+from agent_service.domain.runs import RunEvent, RunRequest, RunResult
 from agent_service.observability.metrics import Metrics
+from agent_service.store.approvals import approval_event
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger(__name__)
@@ -30,37 +45,58 @@ log = logging.getLogger(__name__)
     responses={
         **ERROR_RESPONSES,
         200: {"content": {"text/event-stream": {}}, "description": "Answer (JSON or SSE)"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "The session has a run in progress, or a tool call needs a "
+            "person's approval (`approval_required`: the run continues as the task in Location)",
+        },
     },
     dependencies=[JsonBody],
 )
 async def chat(
-    body: RunBody, response: Response, services: ServicesDep, caller: CallerDep
+    *,
+    body: RunBody,
+    response: Response,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    tasks: TasksDep,
+    durable: DurableDep,
+    drain: DrainDep,
 ) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
     SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
-    result), ``error`` (the error shape's ``error`` object).
+    result), ``error`` (the error shape's ``error`` object), or ``approval_required`` (a tool
+    call needs a person's approval: the run continues as the task it names).
     """
-    check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
-    rate = await admit_run(services, caller)
-    request = body.to_run_request(caller.tenant)
-    agent = services.agent  # the config snapshot in force when the run starts
-    guard = services.guard(caller)
-    metrics = services.metrics
+    config = snapshot.config  # the config in force when the run starts: it keeps it to its end
+    agent = gate.check(body, snapshot, caller)
+    metrics = gate.metrics
+    await admit_sync(
+        agent,
+        tenant=caller.tenant,
+        session_id=body.session_id,
+        tasks=tasks,
+        durable=durable,
+        metrics=metrics,
+    )
+    rate = await gate.admit(caller, config)
+    request = body.to_run_request(caller.tenant, agent.name)
+    guard = gate.guard(caller, config)
+    handoff = SyncHandoff(
+        durable.approvals, settings.worker.queue, caller, snapshot.version.generation
+    )
     if body.stream:
-        keepalive = services.settings.api.sse_keepalive_seconds
+        keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            stream_run(agent, request, keepalive, metrics, guard),
+            stream_run(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **rate},
         )
     response.headers.update(rate)
-    return await run_sync(agent, request, metrics, guard, rate)
-
-
-def count_run(metrics: Metrics, mode: RunMode, status: str, steps: int) -> None:
-    metrics.runs.labels(mode, status).inc()
-    metrics.run_steps.labels(mode).observe(steps)
+    return await run_sync(agent, request, metrics, guard, rate, drain=drain, handoff=handoff)
 
 
 async def run_sync(
@@ -69,14 +105,30 @@ async def run_sync(
     metrics: Metrics,
     guard: RunGuard | None,
     headers: dict[str, str],
+    *,
+    drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> RunResult:
-    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``."""
+    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``;
+    one still going when ``drain``'s grace runs out, a 503 ``shutting_down``.
+
+    A run reaching a tool call that needs approval is handed over to a task (``handoff``):
+    409 ``approval_required`` naming it, with its ``Location``."""
+    journal = SyncHandoff.journal_for(agent)
+    run = agent.run(request, mode="sync", guard=guard, journal=journal)
     try:
-        result = await agent.run(request, mode="sync", guard=guard)
+        result = await (drain.within_grace(run) if drain is not None else run)
+    except ApprovalPending as pending:
+        raise await _handed_over(
+            agent, request, journal, pending, handoff=handoff, headers=headers
+        ) from None
     except RunFailedError as exc:
-        count_run(metrics, "sync", "failed", len(exc.steps))
+        metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
         raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
-    count_run(metrics, "sync", "succeeded", len(result.steps))
+    except ShuttingDownError as exc:
+        metrics.run_finished("sync", "failed", 0, agent.name)
+        raise ApiError(503, exc.type, exc.message, headers=headers) from exc
+    metrics.run_finished("sync", "succeeded", len(result.steps), agent.name)
     return result
 
 
@@ -86,18 +138,28 @@ async def run_events(
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
+    *,
+    drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> AsyncIterator[RunEvent | None]:
-    """A streamed run's events (``step``, ``delta``, then ``done`` or ``error``), with None
-    for every ``keepalive`` seconds of silence. Closing the iterator cancels the run."""
+    """A streamed run's events (``step``, ``delta``, then ``done``, ``error``, or
+    ``approval_required`` when the run was handed over to a task to wait for a person), with
+    None for every ``keepalive`` seconds of silence. Closing the iterator cancels the run; so
+    does the end of ``drain``'s grace, after an ``error`` event of type ``shutting_down``."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
 
     async def produce() -> None:
+        journal = SyncHandoff.journal_for(agent)
         try:
-            result = await agent.run(request, mode="stream", sink=events.put, guard=guard)
-            count_run(metrics, "stream", "succeeded", len(result.steps))
+            result = await agent.run(
+                request, mode="stream", sink=events.put, guard=guard, journal=journal
+            )
+            metrics.run_finished("stream", "succeeded", len(result.steps), agent.name)
             await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
+        except ApprovalPending as pending:
+            await events.put(await _approval_event(agent, request, journal, pending, handoff))
         except RunFailedError as exc:
-            count_run(metrics, "stream", "failed", len(exc.steps))
+            metrics.run_finished("stream", "failed", len(exc.steps), agent.name)
             await events.put(
                 RunEvent(type="error", data={"type": exc.type, "message": exc.message})
             )
@@ -113,10 +175,14 @@ async def run_events(
     try:
         while True:
             try:
-                event = await asyncio.wait_for(events.get(), timeout=keepalive)
+                event = await asyncio.wait_for(_next(events, drain), timeout=keepalive)
             except TimeoutError:
                 yield None
                 continue
+            except ShuttingDownError as exc:
+                metrics.run_finished("stream", "failed", 0, agent.name)
+                yield RunEvent(type="error", data={"type": exc.type, "message": exc.message})
+                break
             if event is None:  # produce() ended
                 break
             yield event
@@ -127,13 +193,70 @@ async def run_events(
             await runner
 
 
+async def _next(events: asyncio.Queue[RunEvent | None], drain: Drain | None) -> RunEvent | None:
+    """The next event, or ``ShuttingDownError`` once the drain's grace is over."""
+    if drain is None:
+        return await events.get()
+    return await drain.within_grace(events.get())
+
+
 async def stream_run(
     agent: Agent,
     request: RunRequest,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
+    *,
+    drain: Drain | None = None,
+    handoff: SyncHandoff | None = None,
 ) -> AsyncIterator[bytes]:
     """``run_events`` as SSE bytes (keep-alive comments for the silences)."""
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    async for event in events:
         yield KEEPALIVE if event is None else sse_event(event.type, event.data)
+
+
+async def _handed_over(
+    agent: Agent,
+    request: RunRequest,
+    journal: MemoryJournal | None,
+    pending: ApprovalPending,
+    *,
+    handoff: SyncHandoff | None,
+    headers: dict[str, str],
+) -> ApiError:
+    """The 409 of a sync run that needs an approval (handed over to a task when it can be)."""
+    if handoff is None:
+        message = (
+            f"tool {pending.request.tool!r} needs a person's approval: submit the run as a task"
+        )
+        return ApiError(409, ErrorType.APPROVAL_REQUIRED, message, headers=headers)
+    approval = await handoff.park(agent, request, journal, pending)
+    location = {"Location": f"/v1/tasks/{approval.task_id}"}
+    return ApiError(
+        409, ErrorType.APPROVAL_REQUIRED, continuation(approval), {**headers, **location}
+    )
+
+
+async def _approval_event(
+    agent: Agent,
+    request: RunRequest,
+    journal: MemoryJournal | None,
+    pending: ApprovalPending,
+    handoff: SyncHandoff | None,
+) -> RunEvent:
+    """The last event of a stream whose run needs an approval: ``approval_required`` with the
+    task that continues it (an ``error`` where the run cannot be handed over)."""
+    if handoff is None:
+        message = (
+            f"tool {pending.request.tool!r} needs a person's approval: submit the run as a task"
+        )
+        return RunEvent(
+            type="error", data={"type": ErrorType.APPROVAL_REQUIRED, "message": message}
+        )
+    try:
+        approval = await handoff.park(agent, request, journal, pending)
+    except AgentError as exc:  # Redis went away: the run cannot be kept
+        return RunEvent(type="error", data={"type": exc.type, "message": exc.message})
+    data = {**approval_event(approval), "message": continuation(approval)}
+    return RunEvent(type="approval_required", data=data)

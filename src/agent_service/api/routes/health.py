@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from agent_service.api.deps import ServicesDep
+from agent_service.api.deps import RedisDep, SnapshotDep
 from agent_service.api.errors import RETRY_AFTER_SECONDS
 from agent_service.api.schemas import Health, Readiness
 from agent_service.store.client import ping
@@ -20,16 +20,17 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(services: ServicesDep) -> JSONResponse:
+async def readyz(redis: RedisDep, snapshot: SnapshotDep) -> JSONResponse:
     """Readiness: Redis answers and a config is loaded (its generation and hash are reported)."""
-    redis_ok = await ping(services.redis)
+    redis_ok = await ping(redis)
+    version = snapshot.version
     body = Readiness(
         status="ready" if redis_ok else "not_ready",
         redis="ok" if redis_ok else "unreachable",
         config={
-            "generation": services.version.generation,
-            "hash": services.version.hash,
-            "default_model": services.version.config.default_model,
+            "generation": version.generation,
+            "hash": version.hash,
+            "default_model": version.config.default_model,
         },
     )
     headers = {} if redis_ok else {"Retry-After": RETRY_AFTER_SECONDS}

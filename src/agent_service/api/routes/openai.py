@@ -1,11 +1,12 @@
-"""``POST /v1/chat/completions``: the agent behind OpenAI's chat-completions API.
+"""``POST /v1/chat/completions``: the agent behind OpenAI's Chat Completions API.
 
 Any OpenAI SDK is a client: ``OpenAI(base_url="http://<api>/v1", api_key="<tenant key>")``.
-The last message must be the user's; earlier user and assistant messages are the conversation
-so far (trimmed to the config's memory token budget), and system messages are added after the
-agent's own system prompt. The agent uses its configured tools itself: a request's own
-``tools`` are refused. Streaming answers ``chat.completion.chunk`` events, then a usage chunk
-when ``stream_options.include_usage`` is set, then ``data: [DONE]``.
+``model`` names an agent (that agent runs) or a configured model (the default agent runs on
+it); ``GET /v1/models`` lists both. The conversation is the run's input: the last user message
+is the message, what precedes it the history (trimmed to the agent's memory budget), what
+follows it (tool calls and their results) the continuation of a client tool round trip. The
+agent's own tools run on the server; a request's ``tools`` are the client's (see
+``api.openai.chat``). Errors are in OpenAI's shape. docs/openai.md has the field table.
 """
 
 from __future__ import annotations
@@ -14,240 +15,172 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunGuard
-from agent_service.api.deps import CallerDep, JsonBody, ServicesDep, admit_run, check_run_body
-from agent_service.api.errors import ApiError
+from agent_service.api.deps import (
+    CallerDep,
+    DrainDep,
+    DurableDep,
+    GateDep,
+    JsonBody,
+    ResponsesDep,
+    SettingsDep,
+    SnapshotDep,
+)
+from agent_service.api.drain import Drain
+from agent_service.api.handoff import SyncHandoff
+from agent_service.api.openai import chat
+from agent_service.api.openai.chat_models import ChatCompletion, CompletionBody, to_chat_messages
+from agent_service.api.openai.common import agent_and_model
+from agent_service.api.openai.errors import OPENAI_ERROR_RESPONSES, OpenAIErrorBody
 from agent_service.api.routes.chat import run_events, run_sync
-from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
 from agent_service.domain.errors import ErrorType
-from agent_service.domain.messages import ChatMessage
+from agent_service.domain.messages import ToolCall
 from agent_service.domain.runs import RunRequest, RunResult
 from agent_service.observability.metrics import Metrics
+from agent_service.store.responses import ResponseStore
 
 router = APIRouter(tags=["openai"])
-
-
-class TextPart(BaseModel):
-    type: Literal["text"]
-    text: str = Field(max_length=1_000_000)
-
-
-class InputMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # SDKs send optional fields such as `name`
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
-
-    def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class CompletionBody(BaseModel):
-    """OpenAI's request body, the fields that mean something to an agent."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="A configured model name (see GET /v1/models).")
-    messages: list[InputMessage] = Field(min_length=1, max_length=1000)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    n: int = Field(default=1, ge=1, le=1, description="Only 1 choice.")
-    user: str | None = Field(default=None, max_length=256)
-    metadata: dict[str, str] | None = None
-    # Accepted for compatibility; sampling is the model config's.
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class Choice(BaseModel):
-    index: int = 0
-    message: AssistantMessage
-    finish_reason: str = "stop"
-
-
-class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
-    system_fingerprint: str | None = None
-
-
-def _to_request(body: CompletionBody, tenant: str) -> RunRequest:
-    if body.tools:
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            "tools: not accepted; the agent uses the tools of its config",
-        )
-    last = body.messages[-1]
-    if last.role != "user" or not last.text():
-        raise ApiError(
-            422, ErrorType.INVALID_REQUEST, "messages: the last message must be the user's text"
-        )
-    history = [
-        ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
-        for m in body.messages[:-1]
-        if m.text()
-    ]
-    metadata: dict[str, Any] = dict(body.metadata or {})
-    if body.user:
-        metadata["user"] = body.user
-    return RunRequest(
-        message=last.text(), model=body.model, tenant=tenant, history=history, metadata=metadata
-    )
-
-
-def _usage(result: RunResult) -> Usage:
-    return Usage(
-        prompt_tokens=result.usage.input_tokens,
-        completion_tokens=result.usage.output_tokens,
-        total_tokens=result.usage.total_tokens,
-    )
 
 
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletion,
     responses={
-        **ERROR_RESPONSES,
+        **OPENAI_ERROR_RESPONSES,
         200: {"content": {"text/event-stream": {}}, "description": "Completion (JSON or SSE)"},
+        409: {
+            "model": OpenAIErrorBody,
+            "description": "A tool call needs a person's approval (`approval_required`): the "
+            "run continues as the task in Location",
+        },
     },
     dependencies=[JsonBody],
 )
 async def chat_completions(
-    body: CompletionBody, response: Response, services: ServicesDep, caller: CallerDep
+    *,
+    body: CompletionBody,
+    response: Response,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    drain: DrainDep,
+    durable: DurableDep,
+    store: ResponsesDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
-    request = _to_request(body, caller.tenant)
-    metadata_size = len(json.dumps(request.metadata))
-    check_run_body(request.message, body.model, metadata_size, services)
-    rate = await admit_run(services, caller)
-    agent = services.agent
-    guard = services.guard(caller)
+    config = snapshot.config
+    agent, model = agent_and_model(body.model, snapshot, caller.tenant)
+    conversation = to_chat_messages(body.messages)
+    kept = await store.continuations(caller.tenant, chat.tool_call_ids(conversation))
+    request = chat.run_request(body, chat.expand(conversation, kept), agent, model, caller.tenant)
+    gate.check_limits(request.message, model, len(json.dumps(request.metadata)), config)
+    rate = await gate.admit(caller, config)
+    guard = gate.guard(caller, config)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
+    handoff = SyncHandoff(
+        durable.approvals, settings.worker.queue, caller, snapshot.version.generation
+    )
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        head = chat.ChunkHead(completion_id, created, body.model, fingerprint, include_usage)
         chunks = _chunks(
-            _ChunkHead(completion_id, created, body.model, fingerprint, include_usage),
+            head,
             agent,
             request,
-            keepalive=services.settings.api.sse_keepalive_seconds,
-            metrics=services.metrics,
+            store,
+            keepalive=settings.api.sse_keepalive_seconds,
+            metrics=gate.metrics,
             guard=guard,
+            drain=drain,
+            handoff=handoff,
         )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
         )
     response.headers.update(rate)
-    result = await run_sync(agent, request, services.metrics, guard, rate)
-    return ChatCompletion(
-        id=completion_id,
+    result = await run_sync(agent, request, gate.metrics, guard, rate, drain=drain, handoff=handoff)
+    calls = await _client_calls(store, request, result)
+    return chat.completion(
+        completion_id,
         created=created,
         model=result.model or body.model,
-        choices=[Choice(message=AssistantMessage(content=result.answer))],
-        usage=_usage(result),
-        system_fingerprint=fingerprint,
+        fingerprint=fingerprint,
+        result=result,
+        calls=calls,
     )
 
 
-@dataclass(frozen=True)
-class _ChunkHead:
-    """What every ``chat.completion.chunk`` of one streamed completion repeats."""
-
-    id: str
-    created: int
-    model: str
-    fingerprint: str
-    include_usage: bool
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._data([{"index": 0, "delta": delta, "finish_reason": finish}])
-
-    def usage_chunk(self, usage: Usage) -> bytes:
-        """The extra chunk of ``stream_options.include_usage``: no choices, the run's usage."""
-        return self._data([], usage=usage.model_dump())
-
-    def _data(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        body = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": self.fingerprint,
-            "choices": choices,
-            **extra,
-        }
-        return _data(body)
-
-
-def _data(body: Any) -> bytes:
-    return (
-        b"data: " + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-    )
+async def _client_calls(
+    store: ResponseStore, request: RunRequest, result: RunResult
+) -> list[ToolCall]:
+    """The client tool calls to return, once the steps the client will not see are kept."""
+    if not result.tool_calls:
+        return []
+    found = chat.client_calls(result)
+    if found.hidden_steps:
+        ids = [call.id for call in found.calls]
+        await store.save_continuation(request.tenant, ids, found.hidden_steps)
+    return found.calls
 
 
 async def _chunks(
-    head: _ChunkHead,
+    head: chat.ChunkHead,
     agent: Agent,
     request: RunRequest,
+    store: ResponseStore,
     *,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None,
+    drain: Drain,
+    handoff: SyncHandoff,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    async for event in events:
         if event is None:
             yield KEEPALIVE
         elif event.type == "delta":
             yield head.chunk({"content": event.data["text"]})
         elif event.type == "done":
             result = RunResult.model_validate(event.data)
-            yield head.chunk({}, finish="stop")
+            calls = await _client_calls(store, request, result)
+            for chunk in head.tool_call_chunks(calls):
+                yield chunk
+            yield head.chunk({}, finish=chat.finish_reason(result, calls))
             if head.include_usage:
-                yield head.usage_chunk(_usage(result))
+                yield head.usage_chunk(result)
         elif event.type == "error":
             # Mid-stream the status line is sent: OpenAI SDKs raise on an `error` chunk.
-            yield _data({"error": {**event.data, "code": event.data.get("type")}})
-    yield b"data: [DONE]\n\n"
+            error = event.data
+            yield chat.sse_data(
+                {
+                    "error": {
+                        "message": error["message"],
+                        "type": "server_error",
+                        "param": None,
+                        "code": error.get("type"),
+                    }
+                }
+            )
+        elif event.type == "approval_required":  # handed over to a task: said as an error
+            yield chat.sse_data(
+                {
+                    "error": {
+                        "message": event.data["message"],
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": ErrorType.APPROVAL_REQUIRED.value,
+                    }
+                }
+            )
+    yield chat.DONE

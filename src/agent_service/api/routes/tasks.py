@@ -15,24 +15,32 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
 from agent_service.api.deps import (
     CallerDep,
+    DrainDep,
+    DurableDep,
+    GateDep,
     JsonBody,
+    MetricsDep,
     QueueDep,
-    ServicesDep,
-    admit_run,
-    check_run_body,
+    SettingsDep,
+    SnapshotDep,
+    TasksDep,
 )
+from agent_service.api.drain import STREAM_RESUME_MESSAGE, Drain, ShuttingDownError, first_of
 from agent_service.api.errors import ApiError
 from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
+from agent_service.api.sessions import end_task
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.config import WebhookSettings
 from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType, ToolError
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
-from agent_service.httptools.ssrf import check_url
+from agent_service.egress.guard import check_url
 from agent_service.observability.tracing import current_trace_id
+from agent_service.queue.sessions import SessionBusyError
+from agent_service.settings import WebhookSettings
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 from agent_service.webhooks.policy import target_refusal
 from agent_service.webhooks.tenant_secret import signing_secret
@@ -41,7 +49,8 @@ router = APIRouter(tags=["tasks"])
 
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_ID = re.compile(r"^\d+-\d+$")
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _not_found(task_id: str) -> ApiError:
@@ -58,7 +67,7 @@ async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
     return record
 
 
-def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
+def check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
     """422 unless the webhook URL is one the service may call (scheme, hosts, SSRF guard) and
     the tenant has a secret to sign its deliveries with."""
     try:
@@ -79,7 +88,18 @@ def _check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> 
         )
 
 
-def _body_hash(body: TaskBody) -> str:
+def check_idempotency_key(key: str | None) -> None:
+    """422 unless an ``Idempotency-Key`` header is absent or well formed."""
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            422,
+            ErrorType.INVALID_REQUEST,
+            "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
+        )
+
+
+def body_hash(body: BaseModel) -> str:
+    """What tells two requests with one ``Idempotency-Key`` apart."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -91,7 +111,11 @@ def _body_hash(body: TaskBody) -> str:
     responses={
         **ERROR_RESPONSES,
         200: {"model": TaskAccepted, "description": "Idempotent replay: the existing task"},
-        409: {"model": ERROR_RESPONSES[400]["model"], "description": "Idempotency-Key reused"},
+        409: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "Idempotency-Key reused with another body, or the session has a run "
+            "in progress and the agent's multitask is `reject`",
+        },
     },
     dependencies=[JsonBody],
 )
@@ -99,39 +123,47 @@ async def submit_task(
     *,
     body: TaskBody,
     response: Response,
-    services: ServicesDep,
+    snapshot: SnapshotDep,
+    gate: GateDep,
+    settings: SettingsDep,
+    tasks: TasksDep,
     queue: QueueDep,
     caller: CallerDep,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    durable: DurableDep,
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ) -> TaskAccepted | JSONResponse:
     """Enqueue a run; ``202`` with its ``task_id`` once the task is durably queued.
 
     With an ``Idempotency-Key`` header: the same key with the same body answers ``200`` with
     the task it made (concurrent duplicates make one task); the same key with another body is
     ``409``. Keys are per tenant and live as long as the task record.
+
+    With a ``session_id`` whose session has a run going, the agent's ``multitask`` decides:
+    ``reject`` answers 409, ``enqueue`` queues the run after it (``status: queued``,
+    ``waiting: true``), ``interrupt`` cancels it and queues this one.
     """
-    check_run_body(body.message, body.model, len(json.dumps(body.metadata)), services)
+    config = snapshot.config
+    agent = gate.check(body, snapshot, caller)
     if body.stream:
         raise ApiError(
             422,
             ErrorType.INVALID_REQUEST,
             "stream: not for tasks; follow GET /v1/tasks/{task_id}/events",
         )
-    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise ApiError(
-            422,
-            ErrorType.INVALID_REQUEST,
-            "Idempotency-Key: 1 to 255 characters among letters, digits and ._:-",
-        )
+    check_idempotency_key(idempotency_key)
     if body.webhook_url is not None:
-        secret = signing_secret(services.config, caller.tenant, services.settings)
-        _check_webhook(body.webhook_url, services.settings.webhooks, has_secret=bool(secret))
-    rate = await admit_run(services, caller)
+        secret = signing_secret(config, caller.tenant, settings)
+        check_webhook(body.webhook_url, settings.webhooks, has_secret=bool(secret))
+    rate = await gate.admit(caller, config)
     record = TaskRecord(
         task_id=uuid.uuid4().hex,
         status=TaskStatus.QUEUED,
-        queue=services.settings.worker.queue,
-        request=body.to_run_request(caller.tenant),
+        queue=settings.worker.queue,
+        request=body.to_run_request(caller.tenant, agent.name),
+        agent=agent.name,
+        config_generation=snapshot.version.generation,
         created_at=time.time(),
         # The request's trace: the worker continues it (traceparent in the message headers).
         trace_id=current_trace_id(),
@@ -141,13 +173,29 @@ async def submit_task(
         webhook=WebhookState(url=body.webhook_url) if body.webhook_url else None,
     )
     # The body's hash only matters against an Idempotency-Key's earlier request.
-    body_hash = _body_hash(body) if idempotency_key is not None else None
-    submitted = await queue.submit(record, body_hash=body_hash)
+    digest = body_hash(body) if idempotency_key is not None else None
+    try:
+        submitted = await queue.submit(record, body_hash=digest, multitask=agent.profile.multitask)
+    except SessionBusyError as exc:
+        raise ApiError(
+            409,
+            ErrorType.CONFLICT,
+            f"session {body.session_id!r} has a run in progress (task {exc.task_id}, "
+            f"{exc.status}); the agent's multitask is reject",
+            headers={"Location": f"/v1/tasks/{exc.task_id}"},
+        ) from None
+    if submitted.withdrawn is not None:  # an interrupted run that waited for an approval
+        await durable.approvals.withdraw(*submitted.withdrawn)
     response.headers.update(rate)
     response.headers["Location"] = f"/v1/tasks/{submitted.task_id}"
     if submitted.created:
-        services.metrics.tasks_submitted.labels(record.queue).inc()
-        return TaskAccepted(task_id=record.task_id, queue=record.queue)
+        gate.metrics.tasks_submitted.labels(record.queue).inc()
+        return TaskAccepted(
+            task_id=record.task_id,
+            queue=record.queue,
+            waiting=submitted.waiting,
+            interrupted=list(submitted.interrupted),
+        )
     if not submitted.same_body:
         raise ApiError(
             409,
@@ -155,7 +203,7 @@ async def submit_task(
             "Idempotency-Key was already used with a different request body",
             headers={"Location": f"/v1/tasks/{submitted.task_id}"},
         )
-    existing = await services.store.get(submitted.task_id)
+    existing = await tasks.get(submitted.task_id)
     answer = TaskAccepted(
         task_id=submitted.task_id,
         status=existing.status.value if existing else TaskStatus.QUEUED.value,
@@ -166,9 +214,9 @@ async def submit_task(
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskRecord, responses=ERROR_RESPONSES)
-async def get_task(task_id: str, services: ServicesDep, caller: CallerDep) -> TaskRecord:
+async def get_task(task_id: str, tasks: TasksDep, caller: CallerDep) -> TaskRecord:
     """The task record: status, timestamps, attempts, result or error, usage, webhook."""
-    return await _load(services.store, task_id, caller)
+    return await _load(tasks, task_id, caller)
 
 
 @router.post(
@@ -181,20 +229,20 @@ async def get_task(task_id: str, services: ServicesDep, caller: CallerDep) -> Ta
     },
 )
 async def cancel_task(
-    task_id: str, services: ServicesDep, caller: CallerDep
+    task_id: str, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep, durable: DurableDep
 ) -> CancelAnswer | JSONResponse:
-    """Cancel a task: a queued one never starts (``200``, ``cancelled``); a running one stops at
-    its next step boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
+    """Cancel a task: a queued one never starts, and one waiting for an approval never resumes
+    (``200``, ``cancelled``: its approval is withdrawn); a running one stops at its next step
+    boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
     ``cancelled``, or ``succeeded`` if its last step was already done). An ended task is
     ``409``."""
-    record = await _load(services.store, task_id, caller)
+    record = await _load(tasks, task_id, caller)
     if record.status.terminal:
         raise _already_ended(task_id, record.status.value)
-    outcome = await services.store.cancel(task_id)
+    outcome = await end_task(tasks, durable, record, metrics)
     if outcome is None:
         raise _not_found(task_id)
     if outcome == "cancelled":
-        services.metrics.tasks_finished.labels(record.queue, TaskStatus.CANCELLED.value).inc()
         return CancelAnswer(task_id=task_id, status=outcome)
     if outcome == "cancelling":
         return JSONResponse(CancelAnswer(task_id=task_id, status=outcome).model_dump(), 202)
@@ -211,8 +259,11 @@ def _already_ended(task_id: str, status: str) -> ApiError:
 )
 async def task_events(
     task_id: str,
-    services: ServicesDep,
+    *,
+    tasks: TasksDep,
+    settings: SettingsDep,
     caller: CallerDep,
+    drain: DrainDep,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
     """The run's events as SSE (``status``, ``step``, then ``done``, ``error`` or
@@ -221,24 +272,33 @@ async def task_events(
     Each event's ``id`` is its Redis stream id; reconnect with ``Last-Event-ID`` to resume
     after it, with no gap and no duplicate. Any API process serves any task's stream. A
     keep-alive comment is sent every ``AGENT_API_SSE_KEEPALIVE_SECONDS`` (15 s) while nothing
-    happens. The stream ends after the terminal event.
+    happens. The stream ends after the terminal event, or when this API process shuts down:
+    then with an ``error`` event of type ``shutting_down`` and no id (reconnect with
+    ``Last-Event-ID``; the task is not affected).
     """
-    await _load(services.store, task_id, caller)
+    await _load(tasks, task_id, caller)
     after = last_event_id if last_event_id and _EVENT_ID.match(last_event_id) else "0"
-    keepalive = services.settings.api.sse_keepalive_seconds
+    keepalive = settings.api.sse_keepalive_seconds
     return StreamingResponse(
-        _follow(services.store, task_id, after, keepalive),
+        _follow(tasks, task_id, after, keepalive, drain),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
 
 
 async def _follow(
-    store: TaskStore, task_id: str, after: str, keepalive: float
+    store: TaskStore, task_id: str, after: str, keepalive: float, drain: Drain
 ) -> AsyncIterator[bytes]:
     block_ms = int(keepalive * 1000)
     while True:
-        events = await store.read_events(task_id, after, block_ms)
+        try:
+            # Resumable, and run elsewhere: ends as soon as this process starts draining.
+            events = await first_of(store.read_events(task_id, after, block_ms), drain.begun())
+        except ShuttingDownError:
+            yield sse_event(
+                "error", {"type": ErrorType.SHUTTING_DOWN, "message": STREAM_RESUME_MESSAGE}
+            )
+            return
         if not events:
             # Nothing new within the keep-alive interval: a comment keeps proxies from closing.
             if await store.get(task_id) is None:

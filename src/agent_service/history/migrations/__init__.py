@@ -1,0 +1,1 @@
+"""Alembic migrations of the history tables (run by ``history.migrate``, never by hand)."""
