@@ -170,11 +170,10 @@ async def ingest_all(kb: Any, docs: list[bytes], concurrency: int) -> list[int]:
 
 
 async def run_mode(mode: str, sizes: list[int], args: argparse.Namespace, sim_url: str) -> None:
+    from agent_service.agentconfig.knowledge import KnowledgeBaseSpec
     from agent_service.agentconfig.model import ModelSpec
-
     from agent_service.knowledge.base import KnowledgeBase
     from agent_service.knowledge.chroma import ChromaOptions, ChromaStore
-    from agent_service.knowledge.spec import KnowledgeBaseSpec
     from agent_service.llm.embeddings import LiteLLMEmbedder
 
     words = vocabulary()
@@ -234,7 +233,6 @@ async def run_mode(mode: str, sizes: list[int], args: argparse.Namespace, sim_ur
 async def warm_up(sim_url: str) -> None:
     """LiteLLM's first call imports most of it (~1.5 s): not part of any figure."""
     from agent_service.agentconfig.model import ModelSpec
-
     from agent_service.llm.embeddings import LiteLLMEmbedder
 
     model = ModelSpec(name="emb", model="openai/sim-embedding", api_base=sim_url)

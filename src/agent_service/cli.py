@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_submit_arguments(submit)
 
+    knowledge = sub.add_parser(
+        "knowledge", help="knowledge bases: ingest files", epilog=epilog, formatter_class=fmt
+    )
+    from agent_service.knowledge_cli import add_arguments as add_knowledge_arguments
+
+    add_knowledge_arguments(knowledge)
+
     history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
     history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
     history_sub.add_parser(
@@ -182,7 +189,7 @@ def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
 
 def _tool(command: str, args: argparse.Namespace) -> int:
     """A short-lived or auxiliary command: the MCP demo server, the chart's secret hook, the
-    history migration."""
+    history migration, knowledge ingestion."""
     from agent_service.observability.logging import configure_logging
 
     if command == "ensure-secret":
@@ -194,6 +201,10 @@ def _tool(command: str, args: argparse.Namespace) -> int:
 
         serve_demo(args.host, args.port)
         return 0
+    if command == "knowledge":
+        from agent_service.knowledge_cli import run_knowledge
+
+        return run_knowledge(args, settings)
     from agent_service.history.commands import migrate_command
 
     return migrate_command(settings)
@@ -214,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent_service.submit import run_submit
 
         return run_submit(args)
-    if command in ("mcp-demo", "ensure-secret", "history"):
+    if command in ("mcp-demo", "ensure-secret", "history", "knowledge"):
         return _tool(command, args)
     if command == "crd":
         from agent_service.agentconfig.crd import render_crd_yaml

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from agent_service.agentconfig.knowledge import ChunkingSpec, KnowledgeBaseSpec
+from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMUnavailableError
 from agent_service.knowledge.base import DocumentUpload, KnowledgeBase
 from agent_service.knowledge.chroma import ChromaOptions, ChromaStore
@@ -31,7 +32,6 @@ from agent_service.knowledge.errors import (
     UnparsableDocumentError,
     UnsupportedDocumentError,
 )
-from agent_service.knowledge.spec import ChunkingSpec, KnowledgeBaseSpec
 from agent_service.knowledge.store import DocumentVersion
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.observability.metrics import Metrics

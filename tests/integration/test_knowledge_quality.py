@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from agent_service.agentconfig.model import ModelSpec
 
+from agent_service.agentconfig.knowledge import KnowledgeBaseSpec
+from agent_service.agentconfig.model import ModelSpec
 from agent_service.knowledge.base import DocumentUpload, KnowledgeBase
 from agent_service.knowledge.chroma import ChromaOptions, ChromaStore
-from agent_service.knowledge.spec import KnowledgeBaseSpec
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from tests.conftest import Sim
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 
+from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
 from agent_service.domain.tokens import count_tokens
 from agent_service.llm.embeddings import LiteLLMEmbedder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent_service.agentconfig.knowledge import ChunkingSpec
 from agent_service.knowledge import versions
-from agent_service.knowledge.spec import ChunkingSpec
 from agent_service.knowledge.store import DocumentVersion, StoredHit, VersionState
 
 

@@ -24,6 +24,7 @@ from agent_service.agentconfig.agents import (
     AgentToolsSpec,
     McpToolsRef,
 )
+from agent_service.agentconfig.knowledge import KnowledgeBaseSpec
 from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.references import reference_problems
 from agent_service.agentconfig.spec import NAME_PATTERN, SecretRef, Spec, SpecError
@@ -37,6 +38,11 @@ class ModelSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN, description="Display name used in requests.")
     model: str = Field(
         min_length=1, description="LiteLLM model id, e.g. openai/gpt-4o-mini, anthropic/claude-..."
+    )
+    kind: Literal["chat", "embedding"] = Field(
+        default="chat",
+        description="chat: agents call it; embedding: knowledge bases embed with it "
+        "(litellm.aembedding, priced at inputCostPer1k).",
     )
     api_base: str | None = Field(
         default=None, description="Provider base URL (OpenAI-compatible servers)."
@@ -269,6 +275,12 @@ class AgentConfig(Spec):
     mcp_servers: list[McpServerSpec] = Field(
         default_factory=list, max_length=100, description="MCP tool servers agents may use."
     )
+    knowledge_bases: list[KnowledgeBaseSpec] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Knowledge bases agents may search (agents[].knowledge; the implicit "
+        "default agent searches all).",
+    )
     agents: list[AgentSpec] = Field(
         default_factory=list,
         max_length=500,
@@ -328,6 +340,7 @@ class AgentConfig(Spec):
             limits=self.limits,
             tenants=None,
             response_format=None,
+            knowledge=tuple(kb.name for kb in self.knowledge_bases),
         )
 
     def _profile(self, spec: AgentSpec) -> AgentProfile:
@@ -342,11 +355,19 @@ class AgentConfig(Spec):
             response_format=spec.response_format,
             approvals=spec.approvals,
             multitask=spec.multitask,
+            knowledge=tuple(spec.knowledge),
         )
 
     def model(self, name: str) -> ModelSpec:
         """The model spec by display name (``KeyError`` if unknown)."""
         for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def knowledge_base(self, name: str) -> KnowledgeBaseSpec:
+        """The knowledge base by name (``KeyError`` if unknown)."""
+        for spec in self.knowledge_bases:
             if spec.name == name:
                 return spec
         raise KeyError(name)

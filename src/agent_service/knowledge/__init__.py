@@ -1,7 +1,7 @@
 """Knowledge bases: a team's documents, chunked, embedded and searched, with sources.
 
-- ``spec``: what a knowledge base declares (name, description, embedding model, chunking,
-  topK, minimum score);
+- ``agentconfig.knowledge`` (not here): what a knowledge base declares (name, embedding model,
+  chunking, topK, minimum score);
 - ``documents`` (with ``html_text`` and ``pdf_text``): text, Markdown, HTML and PDF to text,
   within limits; ``chunking``: text to chunks along headings, paragraphs and sentences;
 - ``store``: the ``VectorStore`` port; ``chroma``: its adapter on Chroma, embedded or server;

@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from agent_service.agentconfig.knowledge import KnowledgeBaseSpec
 from agent_service.domain.embeddings import Embeddings
+from agent_service.domain.errors import AgentError
 from agent_service.domain.messages import LLMAttempt, TokenUsage
 from agent_service.knowledge import versions
 from agent_service.knowledge.chunking import chunk_text
@@ -26,7 +28,6 @@ from agent_service.knowledge.errors import (
     InvalidSearchError,
     KnowledgeError,
 )
-from agent_service.knowledge.spec import KnowledgeBaseSpec
 from agent_service.knowledge.store import (
     ChunkRecord,
     DocumentVersion,
@@ -60,11 +61,20 @@ class Embedder(Protocol):
 
 
 class KnowledgeObserver(Protocol):
-    """Where retrieval and size figures go (``observability.metrics.Metrics``)."""
+    """Where retrieval, size and embedding figures go
+    (``observability.knowledge.KnowledgeMetricsObserver``)."""
 
     def retrieval_finished(self, kb: str, seconds: float, hits: int) -> None: ...
 
     def knowledge_chunks_counted(self, kb: str, chunks: int) -> None: ...
+
+    def embedded(self, embeddings: Embeddings) -> None:
+        """An embedding call answered (chunks of an ingestion, or a question)."""
+        ...
+
+    def embedding_failed(self, attempts: Sequence[LLMAttempt]) -> None:
+        """An embedding call failed after ``attempts``."""
+        ...
 
 
 class _NoObserver:
@@ -72,6 +82,12 @@ class _NoObserver:
         return None
 
     def knowledge_chunks_counted(self, kb: str, chunks: int) -> None:
+        return None
+
+    def embedded(self, embeddings: Embeddings) -> None:
+        return None
+
+    def embedding_failed(self, attempts: Sequence[LLMAttempt]) -> None:
         return None
 
 
@@ -249,7 +265,7 @@ class KnowledgeBase:
         )
         total = len(chunks)
         progress(IngestProgress("embedding", 0, total))
-        embedded = await self._embedder.embed(
+        embedded = await self._embed(
             [chunk.text for chunk in chunks],
             on_progress=lambda done: progress(IngestProgress("embedding", done, total)),
         )
@@ -295,6 +311,18 @@ class KnowledgeBase:
             attempts=embedded.attempts,
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    async def _embed(
+        self, texts: Sequence[str], *, on_progress: Callable[[int], None] | None = None
+    ) -> Embeddings:
+        """The embedder's vectors, its usage and attempts reported to the observer."""
+        try:
+            embedded = await self._embedder.embed(texts, on_progress=on_progress)
+        except AgentError as exc:  # the LLM adapter's errors carry the attempts they made
+            self._observer.embedding_failed(getattr(exc, "attempts", None) or [])
+            raise
+        self._observer.embedded(embedded)
+        return embedded
 
     async def _write_version(
         self, chunks: list[ChunkRecord], record: DocumentVersion
@@ -345,7 +373,7 @@ class KnowledgeBase:
         started = time.perf_counter()
         top_k = min(max(top_k or self.spec.top_k, 1), TOP_K_MAX)
         floor = self.spec.min_score if min_score is None else min_score
-        embedded = await self._embedder.embed([query])
+        embedded = await self._embed([query])
         limit = top_k * QUERY_OVERSAMPLE + 10
         found = await self._store.query(self.name, tenant, embedded.vectors[0], limit)
         records = await self._store.versions(self.name, tenant, sorted({h.doc_id for h in found}))

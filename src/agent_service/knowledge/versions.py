@@ -44,7 +44,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from agent_service.knowledge.spec import ChunkingSpec
+from agent_service.agentconfig.knowledge import ChunkingSpec
 from agent_service.knowledge.store import DocumentVersion, StoredHit
 
 

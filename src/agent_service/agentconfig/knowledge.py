@@ -1,29 +1,34 @@
-"""What a knowledge base declares: name, description, embedding model, chunking, topK, min score.
+"""Knowledge bases in the agent config: name, description, embedding model, chunking, topK,
+min score.
 
-A pydantic model in the agent config's style (camelCase on the wire, bounds and descriptions
-that become the CRD's schema), so the config can list knowledge bases with it; ``KnowledgeBase``
-(``base``) runs one. The defaults hold on the retrieval question set of
-``tests/integration/data/docs_questions.yaml`` with the simulator's embeddings: recall@5 0.97
-(docs/knowledge.md gives the figures).
+The ``knowledgeBases`` entries of ``AgentConfig`` (camelCase on the wire, bounds and
+descriptions that become the CRD's schema); an agent lists the ones it may search in
+``agents[].knowledge`` and gets a ``search_<name>`` tool for each (``references`` checks the
+names). ``knowledge.base.KnowledgeBase`` runs one. The defaults hold on the retrieval question
+set of ``tests/integration/data/docs_questions.yaml`` with the simulator's embeddings: recall@5
+0.97 (docs/knowledge.md gives the figures).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
+
+from agent_service.agentconfig.spec import Spec
 
 KB_NAME_PATTERN = r"^[a-z0-9]([a-z0-9_-]{0,55}[a-z0-9])?$"
 """Lower-case letters, digits, ``_`` and ``-``, at most 57 characters: ``search_<name>`` stays a
 valid tool name (64 characters) and ``kb-<name>-chunks`` a valid Chroma collection name."""
 
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+SEARCH_TOOL_PREFIX = "search_"
+"""An agent's tool for knowledge base ``docs`` is ``search_docs``."""
 
 
-class ChunkingSpec(_Spec):
+def search_tool_name(kb: str) -> str:
+    """The name of the tool that searches knowledge base ``kb``."""
+    return SEARCH_TOOL_PREFIX + kb
+
+
+class ChunkingSpec(Spec):
     """How documents are cut: chunks of at most ``sizeTokens`` tokens (heading line included),
     consecutive chunks of one section sharing up to ``overlapTokens`` tokens. Tokens follow
     the project's approximation (within 1 % of OpenAI's cl100k_base on prose)."""
@@ -45,7 +50,7 @@ class ChunkingSpec(_Spec):
         return self
 
 
-class KnowledgeBaseSpec(_Spec):
+class KnowledgeBaseSpec(Spec):
     """A knowledge base: documents a team ingests, searched by the agents that list it."""
 
     name: str = Field(pattern=KB_NAME_PATTERN, description="Name; the tool is search_<name>.")
