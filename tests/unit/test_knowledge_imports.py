@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 MODULES = [
-    "base", "chroma", "chunking", "documents", "errors", "html_text", "pdf_text", "spec",
-    "store", "versions",
+    "base", "chroma", "chunking", "documents", "errors", "files", "html_text", "pdf_text",
+    "store", "tool", "versions",
 ]  # fmt: skip
 
 

@@ -176,7 +176,9 @@ def _excerpt(text: str, heading_end: int) -> str:
     return body[: cut if cut > EXCERPT_MAX_CHARS // 2 else EXCERPT_MAX_CHARS].rstrip() + " …"
 
 
-def _check_upload(upload: DocumentUpload) -> None:
+def check_upload(upload: DocumentUpload) -> None:
+    """``InvalidDocumentError`` when the id, URI or metadata is out of bounds (also called by
+    the API before it queues the document)."""
     doc_id = upload.doc_id
     if not doc_id or len(doc_id) > DOC_ID_MAX_CHARS or not doc_id.isprintable():
         raise InvalidDocumentError(f"a document id is 1 to {DOC_ID_MAX_CHARS} printable characters")
@@ -216,6 +218,10 @@ class KnowledgeBase:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def limits(self) -> DocumentLimits:
+        return self._limits
+
     async def ingest(
         self,
         upload: DocumentUpload,
@@ -232,7 +238,7 @@ class KnowledgeBase:
         """
         started = time.perf_counter()
         progress = on_progress or (lambda _: None)
-        _check_upload(upload)
+        check_upload(upload)
         version = version if version is not None else self._clock()
         progress(IngestProgress("parsing", 0, 1))
         parsed = parse_document(
@@ -311,6 +317,16 @@ class KnowledgeBase:
             attempts=embedded.attempts,
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    async def unchanged(self, doc_id: str, data: bytes, *, tenant: str) -> DocumentInfo | None:
+        """``tenant``'s live document ``doc_id`` when it holds exactly ``data`` under this
+        base's chunking and model (ingesting it again would be a no-op), else None."""
+        records = await self._store.versions(self.name, tenant, [doc_id])
+        newest = versions.latest(records)
+        if not versions.is_unchanged(newest, versions.content_hash(data), self._recipe):
+            return None
+        live = [d for d in self._infos(records) if d.doc_id == doc_id]
+        return live[0] if live else None
 
     async def _embed(
         self, texts: Sequence[str], *, on_progress: Callable[[int], None] | None = None
@@ -401,7 +417,10 @@ class KnowledgeBase:
 
     async def documents(self, *, tenant: str) -> list[DocumentInfo]:
         """``tenant``'s live documents, by id, with their chunk counts."""
-        records = await self._store.versions(self.name, tenant)
+        return self._infos(await self._store.versions(self.name, tenant))
+
+    @staticmethod
+    def _infos(records: Sequence[DocumentVersion]) -> list[DocumentInfo]:
         return [
             DocumentInfo(
                 doc_id=r.doc_id, title=r.title, uri=r.uri, content_type=r.content_type,
