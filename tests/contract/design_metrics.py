@@ -78,7 +78,15 @@ PLANNED_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # The planned metrics the service exposes now (the rest come with their issues).
 BUILT_PLANNED: frozenset[str] = frozenset(
-    {"agent_mcp_server_up", "agent_mcp_tools", "agent_approvals_total", "agent_approvals_pending"}
+    {
+        "agent_mcp_server_up",
+        "agent_mcp_tools",
+        "agent_approvals_total",
+        "agent_approvals_pending",
+        "agent_retrieval_duration_seconds",
+        "agent_retrieval_hits",
+        "agent_knowledge_chunks",
+    }
 )
 
 # The contract as built: the design table with the planned labels, and the planned metrics

@@ -28,6 +28,7 @@ from typing import Any
 
 from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.embeddings import Embeddings
+from agent_service.domain.errors import AgentError
 from agent_service.domain.messages import LLMAttempt, TokenUsage
 from agent_service.domain.tokens import count_tokens
 from agent_service.llm.client import (
@@ -46,6 +47,9 @@ from agent_service.settings import DEFAULT_SECRETS_DIR
 
 # After agent_service.llm.client: importing it prepares LiteLLM's environment and settings.
 import litellm  # isort: skip
+from opentelemetry import trace  # isort: skip
+
+_tracer = trace.get_tracer("agent_service.llm")
 
 BASE64_PROVIDERS = frozenset({"openai"})
 """Providers asked for base64 vectors (others may not know ``encoding_format``)."""
@@ -121,6 +125,28 @@ class LiteLLMEmbedder:
         batch, ``ChainExhaustedError`` (an ``LLMUnavailableError``) when a batch fails every
         attempt; the other batches in flight are cancelled. Both carry all attempts so far.
         """
+        with _tracer.start_as_current_span(
+            f"embeddings {self._spec.name}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.request.model": self._spec.name,
+                "gen_ai.provider.name": self._spec.provider,
+                "agent.embeddings.inputs": len(texts),
+            },
+        ) as span:
+            try:
+                embedded = await self._embed(texts, on_progress)
+            except AgentError as exc:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
+                span.set_attribute("error.type", exc.type)
+                raise
+            span.set_attribute("gen_ai.usage.input_tokens", embedded.usage.input_tokens)
+            return embedded
+
+    async def _embed(
+        self, texts: Sequence[str], on_progress: ProgressCallback | None
+    ) -> Embeddings:
         started = time.perf_counter()
         vectors: list[list[float]] = [[] for _ in texts]
         attempts: list[LLMAttempt] = []
