@@ -2,10 +2,14 @@
 
 Not a test: it prints figures and writes ``docs/capacity-timeline.png``. Three parts:
 
-1. **Redis cost per run, measured now**: a real stack (Redis, simulator, API, one worker)
-   runs ``--probe-runs`` queued two-call runs, each followed to its end over SSE; Redis'
-   ``total_commands_processed`` and ``used_memory`` deltas give commands and bytes per run.
-2. **Sizing table** for 1k, 10k and 100k runs/day (and 1M for scale), from the per-pod figures
+1. **Redis and Postgres cost per run, measured now**: a real stack (Redis, simulator, API, one
+   worker), first without run history, then with it (a private Postgres, the worker's drainer
+   archiving), runs ``--probe-runs`` queued two-call runs, each followed to its end over SSE.
+   Redis' ``total_commands_processed`` delta gives commands per run (the drainer's idle polling
+   subtracted), ``MEMORY USAGE`` of a task's keys the bytes Redis keeps per finished task, and
+   the growth of the history tables (``pg_total_relation_size``) the bytes Postgres keeps per
+   archived run.
+2. **Sizing table** for 1k, 10k, 100k and 1M runs/day, from the per-pod figures
    measured by the benchmarks (``--api-cpu-ms-per-request``: bench/gateway_throughput.py;
    ``--worker-cpu-ms-per-call``: bench/worker_cpu.py; ``--redis-ops``: redis-benchmark),
    the LLM latency and calls per run, a peak factor, and the chart's values (requests, targets,
@@ -35,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import redis
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, footer, header, stack
+from tests.postgres import start_postgres
 
 VALUES = ROOT / "charts" / "agent-service" / "values.yaml"
 HPA_SYNC_SECONDS = 15  # kube-controller-manager --horizontal-pod-autoscaler-sync-period
@@ -47,45 +53,105 @@ HPA_TOLERANCE = 0.1  # --horizontal-pod-autoscaler-tolerance
 DAILY = (1_000, 10_000, 100_000, 1_000_000)
 
 
-# --- 1. Redis cost per run ------------------------------------------------------------------
+# --- 1. Redis and Postgres cost per run ------------------------------------------------------
 
 
-def probe_redis_cost(runs: int) -> tuple[float, float]:
-    """(Redis commands per run, bytes of Redis memory per retained task) on a real stack."""
+@dataclass(frozen=True)
+class RunCost:
+    """What one finished run costs: Redis commands (with and without history), the bytes its
+    record and events take in Redis, the bytes its archive row takes in Postgres."""
+
+    commands: float
+    commands_with_history: float
+    redis_bytes: float
+    postgres_bytes: float
+
+
+def probe_cost(runs: int) -> RunCost:
     with stack("capacity") as s:
         redis_url = s.redis()
         sim_url = s.sim("--ttft", "0.01")
-        queue, prefix = "capacity", "capacity:"
-        env = {
-            "AGENT_REDIS_URL": redis_url,
-            "AGENT_SIM_URL": sim_url,
-            "AGENT_WORKER_QUEUE": queue,
-            "AGENT_REDIS_KEY_PREFIX": prefix,
-        }
-        url = s.api(env)
-        s.worker(env)
         client = redis.Redis.from_url(redis_url)
-        with httpx.Client(base_url=url, timeout=30) as http:
-            ids = [_submit(http) for _ in range(20)]  # warm-up
-            for task_id in ids:
-                http.get(f"/v1/tasks/{task_id}/events")
-            time.sleep(1)
-            before = client.info("stats")["total_commands_processed"]
-            done = []
-            for _ in range(runs):
-                task_id = _submit(http)
-                http.get(f"/v1/tasks/{task_id}/events")  # follows the run to its end
-                done.append(task_id)
-            time.sleep(1)
-            after = client.info("stats")["total_commands_processed"]
+        base = {"AGENT_REDIS_URL": redis_url, "AGENT_SIM_URL": sim_url}
+        plain, done = _probe(s, client, base, "plain", runs)
         # What a finished task keeps in Redis until its TTL: its record and its event stream.
         sample = done[:: max(1, len(done) // 20)]
         kept = [
-            sum(client.memory_usage(key) or 0 for key in client.scan_iter(f"{prefix}*{task_id}*"))
+            sum(
+                client.memory_usage(key, samples=0) or 0
+                for key in client.scan_iter(f"plain:*{task_id}*")
+            )
             for task_id in sample
         ]
+        pg = start_postgres(s.work)
+        if pg is None:
+            raise SystemExit("Postgres is not installed (Debian: apt-get install postgresql)")
+        try:
+            pg.execute("CREATE DATABASE capacity")
+            env = {**base, "AGENT_HISTORY_URL": pg.url("capacity")}
+            with_history, _ = _probe(s, client, env, "history", runs, pg_url=pg.url("capacity"))
+            pg_bytes = with_history.pop()
+        finally:
+            pg.remove()
         client.close()
-    return (after - before) / runs, sum(kept) / len(kept)
+    return RunCost(plain[0], with_history[0], sum(kept) / len(kept), pg_bytes)
+
+
+def _probe(
+    s: Any,
+    client: redis.Redis,
+    env: dict[str, str],
+    name: str,
+    runs: int,
+    pg_url: str | None = None,
+) -> tuple[list[float], list[str]]:
+    """[commands per run (, Postgres bytes per run)] and the task ids, for one stack."""
+    env = {**env, "AGENT_WORKER_QUEUE": name, "AGENT_REDIS_KEY_PREFIX": f"{name}:"}
+    url = s.api(env)
+    s.worker(env)
+    outbox = f"{name}:history:outbox"
+    with httpx.Client(base_url=url, timeout=30) as http:
+        ids = [_submit(http) for _ in range(20)]  # warm-up (and, with history, the migration)
+        for task_id in ids:
+            http.get(f"/v1/tasks/{task_id}/events")
+        _wait_drained(client, outbox)
+        pg_before = _history_bytes(pg_url) if pg_url else 0
+        # The idle rate: the drainer looks at the outbox every second whatever the load.
+        idle_start = client.info("stats")["total_commands_processed"]
+        time.sleep(5)
+        idle = (client.info("stats")["total_commands_processed"] - idle_start - 1) / 5
+        started = time.monotonic()
+        before = client.info("stats")["total_commands_processed"]
+        done = []
+        for _ in range(runs):
+            task_id = _submit(http)
+            http.get(f"/v1/tasks/{task_id}/events")  # follows the run to its end
+            done.append(task_id)
+        _wait_drained(client, outbox)
+        time.sleep(1)
+        after = client.info("stats")["total_commands_processed"]
+        elapsed = time.monotonic() - started
+    figures = [(after - before - idle * elapsed) / runs]
+    if pg_url:
+        figures.append((_history_bytes(pg_url) - pg_before) / runs)
+    return figures, done
+
+
+def _wait_drained(client: redis.Redis, outbox: str, timeout: float = 120) -> None:
+    """Until the history outbox is empty (at once without history)."""
+    deadline = time.monotonic() + timeout
+    while client.zcard(outbox) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _history_bytes(pg_url: str) -> int:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CHECKPOINT")
+        row = conn.execute(
+            "SELECT pg_total_relation_size('history_runs') + "
+            "pg_total_relation_size('history_run_tools')"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _submit(http: httpx.Client) -> str:
@@ -111,9 +177,10 @@ class Inputs:
     api_cpu_ms: float
     worker_cpu_ms: float
     redis_ops: float
-    commands_per_run: float
-    bytes_per_task: float
+    cost: RunCost
     ttl_days: float
+    archived_ttl_hours: float
+    retention_days: float
     values: dict[str, Any]
 
 
@@ -139,8 +206,8 @@ def size(daily: int, inp: Inputs) -> dict[str, float]:
         math.ceil(in_flight / slots),
         math.ceil(worker_cores / 0.8),  # a process is GIL-bound: keep it under 80 % of a core
     )
-    ops = peak * inp.commands_per_run
-    retained = daily * inp.ttl_days
+    ops = peak * inp.cost.commands_with_history
+    per_day = daily * inp.cost.redis_bytes / 2**30  # GiB of finished records a day brings
     return {
         "peak": peak,
         "in_flight": in_flight,
@@ -150,7 +217,11 @@ def size(daily: int, inp: Inputs) -> dict[str, float]:
         "worker_cores": worker_cores,
         "redis_ops": ops,
         "redis_headroom": inp.redis_ops / ops if ops else math.inf,
-        "redis_gib": retained * inp.bytes_per_task / 2**30,
+        # Without history finished records stay the task TTL; with it, the archived TTL.
+        "redis_gib": per_day * inp.ttl_days,
+        "redis_history_gib": per_day * inp.archived_ttl_hours / 24,
+        "outage_gib_per_hour": per_day / 24,
+        "postgres_gib": daily * inp.retention_days * inp.cost.postgres_bytes / 2**30,
     }
 
 
@@ -412,6 +483,15 @@ def main() -> None:
     parser.add_argument("--redis-ops", type=float, default=90_000, help="redis-benchmark LPUSH/s")
     parser.add_argument("--probe-runs", type=int, default=200)
     parser.add_argument("--ttl-days", type=float, default=7.0, help="AGENT_TASKS_TTL_SECONDS")
+    parser.add_argument(
+        "--archived-ttl-hours",
+        type=float,
+        default=1.0,
+        help="AGENT_HISTORY_ARCHIVED_RECORD_TTL_SECONDS, in hours",
+    )
+    parser.add_argument(
+        "--retention-days", type=float, default=90.0, help="AGENT_HISTORY_RETENTION_DAYS"
+    )
     parser.add_argument("--pod-start", type=float, default=20.0, help="s from asked to consuming")
     parser.add_argument(
         "--demand-scale",
@@ -428,11 +508,15 @@ def main() -> None:
     args = parser.parse_args()
     values = yaml.safe_load(VALUES.read_text())
     header("capacity plan")
-    commands, bytes_per_task = probe_redis_cost(args.probe_runs)
+    cost = probe_cost(args.probe_runs)
+    overhead = cost.commands_with_history / cost.commands
     print(
-        f"# measured: {commands:.1f} Redis commands per run and {bytes_per_task / 1024:.1f} KiB "
-        f"kept per finished task (MEMORY USAGE of its keys); two LLM calls + calculator, "
-        f"followed over SSE, {args.probe_runs} runs"
+        f"# measured: {cost.commands:.1f} Redis commands per run without history, "
+        f"{cost.commands_with_history:.1f} with it (x{overhead:.2f} same run); "
+        f"{cost.redis_bytes / 1024:.1f} KiB kept in Redis per finished task "
+        f"(MEMORY USAGE of its keys), {cost.postgres_bytes / 1024:.1f} KiB in Postgres per "
+        f"archived run (tables, indexes, TOAST; x{cost.postgres_bytes / cost.redis_bytes:.2f}); "
+        f"two LLM calls + calculator, followed over SSE, {args.probe_runs} runs each"
     )
     inp = Inputs(
         args.calls_per_run,
@@ -442,27 +526,32 @@ def main() -> None:
         args.api_cpu_ms_per_request,
         args.worker_cpu_ms_per_call,
         args.redis_ops,
-        commands,
-        bytes_per_task,
+        cost,
         args.ttl_days,
+        args.archived_ttl_hours,
+        args.retention_days,
         values,
     )
     print(
         f"# inputs: {args.calls_per_run:g} LLM calls/run x {args.llm_latency:g} s, peak = "
         f"{args.peak_factor:g}x mean, API {args.api_requests_per_run:g} req/run at "
         f"{args.api_cpu_ms_per_request:g} ms CPU, worker {args.worker_cpu_ms_per_call:g} ms CPU "
-        f"per call, Redis {args.redis_ops:,.0f} ops/s, task TTL {args.ttl_days:g} days"
+        f"per call, Redis {args.redis_ops:,.0f} ops/s, task TTL {args.ttl_days:g} days, "
+        f"archived TTL {args.archived_ttl_hours:g} h, retention {args.retention_days:g} days"
     )
     print(
         f"{'runs/day':>10s} {'peak/s':>7s} {'in flight':>9s} {'api pods':>8s} {'api cores':>9s} "
-        f"{'workers':>7s} {'wkr cores':>9s} {'redis ops/s':>11s} {'headroom':>9s} {'redis GiB':>9s}"
+        f"{'workers':>7s} {'wkr cores':>9s} {'redis ops/s':>11s} {'headroom':>9s} "
+        f"{'redis GiB':>9s} {'+history':>9s} {'outage/h':>9s} {'pg GiB':>9s}"
     )
     for daily in DAILY:
         r = size(daily, inp)
         print(
             f"{daily:>10,d} {r['peak']:7.2f} {r['in_flight']:9.1f} {r['api_pods']:8d} "
             f"{r['api_cores']:9.3f} {r['worker_pods']:7d} {r['worker_cores']:9.3f} "
-            f"{r['redis_ops']:11.1f} {r['redis_headroom']:8.0f}x {r['redis_gib']:9.2f}"
+            f"{r['redis_ops']:11.1f} {r['redis_headroom']:8.0f}x {r['redis_gib']:9.2f} "
+            f"{r['redis_history_gib']:9.3f} {r['outage_gib_per_hour']:9.3f} "
+            f"{r['postgres_gib']:9.1f}"
         )
     if args.timeline.exists():
         rows = load_timeline(args.timeline)

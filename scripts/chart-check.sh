@@ -28,7 +28,7 @@ mkdir -p "$out"
 # The APIs of the chart's optional objects (Chart.yaml's agent-service/optional-apis): the ci
 # profiles are rendered as on a cluster serving all of them. The example profiles get the APIs
 # of their cluster, as tests/chart/manifests.py EXAMPLE_PROFILES says (a test keeps them equal).
-all_apis=(monitoring.coreos.com/v1 keda.sh/v1alpha1 gateway.networking.k8s.io/v1 opentelemetry.io/v1beta1 external-secrets.io/v1)
+all_apis=(monitoring.coreos.com/v1 keda.sh/v1alpha1 gateway.networking.k8s.io/v1 opentelemetry.io/v1beta1 external-secrets.io/v1 postgresql.cnpg.io/v1)
 production_apis=(monitoring.coreos.com/v1 keda.sh/v1alpha1 opentelemetry.io/v1beta1)
 kind_apis=(monitoring.coreos.com/v1 keda.sh/v1alpha1)
 

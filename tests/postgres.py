@@ -1,19 +1,11 @@
-"""A private PostgreSQL server for tests: Debian's ``postgresql``, on a free port, data in a
-temporary directory, started and stopped like the other real processes of the suite.
-
-Postgres refuses to run as root: as root, ``initdb`` and ``postgres`` run as the ``postgres``
-user (``runuser``), in a directory that user owns; as anyone else, as that user. The server is
-stopped by signalling the postmaster itself (``runuser`` does not pass SIGINT on).
+"""A private PostgreSQL server for tests (``agent_service.localpostgres``: Debian's
+``postgresql``, on a free port, data in a temporary directory, as the ``postgres`` user when
+the suite runs as root), started and stopped like the other real processes of the suite.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
-import shutil
-import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,31 +13,8 @@ from pathlib import Path
 
 import psycopg
 
+from agent_service.localpostgres import LocalPostgres, find_bin_dir, server_account
 from tests.procs import Proc, base_env, free_port
-
-POSTGRES_USER = "postgres"
-
-
-def postgres_bin_dir() -> Path | None:
-    """Where ``initdb`` and ``postgres`` are: on PATH, else Debian's versioned directory."""
-    found = shutil.which("initdb")
-    if found and shutil.which("postgres"):
-        return Path(found).resolve().parent
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    return versions[-1].parent if versions else None
-
-
-def _as_server_user() -> list[str]:
-    """The command prefix running a program as the server's user (nothing unless root)."""
-    if os.geteuid() != 0:
-        return []
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise RuntimeError("running as root needs runuser (util-linux) to start Postgres")
-    return [runuser, "-u", POSTGRES_USER, "--"]
 
 
 class PostgresServer:
@@ -55,86 +24,54 @@ class PostgresServer:
     def __init__(self, bin_dir: Path, log_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.log_dir = log_dir
-        self.port = free_port()
         # Not under pytest's tmp dirs: their parents are private to root, and the server's
         # user must reach its data directory.
-        self.root = Path(tempfile.mkdtemp(prefix="agent-test-pg-"))
-        self.data = self.root / "data"
-        if os.geteuid() == 0:
-            account = pwd.getpwnam(POSTGRES_USER)
-            os.chown(self.root, account.pw_uid, account.pw_gid)
+        self.local = LocalPostgres.prepare(bin_dir, free_port())
+        self.port = self.local.port
+        self.data = self.local.data
         self.proc: Proc | None = None
         self._initdb()
 
     def _initdb(self) -> None:
-        args = [
-            *_as_server_user(),
-            str(self.bin_dir / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            POSTGRES_USER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]
-        proc = Proc(f"initdb-{self.port}", args, base_env(), self.log_dir)
+        proc = Proc(
+            f"initdb-{self.port}",
+            self.local.initdb_args(),
+            base_env(),
+            self.log_dir,
+            account=server_account(),
+        )
         if proc.popen.wait(timeout=60) != 0:
             raise RuntimeError(f"initdb failed:\n{proc.log()}")
         proc.stop()
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{POSTGRES_USER}@127.0.0.1:{self.port}/{database}"
+        return self.local.url(database)
 
     def start(self, timeout: float = 30.0) -> None:
-        args = [
-            *_as_server_user(),
-            str(self.bin_dir / "postgres"),
-            "-D",
-            str(self.data),
-            "-p",
-            str(self.port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "unix_socket_directories=",
-            # A test server: durability is not what is tested, speed on a shared machine is.
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ]
-        self.proc = Proc(f"postgres-{self.port}", args, base_env(), self.log_dir)
+        self.proc = Proc(
+            f"postgres-{self.port}",
+            self.local.server_args(max_connections=200),
+            base_env(),
+            self.log_dir,
+            account=server_account(),
+        )
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                psycopg.connect(self.url(), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if not self.proc.alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres did not start:\n{self.proc.log()}") from None
-                time.sleep(0.1)
+        while not self.local.ready():
+            if not self.proc.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not start:\n{self.proc.log()}")
+            time.sleep(0.1)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown: sessions are disconnected, the data kept."""
         if self.proc is None:
             return
-        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-            os.kill(postmaster, signal.SIGINT)
+        self.local.request_stop()
         self.proc.stop(timeout)
         self.proc = None
 
     def remove(self) -> None:
         self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.local.remove()
 
     def execute(self, sql: str, database: str = "postgres") -> None:
         with psycopg.connect(self.url(database), autocommit=True) as conn:
@@ -154,7 +91,7 @@ class PostgresServer:
 
 def start_postgres(log_dir: Path) -> PostgresServer | None:
     """A running private server, or None when Postgres is not installed."""
-    bin_dir = postgres_bin_dir()
+    bin_dir = find_bin_dir()
     if bin_dir is None:
         return None
     server = PostgresServer(bin_dir, log_dir)

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 PYTHON = sys.executable
 
@@ -42,7 +43,8 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class Proc:
-    """A child process whose stdout+stderr go to a log file (read it back on failure)."""
+    """A child process whose stdout+stderr go to a log file (read it back on failure);
+    ``account`` (``user``, ``group``, … of ``subprocess.Popen``) runs it as another user."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class Proc:
         env: Mapping[str, str],
         log_dir: Path,
         cwd: Path | None = None,
+        account: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.args = args
@@ -63,6 +66,7 @@ class Proc:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **dict(account or {}),
         )
 
     @property

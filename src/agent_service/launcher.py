@@ -1,11 +1,13 @@
 """``agent-service up``: the whole local stack in the foreground.
 
-Starts redis-server (unless ``AGENT_REDIS_URL`` is given), the LLM simulator, the demo MCP
-server and the local agent config (``localconfig``: agents ``assistant`` and ``orders``; unless
-``AGENT_CONFIG_FILE`` is given), the API and one worker as child processes; waits for
-``/readyz``; prints the URLs, the agents and an API key it generated for the session (tenant
-``local``), unless a keys file is given or ``AGENT_AUTH_ENABLED=false``; stops every child,
-in reverse order, on Ctrl-C, SIGTERM or when any child dies.
+Starts redis-server (unless ``AGENT_REDIS_URL`` is given), a private PostgreSQL for the run
+history (unless ``AGENT_HISTORY_URL`` is given; without Postgres installed the stack runs with
+history off), the LLM simulator, the demo MCP server and the local agent config
+(``localconfig``: agents ``assistant``, ``orders`` and ``refunds``; unless ``AGENT_CONFIG_FILE``
+is given), the API and one worker as child processes; waits for ``/readyz``; prints the URLs,
+the agents and an API key it generated for the session (tenant ``local``), unless a keys file
+is given or ``AGENT_AUTH_ENABLED=false``; stops every child, in reverse order, on Ctrl-C,
+SIGTERM or when any child dies.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from agent_service import localmonitoring
+from agent_service import localmonitoring, localpostgres
 from agent_service.api.auth import generate_key
 from agent_service.localconfig import DOCS_KB, all_local_agents, local_config_yaml
 from agent_service.settings import Settings
@@ -147,6 +149,41 @@ def _start_redis(stack: _Stack, workdir: Path, env: dict[str, str]) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def _start_postgres(stack: _Stack, workdir: Path, env: dict[str, str]) -> str | None:
+    """A private PostgreSQL for the run history (data under ``workdir``, removed with it);
+    its URL, or None (one line printed) when Postgres is not installed."""
+    bin_dir = localpostgres.find_bin_dir()
+    if bin_dir is None:
+        print(
+            "agent-service up: PostgreSQL not found, so run history is off: install it "
+            f"({localpostgres.INSTALL_HINT}) or set AGENT_HISTORY_URL.",
+            file=sys.stderr,
+        )
+        return None
+    workdir.chmod(0o711)  # the server's own user must reach its directory inside
+    server = localpostgres.LocalPostgres.prepare(bin_dir, free_port(), parent=workdir)
+    account = localpostgres.server_account()
+    initdb = subprocess.run(
+        server.initdb_args(), env=env, capture_output=True, text=True, check=False, **account
+    )
+    if initdb.returncode != 0:
+        raise RuntimeError(f"initdb failed: {initdb.stderr.strip()[-500:]}")
+    popen = subprocess.Popen(
+        server.server_args(),
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "postgres.log").open("wb"),
+        **account,
+    )
+    # Stopped after the API and worker (reverse order): SIGTERM, a smart shutdown, is quick
+    # once they have closed their connections.
+    stack.adopt("postgres", popen)
+    _wait(server.ready, "postgres", stack, 30)
+    return server.url()
+
+
 ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"  # a source checkout's rule files
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"  # a source checkout's documentation
 CHROMA_DATA = Path.home() / ".cache" / "agent-service" / "up-chroma"
@@ -254,6 +291,7 @@ def run_local_stack(
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONUNBUFFERED="1")
     try:
         redis_url = settings.redis.url if redis_given else _start_redis(stack, workdir, env)
+        history = _history_url(settings, stack, workdir, env)
         sim_port = sim_port or free_port()
         stack.start(
             "sim-llm", _cli("sim-llm", "--port", str(sim_port), "--ttft", str(sim_ttft)), env
@@ -288,6 +326,7 @@ def run_local_stack(
         _banner(
             base=base,
             redis_url=redis_url,
+            history=history,
             sim_port=sim_port,
             settings=settings,
             config=env.get("AGENT_CONFIG_FILE") or "built-in (LLM simulator)",
@@ -347,6 +386,19 @@ def _approval_examples(base: str, header: str) -> str:
 """
 
 
+def _history_url(
+    settings: Settings, stack: _Stack, workdir: Path, env: dict[str, str]
+) -> str | None:
+    """The run history's Postgres for the API and the worker (set in ``env``): the user's
+    ``AGENT_HISTORY_URL``, else a private server; None when history is off."""
+    if settings.history.enabled:
+        return "AGENT_HISTORY_URL (yours)"
+    url = _start_postgres(stack, workdir, env)
+    if url is not None:
+        env["AGENT_HISTORY_URL"] = url
+    return url
+
+
 def _local_key(settings: Settings, workdir: Path, env: dict[str, str]) -> str | None:
     """A fresh API key for this session (tenant ``local``) in a keys file of the work dir;
     None when auth is off or the caller brought a keys file (their keys apply)."""
@@ -371,6 +423,7 @@ def _banner(
     *,
     base: str,
     redis_url: str,
+    history: str | None,
     sim_port: int,
     settings: Settings,
     config: str,
@@ -408,6 +461,7 @@ agent-service is up
   API        {base}   (docs: {base}/docs)
   metrics    http://127.0.0.1:{metrics[0]}/metrics   (worker: :{metrics[1]}; both show all)
   Redis      {redis_url}
+  history    {history or "off (no PostgreSQL)"}
   simulator  http://127.0.0.1:{sim_port}/v1
   config     {config}
 {agents}{auth_line}{export}

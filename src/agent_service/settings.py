@@ -333,8 +333,9 @@ class AuthSettings(BaseModel):
     keys_file: Path | None = Field(
         default=None,
         description="YAML file (a mounted Secret) of keys: `keys: [{tenant, key | sha256, "
-        "name}]`, or a directory whose every *.yaml file is one. Re-read when it changes. Adds "
-        "to `apiKeys` of the agent config.",
+        "name, role}]` (`role`: `tenant`, the default, or `admin`, which reads every tenant's "
+        "history), or a directory whose every *.yaml file is one. Re-read when it changes. "
+        "Adds to `apiKeys` of the agent config.",
     )
     metrics_token_file: Path | None = Field(
         default=None,

@@ -46,6 +46,7 @@ OPTIONAL_APIS = (
     "gateway.networking.k8s.io/v1",
     "opentelemetry.io/v1beta1",
     "external-secrets.io/v1",
+    "postgresql.cnpg.io/v1",
 )
 
 

@@ -80,10 +80,15 @@ def _mounted_file(spec: dict[str, Any], path: str) -> tuple[str, str]:
 
 
 def _settings(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The service's settings from the container's literal AGENT_* variables."""
+    """The service's settings from the container's AGENT_* variables: literal values, and the
+    pod's own name and namespace where the downward API gives them (the kubelet fills them in)."""
     for name, value in container_env(container).items():
-        if name.startswith("AGENT_") and isinstance(value, str):
+        if not name.startswith("AGENT_"):
+            continue
+        if isinstance(value, str):
             monkeypatch.setenv(name, value)
+        elif isinstance(value, dict) and "fieldRef" in value:
+            monkeypatch.setenv(name, f"from-{value['fieldRef']['fieldPath']}")
     return Settings()
 
 
@@ -157,8 +162,11 @@ def test_chart_made_keys_file_is_valid_and_holds_only_hashes(
     keys = read_keys_file(path)  # the service's own parser
     assert all(k.key is None and k.sha256 for k in keys), "a key itself in the keys file"
     values = manifests.profile_values(profile)
-    wanted = {(k["tenant"], k["sha256"]) for k in values.get("clientAuth", {}).get("keys", [])}
-    assert {(k.tenant, k.sha256) for k in keys} == wanted
+    wanted = {
+        (k["tenant"], k["sha256"], k.get("role", "tenant"))
+        for k in values.get("clientAuth", {}).get("keys", [])
+    }
+    assert {(k.tenant, k.sha256, k.role) for k in keys} == wanted
 
 
 # --- the helm test pod's key -------------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_production_profile(rendered_profiles: dict[str, list[Manifest]]) -> Non
 
     # monitoring: ServiceMonitors and rules carry the kube-prometheus-stack release label.
     monitors = manifests.find(rendered, "ServiceMonitor")
-    assert {m.name for m in monitors} == {API, WORKER}
+    assert {m.name for m in monitors} == {API, WORKER, "agent-service-postgres-exporter"}
     for m in monitors:
         assert m.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         assert m.obj["spec"]["endpoints"][0]["port"] == "metrics"
@@ -127,7 +127,7 @@ def test_production_profile(rendered_profiles: dict[str, list[Manifest]]) -> Non
 
     # NetworkPolicy, PDBs, exposure; no in-release Redis or simulator.
     policies = {m.name for m in manifests.find(rendered, "NetworkPolicy")}
-    assert policies == {API, WORKER}
+    assert policies == {API, WORKER, "agent-service-postgres-exporter"}
     pdbs = {m.name: m.obj["spec"] for m in manifests.find(rendered, "PodDisruptionBudget")}
     assert pdbs[API]["minAvailable"] == 2 and pdbs[WORKER]["maxUnavailable"] == 1
     ingress = manifests.one(rendered, "Ingress", API)

@@ -48,12 +48,13 @@ DESIGN_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # Metrics the service exposes beyond the design table: features added after the contract was
-# written (response cache, webhooks). They follow the same rules (closed label sets, ``_total``
-# counters) and are documented in docs/observability.md; the design document is not edited from
-# this repository, so they are kept apart from its copy above.
+# written (response cache, webhooks, history archive errors). They follow the same rules (closed
+# label sets, ``_total`` counters) and are documented in docs/observability.md; the design
+# document is not edited from this repository, so they are kept apart from its copy above.
 EXTENSION_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_cache_lookups_total": ("counter", ("result",)),
     "agent_webhook_deliveries_total": ("counter", ("outcome",)),
+    "agent_history_archive_errors_total": ("counter", ("reason",)),
 }
 
 # The design document's table of metrics planned by open issues (four columns: metric, type,
@@ -83,6 +84,9 @@ BUILT_PLANNED: frozenset[str] = frozenset(
         "agent_mcp_tools",
         "agent_approvals_total",
         "agent_approvals_pending",
+        "agent_feedback_total",
+        "agent_history_outbox_depth",
+        "agent_history_archive_lag_seconds",
         "agent_retrieval_duration_seconds",
         "agent_retrieval_hits",
         "agent_knowledge_chunks",
@@ -117,7 +121,21 @@ REDIS_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "redis_aof_last_write_status": ("gauge", ()),
     "redis_aof_last_bgrewrite_status": ("gauge", ()),
 }
-THIRD_PARTY_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = REDIS_EXPORTER_METRICS
+# The run history's Postgres is watched through the postgres_exporter the chart can run next to
+# it (history.postgresExporter; prometheus-community/postgres_exporter, collector/pg_up).
+POSTGRES_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pg_up": ("gauge", ()),
+}
+THIRD_PARTY_EXPORTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = (
+    REDIS_EXPORTER_METRICS | POSTGRES_EXPORTER_METRICS
+)
+
+# Extension metrics an alert may name, each with its reason (the rest stay out of alerts, as the
+# design contract says): runs dropped from the history (Postgres refused them, their record was
+# unreadable, or it expired from Redis before it could be archived) show in no contract metric.
+ALERTING_EXTENSION_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "agent_history_archive_errors_total": EXTENSION_METRICS["agent_history_archive_errors_total"],
+}
 
 # Labels Prometheus attaches to every series scraped through a ServiceMonitor or PodMonitor
 # (prometheus-operator adds namespace, service, pod, container, endpoint and job), plus the two

@@ -25,7 +25,7 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)  # the stack, then a chat, a task and their history
 def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
     port = free_port()
     env = base_env({"AGENT_AUTH_ENABLED": "true"})  # as a user runs it: keys required
@@ -54,6 +54,28 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
             record = wait_task(client, task.json()["task_id"], {"succeeded", "failed"}, 60)
             assert record["status"] == "succeeded"
             assert "84" in record["result"]["answer"]
+            # The run history, in the private Postgres `up` started (Debian's postgresql).
+            history = re.search(
+                r"history +(postgresql://postgres@127\.0\.0\.1:(\d+)/\S+)", proc.log()
+            )
+            assert history, proc.log()[-2000:]
+            pg_port = int(history.group(2))
+            runs = {sync.headers["x-run-id"], task.json()["task_id"]}
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                listed = client.get("/v1/tasks")
+                if listed.status_code == 200 and runs <= {
+                    i["run_id"] for i in listed.json()["items"]
+                }:
+                    break
+                time.sleep(0.5)
+            assert runs <= {i["run_id"] for i in listed.json()["items"]}, listed.text
+            feedback = client.post(
+                f"/v1/runs/{sync.headers['x-run-id']}/feedback", json={"score": 1}
+            )
+            assert feedback.status_code == 200, feedback.text
+            usage = client.get("/v1/usage").json()["rows"]
+            assert usage[0]["runs"] == 2 and usage[0]["feedback_up"] == 1
             agents = client.get("/v1/agents").json()
             assert [a["name"] for a in agents["data"]] == ["assistant", "orders", "refunds"]
             assert agents["default_agent"] == "assistant"
@@ -85,6 +107,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(log_dir: Path) -> None:
         while _port_open(port) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _port_open(port), "the API outlived agent-service up"
+        assert not _port_open(pg_port), "Postgres outlived agent-service up"
     finally:
         proc.kill_group() if proc.alive() else None
         proc.stop()

@@ -11,9 +11,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from agent_service.domain.errors import DependencyUnavailableError
 from agent_service.history.migrate import head_revision, upgrade_schema
+from agent_service.history.runtime import History
 from agent_service.history.schema import VERSION_TABLE, metadata
+from agent_service.history.scope import Scope
 from tests.history.conftest import history_settings
+from tests.history.factory import sync_run
 from tests.procs import base_env, cli, free_port
 
 pytestmark = pytest.mark.integration
@@ -102,3 +106,23 @@ def test_migrate_command_exit_status_without_url_or_postgres() -> None:
     down = _migrate(base_env({"AGENT_HISTORY_URL": f"postgresql://x@127.0.0.1:{free_port()}/x"}))
     assert down.returncode == 1, down.stdout + down.stderr
     assert "Postgres is unavailable" in down.stdout + down.stderr
+
+
+async def test_a_schema_behind_the_code_means_wait_never_drop(pg_url: str) -> None:
+    """Pods may run before the hook Job migrates (the chart's CloudNativePG mode migrates after
+    they roll): a missing table or column is "unavailable" (the drainer retries, the routes
+    answer 503), never a refused run that would be dropped."""
+    history = History.create(history_settings(pg_url))
+    try:
+        with pytest.raises(DependencyUnavailableError):
+            await history.runs.page(Scope.of_tenant("acme"))
+        with pytest.raises(DependencyUnavailableError):
+            await history.archive.write([sync_run()])
+        await upgrade_schema(history_settings(pg_url))
+        # A column a newer release added and this database lacks yet.
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE history_runs DROP COLUMN trace_id")
+        with pytest.raises(DependencyUnavailableError):
+            await history.archive.write([sync_run()])
+    finally:
+        await history.close()

@@ -146,3 +146,47 @@ async def test_a_run_added_twice_waits_once_with_its_first_time(
     assert (await outbox.stats()) == type(await outbox.stats())(1, first)
     assert await outbox.claim(lease_seconds=30, limit=10) == []  # the lease held
     assert await outbox.settle(claims, ARCHIVED_TTL) == 1
+
+
+async def test_the_task_store_puts_every_ending_on_the_outbox_in_its_transaction(
+    redis_client: Redis, keys: Keys, outbox: HistoryOutbox
+) -> None:
+    # As the runtime builds it with history on: finish() and the cancel script add the entry.
+    store = TaskStore(redis_client, keys, TASK_TTL, 100, history=outbox)
+    finished, queued, running = (task_record() for _ in range(3))
+    for record in (finished, queued, running):
+        queued_copy = record.model_copy(
+            update={"status": TaskStatus.QUEUED, "result": None, "started_at": None}
+        )
+        async with redis_client.pipeline(transaction=True) as pipe:
+            store.add_create(pipe, queued_copy)
+            await pipe.execute()
+    await store.start_attempt(finished.task_id)
+    await store.finish(finished.task_id, TaskStatus.SUCCEEDED, result=finished.result)
+    assert await store.cancel(queued.task_id) == "cancelled"  # never started: final at once
+    await store.start_attempt(running.task_id)
+    assert await store.cancel(running.task_id) == "cancelling"  # final only when it stops
+    assert await outbox.is_pending(RunKind.TASK, finished.task_id)
+    assert await outbox.is_pending(RunKind.TASK, queued.task_id)
+    assert not await outbox.is_pending(RunKind.TASK, running.task_id)
+    assert await outbox.pending_tenant(queued.task_id) == queued.tenant
+    assert await outbox.pending_tenant(running.task_id) is None
+
+    # A second ending (a duplicate delivery) keeps the first entry and its time: NX.
+    first = await redis_client.zscore(keys.history_enqueued, f"task:{finished.task_id}")
+    await store.finish(finished.task_id, TaskStatus.SUCCEEDED, result=finished.result)
+    assert await redis_client.zscore(keys.history_enqueued, f"task:{finished.task_id}") == first
+    claims = await outbox.claim(lease_seconds=30, limit=10)
+    assert sorted(c.run_id for c in claims) == sorted([finished.task_id, queued.task_id])
+    items = await outbox.load(claims)
+    by_id = {item.claim.run_id: item.run for item in items}
+    cancelled = by_id[queued.task_id]
+    assert cancelled is not None and cancelled.status is TaskStatus.CANCELLED
+    assert cancelled.error_type == "cancelled" and cancelled.started_at is None
+
+
+async def test_a_pending_sync_run_is_known_to_its_tenant_only(outbox: HistoryOutbox) -> None:
+    chat = sync_run()
+    assert await outbox.pending_tenant(chat.run_id) is None
+    await outbox.enqueue_sync_run(chat)
+    assert await outbox.pending_tenant(chat.run_id) == chat.tenant

@@ -1,4 +1,7 @@
-"""Metrics from real API and worker processes: every service metric, labels, multiprocess sums."""
+"""Metrics from real API and worker processes: every service metric, labels, multiprocess sums.
+
+The stack runs with history on (a database on the session's Postgres), so the history
+metrics are exposed too: the outbox gauges by the worker's drainer, feedback by the API."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from tests.conftest import Sim
 from tests.contract.design_metrics import SERVICE_METRICS
 from tests.integration.stack import StackEnv, wait_task
 from tests.mcp_processes import demo_process
+from tests.postgres import PostgresServer
 from tests.procs import free_port
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", re.M)
@@ -36,7 +40,11 @@ def label_values(text: str, metric: str, label: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def ports(
-    stack_env: StackEnv, sim: Sim, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    stack_env: StackEnv,
+    sim: Sim,
+    log_dir: Path,
+    postgres_server: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, int, int]]:
     # The stack's config plus an MCP server, so the MCP gauges have samples too.
     demo = demo_process(log_dir).start()
@@ -56,15 +64,13 @@ def ports(
     ]
     config.write_text(yaml.safe_dump(document))
     api_metrics, worker_metrics = free_port(), free_port()
-    api, url = stack_env.start_api(
-        AGENT_METRICS_PORT=str(api_metrics), AGENT_CONFIG_FILE=str(config)
-    )
-    worker = stack_env.start_worker(
-        AGENT_METRICS_PORT=str(worker_metrics), AGENT_CONFIG_FILE=str(config)
-    )
-    yield url, api_metrics, worker_metrics
-    worker.stop()
-    api.stop()
+    with postgres_server.database() as history_url:
+        history = {"AGENT_CONFIG_FILE": str(config), "AGENT_HISTORY_URL": history_url}
+        api, url = stack_env.start_api(AGENT_METRICS_PORT=str(api_metrics), **history)
+        worker = stack_env.start_worker(AGENT_METRICS_PORT=str(worker_metrics), **history)
+        yield url, api_metrics, worker_metrics
+        worker.stop()
+        api.stop()
     demo.stop()
 
 
@@ -79,6 +85,13 @@ def test_every_design_metric_is_exposed_after_a_sync_and_a_queued_run(
         task = client.post("/v1/tasks", json={"message": "what is 12*(3+4)?"}).json()["task_id"]
         wait_task(client, task, {"succeeded"})
         client.get(f"/v1/tasks/{task}")
+        deadline = time.monotonic() + 30
+        while (
+            feedback := client.post(f"/v1/tasks/{task}/feedback", json={"score": 1})
+        ).status_code == 409:
+            assert time.monotonic() < deadline, "the task was not archived in 30 s"
+            time.sleep(0.1)
+        assert feedback.status_code == 200, feedback.text
         api_text = client.get("/metrics").text
     started = time.perf_counter()
     port_text = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=10).text

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.contract.design_metrics import (
+    ALERTING_EXTENSION_METRICS,
     CONTRACT_METRICS,
     STANDARD_METRICS,
     TARGET_LABELS,
@@ -151,9 +152,15 @@ def test_every_runbook_alert_section_has_an_alert() -> None:
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=alert_ids())
 def test_alert_uses_only_design_metrics_and_labels(rule: dict[str, Any]) -> None:
-    """The contract's metrics as built, `up`, and the named third-party exporter metrics (the
-    bundled Redis' exporter) with their labels; never a metric of neither list."""
-    known = CONTRACT_METRICS | STANDARD_METRICS | THIRD_PARTY_EXPORTER_METRICS
+    """The contract's metrics as built, `up`, the named third-party exporter metrics (the
+    bundled Redis' exporter, the history Postgres' exporter) and the extension metrics allowed
+    one by one, with their labels; never a metric of neither list."""
+    known = (
+        CONTRACT_METRICS
+        | STANDARD_METRICS
+        | THIRD_PARTY_EXPORTER_METRICS
+        | ALERTING_EXTENSION_METRICS
+    )
     parsed = parse_promql(rule["expr"])
     in_scope = set(TARGET_LABELS) | set(parsed.created_labels)
     for selector in parsed.selectors:

@@ -145,3 +145,24 @@ def test_a_broken_file_in_a_keys_directory_keeps_every_key(tmp_path: Path) -> No
     ring = KeyRing(tmp_path, list)
     (tmp_path / "b.yaml").write_text("keys: [{tenant: b}]\n")
     assert ring.lookup(key) is not None
+
+
+def test_a_key_s_role_comes_from_the_config_and_the_keys_file(tmp_path: Path) -> None:
+    config_admin, file_admin, plain = generate_key(), generate_key(), generate_key()
+    specs = [ApiKeySpec(tenant="ops", sha256=key_digest(config_admin), role="admin")]
+    path = tmp_path / "keys.yaml"
+    path.write_text(
+        f"keys:\n  - {{tenant: ops, key: {file_admin}, role: admin}}\n"
+        f"  - {{tenant: team-a, key: {plain}}}\n"
+    )
+    ring = KeyRing(path, lambda: specs)
+    for key in (config_admin, file_admin):
+        caller = ring.lookup(key)
+        assert caller is not None and caller.admin and caller.role == "admin"
+    caller = ring.lookup(plain)
+    assert caller is not None and not caller.admin and caller.role == "tenant"
+    path.write_text(f"keys:\n  - {{tenant: ops, key: {file_admin}, role: root}}\n")
+    _touch_later(path)
+    assert ring.lookup(file_admin) is not None  # an unknown role: the file is refused, kept
+    with pytest.raises(ValueError, match="role"):
+        auth.read_keys_file(path)

@@ -16,6 +16,7 @@ from agent_service.domain.history import (
     USER_MAX_CHARS,
     RunKind,
     ToolUse,
+    agent_of,
     archived_sync_run,
     archived_task,
     restore_record,
@@ -90,6 +91,27 @@ def _record(**update: object) -> TaskRecord:
         trace_id="api-trace",
     )
     return record.model_copy(update=update)
+
+
+@pytest.mark.parametrize(
+    ("result_agent", "record_agent", "request_agent", "expected"),
+    [
+        ("support", "triage", "triage", "support"),  # who ran it, first
+        (None, "triage", None, "triage"),  # a task that failed: the agent it was submitted to
+        (None, None, "triage", "triage"),  # a sync run that failed: the request names it
+        (None, None, None, DEFAULT_AGENT),  # a record from before named agents
+    ],
+)
+def test_the_agent_of_a_run(
+    result_agent: str | None, record_agent: str | None, request_agent: str | None, expected: str
+) -> None:
+    record = _record()
+    assert record.result is not None
+    record.result.agent = result_agent
+    record.agent = record_agent
+    record.request.agent = request_agent
+    assert agent_of(record) == expected
+    assert archived_task(record).agent == expected
 
 
 def test_a_finished_task_as_an_archive_row() -> None:

@@ -159,6 +159,7 @@ strictCapabilities fails on) enabled features whose API is missing.
 {{- $features = append $features (list "worker.autoscaling.mode=keda" (eq .Values.worker.autoscaling.mode "keda") "keda.sh/v1alpha1") }}
 {{- $features = append $features (list "httpRoute.enabled" .Values.httpRoute.enabled "gateway.networking.k8s.io/v1") }}
 {{- $features = append $features (list "externalSecrets" (not (empty (include "agent-service.externalSecrets" . | fromJsonArray))) "external-secrets.io/v1") }}
+{{- $features = append $features (list "history.cloudnativepg.enabled" (and .Values.history.enabled .Values.history.cloudnativepg.enabled) "postgresql.cnpg.io/v1") }}
 {{- toJson $features }}
 {{- end }}
 

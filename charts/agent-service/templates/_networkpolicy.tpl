@@ -52,6 +52,9 @@ label every namespace carries.
     {{- end }}
   {{- end }}
 {{- end }}
+{{- with include "agent-service.np.historyEgress" . }}
+{{- . | trim | nindent 0 }}
+{{- end }}
 {{- if .Values.llmSimulator.enabled }}
 # The in-cluster LLM simulator.
 - to:

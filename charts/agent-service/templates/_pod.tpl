@@ -20,6 +20,7 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
 - name: AGENT_TASKS_TTL_SECONDS
   value: {{ $root.Values.tasks.ttlSeconds | quote }}
 {{- include "agent-service.redis.env" $root }}
+{{- include "agent-service.history.env" $root }}
 {{- if include "agent-service.configFile" $root }}
 - name: AGENT_CONFIG_FILE
   value: /etc/agent-service/config.yaml
@@ -98,6 +99,7 @@ alone (templates/api/deployment.yaml).
     defaultMode: 288 # 0440: the pod's user and fsGroup only
 {{- end }}
 {{- include "agent-service.redis.volumes" . }}
+{{- include "agent-service.history.volumes" . }}
 {{- include "agent-service.metricsAuth.volume" . }}
 {{- include "agent-service.webhooks.volume" . }}
 {{- end }}
@@ -119,6 +121,7 @@ alone (templates/api/deployment.yaml).
   readOnly: true
 {{- end }}
 {{- include "agent-service.redis.volumeMounts" . }}
+{{- include "agent-service.history.volumeMounts" . }}
 {{- include "agent-service.metricsAuth.volumeMount" . }}
 {{- include "agent-service.webhooks.volumeMount" . }}
 {{- end }}

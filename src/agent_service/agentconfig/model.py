@@ -189,6 +189,11 @@ class ApiKeySpec(Spec):
     name: str | None = Field(
         default=None, max_length=128, description="A label for the key (shown in logs)."
     )
+    role: Literal["tenant", "admin"] = Field(
+        default="tenant",
+        description="`tenant`: the key sees its tenant's runs only. `admin`: it also reads every "
+        "tenant's history and usage (`GET /v1/tasks`, `GET /v1/usage`, a run by id).",
+    )
 
 
 class CacheSpec(Spec):

@@ -34,12 +34,14 @@ from agent_service.api.routes import (
     approvals,
     chat,
     health,
+    history,
     models,
     openai,
     responses,
     tasks,
 )
 from agent_service.api.routes import metrics as metrics_route
+from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.tracing import flush_traces
@@ -124,6 +126,7 @@ def create_app(
             keyring = KeyRing(settings.auth.keys_file, lambda: runtime.snapshot.config.api_keys)
             _warn_about_auth(settings, keyring)
             gate = RunGate(settings.api, runtime.limiter, runtime.guards, app_metrics)
+            sync_runs = SyncRunArchiver(runtime.history_outbox, app_metrics)
             state = {
                 "runtime": runtime,
                 "run_gate": gate,
@@ -135,10 +138,12 @@ def create_app(
                 "keyring": keyring,
                 "metrics_token": token,
                 "drain": drain,
+                "sync_runs": sync_runs,
             }
             try:
                 yield state
             finally:
+                await sync_runs.close()
                 reader.close()
                 flush_traces(tracer_provider)
 
@@ -153,34 +158,28 @@ def create_app(
         app.openapi, settings, lambda: running[0].current if running else None
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(chat.router)
-    app.include_router(tasks.router)
-    app.include_router(approvals.router)
-    app.include_router(models.router)
-    app.include_router(agents.router)
-    app.include_router(openai.router)
-    app.include_router(responses.router)
-    app.include_router(metrics_route.router)
-    if settings.api.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-Trace-Id", "Location"],
-        )
     routers = (
         health.router,
         chat.router,
         tasks.router,
         approvals.router,
+        history.router,
         models.router,
         agents.router,
         openai.router,
         responses.router,
         metrics_route.router,
     )
+    for router in routers:
+        app.include_router(router)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-Trace-Id", RUN_ID_HEADER, "Location", "Retry-After"],
+        )
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     app.add_middleware(
         RequestContextMiddleware,

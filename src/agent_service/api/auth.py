@@ -12,6 +12,9 @@ Keys file (YAML)::
     keys:
       - {tenant: team-a, sha256: 9f86d0...}      # preferred: only the hash
       - {tenant: team-b, key: ak_live_..., name: ci}
+      - {tenant: ops, sha256: 2c26b4..., name: console, role: admin}   # reads every tenant
+
+A key's ``role`` is ``tenant`` (default) or ``admin`` (``domain.callers``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -55,6 +58,7 @@ class _FileKey(BaseModel):
     key: str | None = Field(default=None, min_length=16)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     name: str | None = Field(default=None, max_length=128)
+    role: Literal["tenant", "admin"] = "tenant"
 
     @model_validator(mode="after")
     def _one(self) -> _FileKey:
@@ -79,7 +83,7 @@ def _entries(specs: Sequence[ApiKeySpec | _FileKey]) -> dict[str, _Entry]:
     table: dict[str, _Entry] = {}
     for spec in specs:
         digest = spec.sha256 or key_digest(spec.key or "")  # type: ignore[union-attr]
-        table[digest] = _Entry(digest, Caller(spec.tenant, digest[:12], spec.name))
+        table[digest] = _Entry(digest, Caller(spec.tenant, digest[:12], spec.name, spec.role))
     return table
 
 

@@ -1,6 +1,6 @@
 """FastAPI dependencies: narrow parts of the process runtime from the lifespan state (the config
-snapshot, the task store, metrics, run guards, settings), the caller (API key), run admission
-(rate limits and budgets), request checks. A route names only what it uses.
+snapshot, the task store, metrics, run guards, settings, the run history), the caller (API
+key), run admission (rate limits and budgets), request checks. A route names only what it uses.
 
 Dependencies are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in
 its thread pool, a thread handoff per dependency per request (measured: a quarter of the CPU
@@ -8,6 +8,7 @@ of ``POST /v1/tasks``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
@@ -17,14 +18,17 @@ from agent_service.api.admission import RunGate
 from agent_service.api.auth import KeyRing, presented_key
 from agent_service.api.drain import Drain
 from agent_service.api.errors import ApiError
+from agent_service.api.sync_runs import SyncRunArchiver
 from agent_service.domain.callers import ANONYMOUS, Caller
 from agent_service.domain.errors import ErrorType
+from agent_service.history.runtime import History
 from agent_service.observability.metrics import Metrics
 from agent_service.queue.producer import TaskQueue
 from agent_service.runtime import Runtime, Snapshot
 from agent_service.runtime.process import DurableStores
 from agent_service.settings import Settings
 from agent_service.store.client import Redis
+from agent_service.store.history_outbox import HistoryOutbox
 from agent_service.store.responses import ResponseStore
 from agent_service.store.tasks import TaskStore
 
@@ -83,6 +87,38 @@ async def get_drain(request: Request) -> Drain:
     return drain
 
 
+async def get_sync_runs(request: Request) -> SyncRunArchiver:
+    archiver: SyncRunArchiver = request.state.sync_runs
+    return archiver
+
+
+async def get_optional_history(request: Request) -> History | None:
+    """The run history, or None when it is off (the task routes fall back to it if on)."""
+    return _runtime(request).history
+
+
+@dataclass(frozen=True)
+class HistoryAccess:
+    """What the history routes use: the Postgres side and the Redis outbox in front of it."""
+
+    history: History
+    outbox: HistoryOutbox
+
+
+HISTORY_DISABLED_MESSAGE = (
+    "run history is off on this service: set AGENT_HISTORY_URL (a Postgres URL) to keep "
+    "finished runs, list them, report usage and take feedback"
+)
+
+
+async def get_history(request: Request) -> HistoryAccess:
+    """The run history; 404 ``history_disabled`` without ``AGENT_HISTORY_URL``."""
+    runtime = _runtime(request)
+    if runtime.history is None or runtime.history_outbox is None:
+        raise ApiError(404, ErrorType.HISTORY_DISABLED, HISTORY_DISABLED_MESSAGE)
+    return HistoryAccess(runtime.history, runtime.history_outbox)
+
+
 async def require_json(request: Request) -> None:
     """415 unless the body is declared as JSON."""
     content_type = request.headers.get("content-type", "")
@@ -129,4 +165,7 @@ GateDep = Annotated[RunGate, Depends(get_gate)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 DrainDep = Annotated[Drain, Depends(get_drain)]
 ResponsesDep = Annotated[ResponseStore, Depends(get_responses)]
+SyncRunsDep = Annotated[SyncRunArchiver, Depends(get_sync_runs)]
+HistoryDep = Annotated[HistoryAccess, Depends(get_history)]
+OptionalHistoryDep = Annotated[History | None, Depends(get_optional_history)]
 JsonBody = Depends(require_json)

@@ -39,6 +39,7 @@ RUN_ERROR_STATUS: Mapping[str, int] = {
 _HTTP_TYPES: Mapping[int, ErrorType] = {
     400: ErrorType.INVALID_REQUEST,
     401: ErrorType.UNAUTHORIZED,
+    403: ErrorType.FORBIDDEN,
     404: ErrorType.NOT_FOUND,
     405: ErrorType.INVALID_REQUEST,
     409: ErrorType.CONFLICT,

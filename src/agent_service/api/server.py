@@ -21,6 +21,8 @@ import uvicorn
 from agent_service.agentconfig.load import ConfigError, load_config_version
 from agent_service.api.app import create_app
 from agent_service.api.drain import Drain, graceful_timeout
+from agent_service.history.engine import HistoryConfigError
+from agent_service.history.runtime import check_history_settings
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,
     scrape_registry,
@@ -46,6 +48,11 @@ def serve_api(settings: Settings) -> int:
         config = load_config_version(settings)
     except ConfigError as exc:
         log.error("invalid agent config: %s", exc)
+        return 2
+    try:
+        check_history_settings(settings.history)
+    except HistoryConfigError as exc:
+        log.error("invalid history settings: %s", exc)
         return 2
     api = settings.api
     if api.workers > 1:

@@ -20,6 +20,9 @@ class ErrorType(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    HISTORY_DISABLED = "history_disabled"
+    """A history route (list, usage, feedback) on a service without ``AGENT_HISTORY_URL``."""
     # dependency errors and load shedding (503)
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     OVERLOADED = "overloaded"

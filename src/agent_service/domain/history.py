@@ -18,8 +18,8 @@ from agent_service.domain.runs import RunRequest, RunResult, Step, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 
 DEFAULT_AGENT = "default"
-"""The agent of a run while the service has one agent per config (named agents are planned:
-their run requests will name the agent, and ``agent_of`` will read it from there)."""
+"""The agent of a run that names none anywhere (records written before named agents existed);
+the implicit agent of a config without ``agents`` has this name too."""
 
 USER_MAX_CHARS = 256
 """Longest ``metadata.user`` kept (an id chosen by the caller, grouped by in usage)."""
@@ -72,10 +72,16 @@ class ArchivedRun(BaseModel):
     tools: list[ToolUse] = Field(default_factory=list)
 
 
-def agent_of(request: RunRequest) -> str:
-    """The agent a run ran as (see ``DEFAULT_AGENT``)."""
-    del request  # named agents will read request.agent here
-    return DEFAULT_AGENT
+def agent_of(record: TaskRecord) -> str:
+    """The agent a run ran as: the one its result names, else the one it was submitted to
+    (a task's ``agent``, the request's), else ``DEFAULT_AGENT``."""
+    result = record.result
+    return (
+        (result.agent if result is not None else None)
+        or record.agent
+        or record.request.agent
+        or DEFAULT_AGENT
+    )
 
 
 def user_of(request: RunRequest) -> str | None:
@@ -116,7 +122,7 @@ def _archived(record: TaskRecord, kind: RunKind, steps: list[Step]) -> ArchivedR
         tenant=record.tenant,
         key_id=record.key_id,
         user=user_of(record.request),
-        agent=agent_of(record.request),
+        agent=agent_of(record),
         model=result.model if result is not None else record.request.model,
         status=record.status,
         error_type=record.error.type if record.error is not None else None,

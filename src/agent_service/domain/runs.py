@@ -134,6 +134,9 @@ class RunResult(BaseModel):
     messages: list[ChatMessage] | None = None
     """The messages the run added after its input (assistant tool calls, tool results, the
     answer), when the request asked for them (``keep_messages``)."""
+    run_id: str | None = None
+    """The run's id in the history: a sync run's (also its ``X-Run-Id`` header), a task's id
+    for a queued run. Feedback and ``GET /v1/tasks/{id}`` take it."""
 
 
 EventType = Literal["status", "step", "delta", "done", "error", "cancelled", "approval_required"]

@@ -95,13 +95,18 @@ def create_migration_engine(settings: HistorySettings) -> AsyncEngine:
     )
 
 
+_NOT_MIGRATED = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
+"""What a schema older than the code raises: not migrated yet (a hook Job that runs after the
+pods roll, as the chart's does with a CloudNativePG Cluster), so wait and retry, never drop."""
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means Postgres cannot serve (down, unreachable, not migrated)."""
     if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)):
         return True
     if isinstance(exc, DBAPIError):
         # A connection lost mid-statement, or a schema not migrated yet.
-        return exc.connection_invalidated or isinstance(exc.orig, psycopg.errors.UndefinedTable)
+        return exc.connection_invalidated or isinstance(exc.orig, _NOT_MIGRATED)
     return False
 
 

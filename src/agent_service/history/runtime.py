@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.history.archive import HistoryArchive
-from agent_service.history.engine import create_history_engine
+from agent_service.history.engine import create_history_engine, database_url
 from agent_service.history.feedback import FeedbackStore
 from agent_service.history.migrate import upgrade_schema
 from agent_service.history.retention import Retention
@@ -65,6 +65,13 @@ class History:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def check_history_settings(settings: HistorySettings) -> None:
+    """``HistoryConfigError`` when history is on but its URL (or password file) cannot be used:
+    the API and the worker check it first thing and exit 2, as for an invalid agent config."""
+    if settings.enabled:
+        database_url(settings)
 
 
 @asynccontextmanager

@@ -232,11 +232,13 @@ class Metrics:
         *,
         agents: Iterable[str] = (),
         gated_tools: Iterable[tuple[str, str]] = (),
+        feedback: bool = False,
     ) -> None:
         """Create the zero series of known label sets, so dashboards and alerts see 0, not
         absent data, before the first event (``models``: (name, provider) pairs;
         ``fallbacks``: (from, to) pairs of the config; ``agents``: its agent names;
-        ``gated_tools``: (agent, tool) pairs whose calls need approval)."""
+        ``gated_tools``: (agent, tool) pairs whose calls need approval; ``feedback``: whether
+        runs take feedback, i.e. history is on)."""
         for status in ("succeeded", "failed", "cancelled"):
             self.tasks_finished.labels(queue, status)
         self.tasks_submitted.labels(queue)
@@ -245,6 +247,8 @@ class Metrics:
             for mode in ("sync", "stream", "async"):
                 self.runs.labels(mode, "succeeded", agent)
                 self.runs.labels(mode, "failed", agent)
+            for score in FEEDBACK_SCORES if feedback else ():
+                self.feedback.labels(agent, score)
         for model, provider in models:
             for outcome in LLM_OUTCOMES:
                 self.llm_requests.labels(model, provider, outcome)

@@ -1,8 +1,10 @@
 """``open_runtime``: the one start-up routine of an API or a worker process.
 
 The API's lifespan enters it (``async with``); the worker enters it on its event-loop thread and
-leaves it at shutdown. It opens Redis and the stores, the MCP toolset, the snapshot of the
-config in force and its reloader, and on exit closes all of it in reverse order. ``Runtime`` is
+leaves it at shutdown. It opens Redis and the stores, the run history (when
+``AGENT_HISTORY_URL`` is set: its Postgres engine, which connects lazily, and the Redis outbox
+finished runs wait on), the MCP toolset, the snapshot of the config in force and its reloader,
+and on exit closes all of it in reverse order. ``Runtime`` is
 frozen; routes and the worker take the fields they need (``api.deps``, ``worker.execution``),
 never the whole runtime.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from agent_service.agentconfig.model import ConfigVersion
 from agent_service.agentconfig.reload import Adjust, ConfigReloader
 from agent_service.agentconfig.secrets import resolve_secret
+from agent_service.history.runtime import History, open_history
 from agent_service.llm import close_llm_clients
 from agent_service.mcptools import McpToolset
 from agent_service.observability.metrics import Metrics
@@ -26,6 +29,7 @@ from agent_service.settings import Settings
 from agent_service.store.approvals import ApprovalStore
 from agent_service.store.cache import RedisResponseCache
 from agent_service.store.client import Redis, create_redis
+from agent_service.store.history_outbox import HistoryOutbox
 from agent_service.store.journal import JournalStore
 from agent_service.store.keys import Keys
 from agent_service.store.limits import Limiter, RunGuards
@@ -66,6 +70,10 @@ class Runtime:
     guards: RunGuards
     configs: ConfigHolder
     durable: DurableStores
+    history: History | None = None
+    """Run history in Postgres; None when history is off (no ``AGENT_HISTORY_URL``)."""
+    history_outbox: HistoryOutbox | None = None
+    """Finished runs waiting to be archived; None when history is off."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -85,8 +93,24 @@ async def open_runtime(
 
     ``version`` is the config in force at start; the file it came from (if any) is watched and
     each valid new version applied (``adjust`` may rewrite it first: the worker caps the run
-    timeout at what its broker visibility timeout allows).
+    timeout at what its broker visibility timeout allows). ``HistoryConfigError`` when
+    ``AGENT_HISTORY_URL`` is set but unusable (checked before anything opens).
     """
+    async with (
+        open_history(settings.history) as history,
+        _open_runtime(settings, version, metrics, adjust, history) as runtime,
+    ):
+        yield runtime
+
+
+@contextlib.asynccontextmanager
+async def _open_runtime(
+    settings: Settings,
+    version: ConfigVersion,
+    metrics: Metrics,
+    adjust: Adjust | None,
+    history: History | None,
+) -> AsyncIterator[Runtime]:
     redis = create_redis(settings.redis)
     keys = Keys(settings.redis.key_prefix)
     memory = RedisSessionMemory(redis, keys, settings.tasks.ttl_seconds)
@@ -118,11 +142,18 @@ async def open_runtime(
                 for name, agent in snapshot.agents.items()
                 for tool in agent.approvals.tools
             ],
+            feedback=history is not None,
         )
         metrics.set_config(snapshot.version.generation, snapshot.version.hash)
 
     configs = await ConfigHolder.open(build, version, announce, mcp)
     tasks = TaskStore(redis, keys, settings.tasks.ttl_seconds, settings.tasks.events_max)
+    outbox = None
+    if history is not None:
+        outbox = HistoryOutbox(redis, keys, payload_ttl_seconds=settings.tasks.ttl_seconds)
+    tasks = TaskStore(
+        redis, keys, settings.tasks.ttl_seconds, settings.tasks.events_max, history=outbox
+    )
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
@@ -133,6 +164,8 @@ async def open_runtime(
         guards=RunGuards(limiter, redis, keys),
         configs=configs,
         durable=DurableStores.open(redis, keys, tasks),
+        history=history,
+        history_outbox=outbox,
     )
     reloading = _start_reloader(settings, configs, metrics, adjust)
     try:

@@ -18,6 +18,7 @@ again, which the archive's ``ON CONFLICT DO NOTHING`` makes harmless.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from agent_service.domain.history import ArchivedRun, RunKind, archived_task
+from agent_service.domain.runs import DEFAULT_TENANT
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
 from agent_service.store.leases import LUA_NOW, claim_due, register_claim
@@ -139,6 +141,11 @@ class HistoryOutbox:
         pipe.zadd(self._keys.history_outbox, {member: now}, nx=True)
         pipe.zadd(self._keys.history_enqueued, {member: now}, nx=True)
 
+    @staticmethod
+    def task_member(task_id: str) -> str:
+        """The outbox member of task ``task_id`` (the cancel script adds it itself)."""
+        return outbox_member(RunKind.TASK, task_id)
+
     def add_task(self, pipe: Pipeline, task_id: str) -> None:
         """Queue on ``pipe`` (the transaction making task ``task_id`` final) its outbox entry.
 
@@ -233,6 +240,26 @@ class HistoryOutbox:
         retry" for it instead of "unknown run")."""
         member = outbox_member(kind, run_id)
         return await self._redis.zscore(self._keys.history_enqueued, member) is not None
+
+    @guarded
+    async def pending_tenant(self, run_id: str) -> str | None:
+        """The tenant of run ``run_id`` (a task or a sync run) while it waits on the outbox,
+        else None: the feedback route answers "not archived yet, retry" to its owner only."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(self._keys.history_enqueued, outbox_member(RunKind.TASK, run_id))
+            pipe.zscore(self._keys.history_enqueued, outbox_member(RunKind.SYNC, run_id))
+            pipe.hget(self._keys.task(run_id), "tenant")
+            pipe.get(self._keys.history_payload(run_id))
+            task_waits, sync_waits, task_tenant, payload = await pipe.execute()
+        if task_waits is not None:
+            return task_tenant.decode() if task_tenant else DEFAULT_TENANT
+        if sync_waits is not None and payload:
+            try:
+                tenant = json.loads(payload).get("tenant")
+            except ValueError:
+                return None
+            return tenant if isinstance(tenant, str) else None
+        return None
 
 
 def _item(claim: OutboxClaim, value: Any) -> OutboxItem:

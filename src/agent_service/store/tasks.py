@@ -3,14 +3,16 @@
 The API creates records (inside the enqueue transaction of ``queue.producer``), reads them and
 cancels them; the worker moves them through ``running`` to a terminal state; the SSE endpoint
 tails events. A record with a webhook is put on the webhook outbox in the same transaction that
-makes it terminal, so a completion is never without its notification.
+makes it terminal, so a completion is never without its notification; with history on, the
+same transaction puts it on the history outbox (``store.history_outbox``), so no task is final
+without its archive entry.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio.client import Pipeline
 
@@ -18,6 +20,9 @@ from agent_service.domain.runs import DEFAULT_TENANT, RunEvent, RunResult, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
+
+if TYPE_CHECKING:
+    from agent_service.store.history_outbox import HistoryOutbox
 
 TERMINAL_EVENTS = frozenset({"done", "error", "cancelled"})
 
@@ -72,7 +77,8 @@ return redis.call('HGETALL', KEYS[1])
 # Cancels a queued task, or one waiting for an approval, at once (nothing runs it) or flags a
 # running one (its worker stops at the next step boundary); returns the outcome, or the
 # terminal status it already had.
-# KEYS: record, events, cancel flag, webhook outbox. ARGV: now, events maxlen, ttl, task id.
+# KEYS: record, events, cancel flag, webhook outbox, history outbox, history enqueued.
+# ARGV: now, events maxlen, ttl, task id, history outbox member ('' when history is off).
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
@@ -88,6 +94,10 @@ if status == 'queued' or status == 'awaiting_approval' then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   if redis.call('HEXISTS', KEYS[1], 'webhook') == 1 then
     redis.call('ZADD', KEYS[4], ARGV[1], ARGV[4])
+  end
+  if ARGV[5] ~= '' then
+    redis.call('ZADD', KEYS[5], 'NX', ARGV[1], ARGV[5])
+    redis.call('ZADD', KEYS[6], 'NX', ARGV[1], ARGV[5])
   end
   return 'cancelled'
 end
@@ -166,13 +176,22 @@ def parse_task_record(raw: dict[bytes, bytes]) -> TaskRecord:
 
 
 class TaskStore:
-    """Reads and writes task records and events under ``keys``; records expire after ``ttl``."""
+    """Reads and writes task records and events under ``keys``; records expire after ``ttl``.
+    With ``history`` (history on), a task that ends is put on the history outbox."""
 
-    def __init__(self, client: Redis, keys: Keys, ttl_seconds: int, events_max: int) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        ttl_seconds: int,
+        events_max: int,
+        history: HistoryOutbox | None = None,
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._ttl = ttl_seconds
         self._events_max = events_max
+        self._history = history
         self._start_attempt = client.register_script(_START_ATTEMPT)
         self._cancel = client.register_script(_CANCEL)
 
@@ -283,6 +302,8 @@ class TaskStore:
             pipe.delete(self._keys.cancel(task_id))
             if webhook:
                 pipe.zadd(self._keys.webhook_outbox, {task_id: time.time()})
+            if self._history is not None:
+                self._history.add_task(pipe, task_id)
             await pipe.execute()
 
     async def add_cancel(self, pipe: Pipeline, task_id: str) -> None:
@@ -290,7 +311,7 @@ class TaskStore:
         message for its session)."""
         await self._cancel(
             keys=self._cancel_keys(task_id),
-            args=[repr(time.time()), self._events_max, self._ttl, task_id],
+            args=self._cancel_args(task_id),
             client=pipe,
         )
 
@@ -300,7 +321,13 @@ class TaskStore:
             self._keys.events(task_id),
             self._keys.cancel(task_id),
             self._keys.webhook_outbox,
+            self._keys.history_outbox,
+            self._keys.history_enqueued,
         ]
+
+    def _cancel_args(self, task_id: str) -> list[str | int | float]:
+        member = "" if self._history is None else self._history.task_member(task_id)
+        return [repr(time.time()), self._events_max, self._ttl, task_id, member]
 
     @guarded
     async def cancel(self, task_id: str) -> str | None:
@@ -308,7 +335,7 @@ class TaskStore:
         stop at its next step), the terminal status it already had, or None if unknown."""
         outcome = await self._cancel(
             keys=self._cancel_keys(task_id),
-            args=[repr(time.time()), self._events_max, self._ttl, task_id],
+            args=self._cancel_args(task_id),
         )
         if outcome is None:
             return None

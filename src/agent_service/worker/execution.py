@@ -229,6 +229,7 @@ async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus 
         in_progress.dec()
     # The trace the API announced (X-Trace-Id); the run's own when the API traced nothing.
     result.trace_id = record.trace_id or result.trace_id
+    result.run_id = task_id
     await finish_when_stored(store, task_id, TaskStatus.SUCCEEDED, result=result, webhook=webhook)
     metrics.task_finished(
         record.queue, "succeeded", time.monotonic() - started, len(result.steps), agent.name

@@ -1,7 +1,8 @@
 """Archiving finished runs from the Redis outbox to Postgres, on the worker's event loop.
 
-The worker's start-up (wired by the lead) starts one ``HistoryDrainer`` per worker process on its
-``LoopThread`` when history is on, next to the webhook dispatcher, and stops it at shutdown.
+The worker's start-up (``worker.main``) starts one ``HistoryDrainer`` per worker process on its
+``LoopThread`` when history is on (``drainer_of``), next to the webhook dispatcher, and stops it
+at shutdown.
 Every ``AGENT_HISTORY_DRAIN_INTERVAL_SECONDS`` (at once after a full batch) it:
 
 1. makes sure the schema is migrated (once per process, ``History.ensure_schema``);
@@ -34,6 +35,7 @@ from agent_service.domain.history import ArchivedRun
 from agent_service.history.archive import ArchiveRejectedError
 from agent_service.history.runtime import History
 from agent_service.observability.metrics import Metrics
+from agent_service.runtime import Runtime
 from agent_service.settings import HistorySettings
 from agent_service.store.history_outbox import HistoryOutbox, OutboxClaim, OutboxItem
 
@@ -44,6 +46,15 @@ MAX_BACKOFF_SECONDS = 30.0
 FIRST_SWEEP_MAX_DELAY_SECONDS = 300.0
 """A worker's first retention sweep comes after a random delay up to this (or the interval),
 so pods started together do not all try at once."""
+
+
+def drainer_of(runtime: Runtime) -> HistoryDrainer | None:
+    """The drainer of a worker's runtime; None when history is off."""
+    if runtime.history is None or runtime.history_outbox is None:
+        return None
+    return HistoryDrainer(
+        runtime.history, runtime.history_outbox, runtime.metrics, runtime.settings.history
+    )
 
 
 class HistoryDrainer:

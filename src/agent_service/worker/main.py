@@ -18,7 +18,9 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
 from agent_service import __version__
 from agent_service.agentconfig.load import ConfigError, load_config_version
-from agent_service.agentconfig.model import AgentConfig
+from agent_service.agentconfig.model import AgentConfig, ConfigVersion
+from agent_service.history.engine import HistoryConfigError
+from agent_service.history.runtime import check_history_settings
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,
     scrape_registry,
@@ -45,6 +47,7 @@ from agent_service.worker.approval_sweeper import ApprovalSweeper
 from agent_service.worker.consumer import install_consumer
 from agent_service.worker.deliveries import DeliveryTracking
 from agent_service.worker.execution import Execution
+from agent_service.worker.history_drainer import drainer_of
 from agent_service.worker.liveness import start_duties, worker_name
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
@@ -96,22 +99,29 @@ def run_timeout_cap(visibility: float) -> Callable[[AgentConfig], AgentConfig]:
     return adjust
 
 
-def run_worker(settings: Settings) -> int:
-    configure_logging(settings.log, component="worker")
+def _load_config(settings: Settings) -> ConfigVersion | None:
+    """The agent config in force at start, once it and the history settings are found valid;
+    None (logged) otherwise: the worker exits 2."""
     try:
         version = load_config_version(settings)
+        check_history_settings(settings.history)
     except ConfigError as exc:
         log.error("invalid agent config: %s", exc)
+        return None
+    except HistoryConfigError as exc:
+        log.error("invalid history settings: %s", exc)
+        return None
+    return version
+
+
+def run_worker(settings: Settings) -> int:
+    configure_logging(settings.log, component="worker")
+    version = _load_config(settings)
+    if version is None:
         return 2
     config = version.config
     run_timeout = config.limits.run_timeout_seconds
-    if visibility_timeout(settings, run_timeout) <= run_timeout:
-        log.warning(
-            "visibility timeout %.0fs is not above the run timeout %.0fs: a slow run "
-            "may be delivered twice",
-            visibility_timeout(settings, run_timeout),
-            run_timeout,
-        )
+    _warn_if_visibility_short(settings, run_timeout)
     app = create_celery_app(settings, run_timeout)
     metrics = _start_metrics(settings)
     # Before the loop thread and the pool threads exist: every span goes to this provider.
@@ -148,6 +158,9 @@ def run_worker(settings: Settings) -> int:
         metrics,
     )
     loop.run(sweeper.start())
+    drainer = drainer_of(runtime)  # archives finished runs to Postgres (history on)
+    if drainer is not None:
+        loop.run(drainer.start())
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
@@ -160,6 +173,14 @@ def run_worker(settings: Settings) -> int:
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
         loop.run(sweeper.stop(), timeout=10)
+        if drainer is not None:
+            # The batch in hand gets one statement timeout to be written; a cut one is
+            # archived again (idempotently) by another worker after its lease.
+            archive_grace = settings.history.statement_timeout_seconds
+            try:
+                loop.run(drainer.stop(archive_grace), timeout=archive_grace + 5)
+            except Exception:
+                log.exception("the history drainer did not stop cleanly")
         loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)
@@ -169,7 +190,26 @@ def run_worker(settings: Settings) -> int:
     log.info(
         "worker starting: queue=%s slots=%d", settings.worker.queue, settings.worker.concurrency
     )
-    argv = [
+    try:
+        app.worker_main(_celery_argv(settings))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _warn_if_visibility_short(settings: Settings, run_timeout: float) -> None:
+    if visibility_timeout(settings, run_timeout) <= run_timeout:
+        log.warning(
+            "visibility timeout %.0fs is not above the run timeout %.0fs: a slow run "
+            "may be delivered twice",
+            visibility_timeout(settings, run_timeout),
+            run_timeout,
+        )
+
+
+def _celery_argv(settings: Settings) -> list[str]:
+    """Celery's worker command line: a thread pool of the configured slots."""
+    return [
         "worker",
         "--pool=threads",
         f"--concurrency={settings.worker.concurrency}",
@@ -179,11 +219,6 @@ def run_worker(settings: Settings) -> int:
         "--without-mingle",
         f"--loglevel={settings.log.level.upper()}",
     ]
-    try:
-        app.worker_main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

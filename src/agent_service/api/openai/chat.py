@@ -162,7 +162,8 @@ def completion(
     result: RunResult,
     calls: Sequence[ToolCall],
 ) -> ChatCompletion:
-    """The ``chat.completion`` of a run's result (its client tool calls: ``calls``)."""
+    """The ``chat.completion`` of a run's result (its client tool calls: ``calls``), with the
+    run's id (``result.run_id``) as an extension field."""
     message = ResponseMessage(content=result.answer or (None if calls else ""))
     if calls:
         message.tool_calls = [
@@ -176,6 +177,7 @@ def completion(
         choices=[Choice(message=message, finish_reason=finish_reason(result, calls))],
         usage=usage(result),
         system_fingerprint=fingerprint,
+        run_id=result.run_id,
     )
 
 

@@ -359,3 +359,8 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: ChatUsage
     system_fingerprint: str | None = None
+    run_id: str | None = Field(
+        default=None,
+        description="Extension: the run's id in the history (feedback takes it; also the "
+        "X-Run-Id header).",
+    )

@@ -1,4 +1,8 @@
-"""``POST /v1/chat``: run the agent now, as one JSON answer or as Server-Sent Events."""
+"""``POST /v1/chat``: run the agent now, as one JSON answer or as Server-Sent Events.
+
+Each admitted run gets a run id (``X-Run-Id``, and ``run_id`` in the result) and, with history
+on, is archived once it ends (``api.sync_runs``), off the request's path.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from agent_service.api.deps import (
     JsonBody,
     SettingsDep,
     SnapshotDep,
+    SyncRunsDep,
     TasksDep,
 )
 from agent_service.api.drain import Drain, ShuttingDownError
@@ -29,9 +34,10 @@ from agent_service.api.handoff import SyncHandoff, continuation
 from agent_service.api.schemas import ERROR_RESPONSES, RunBody
 from agent_service.api.sessions import admit_sync
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
+from agent_service.api.sync_runs import SyncRun
 from agent_service.domain.approvals import ApprovalPending
 from agent_service.domain.errors import AgentError, ErrorType
-from agent_service.domain.runs import RunEvent, RunRequest, RunResult
+from agent_service.domain.runs import RunEvent, RunRequest, RunResult, Step
 from agent_service.observability.metrics import Metrics
 from agent_service.store.approvals import approval_event
 
@@ -47,8 +53,8 @@ log = logging.getLogger(__name__)
         200: {"content": {"text/event-stream": {}}, "description": "Answer (JSON or SSE)"},
         409: {
             "model": ERROR_RESPONSES[400]["model"],
-            "description": "The session has a run in progress, or a tool call needs a "
-            "person's approval (`approval_required`: the run continues as the task in Location)",
+            "description": "A tool call needs a person's approval (`approval_required`): the "
+            "run continues as the task in Location; or the session has a run in progress",
         },
     },
     dependencies=[JsonBody],
@@ -64,12 +70,14 @@ async def chat(
     tasks: TasksDep,
     durable: DurableDep,
     drain: DrainDep,
+    sync_runs: SyncRunsDep,
 ) -> RunResult | StreamingResponse:
     """Run the agent on ``message`` and answer when it is done (or stream with ``"stream": true``).
 
     SSE events: ``step`` (an LLM or tool call ended), ``delta`` (answer text), ``done`` (the
     result), ``error`` (the error shape's ``error`` object), or ``approval_required`` (a tool
-    call needs a person's approval: the run continues as the task it names).
+    call needs a person's approval: the run continues as the task it names). The run's id is in
+    the ``X-Run-Id`` header (and the result's ``run_id``): feedback takes it.
     """
     config = snapshot.config  # the config in force when the run starts: it keeps it to its end
     agent = gate.check(body, snapshot, caller)
@@ -83,25 +91,26 @@ async def chat(
         metrics=metrics,
     )
     rate = await gate.admit(caller, config)
-    request = body.to_run_request(caller.tenant, agent.name)
+    run = sync_runs.begin(body.to_run_request(caller.tenant, agent.name), caller)
     guard = gate.guard(caller, config)
     handoff = SyncHandoff(
         durable.approvals, settings.worker.queue, caller, snapshot.version.generation
     )
+    headers = {**rate, **run.headers}
     if body.stream:
         keepalive = settings.api.sse_keepalive_seconds
         return StreamingResponse(
-            stream_run(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff),
+            stream_run(agent, run, keepalive, metrics, guard, drain=drain, handoff=handoff),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, **rate},
+            headers={**SSE_HEADERS, **headers},
         )
-    response.headers.update(rate)
-    return await run_sync(agent, request, metrics, guard, rate, drain=drain, handoff=handoff)
+    response.headers.update(headers)
+    return await run_sync(agent, run, metrics, guard, headers, drain=drain, handoff=handoff)
 
 
 async def run_sync(
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     metrics: Metrics,
     guard: RunGuard | None,
     headers: dict[str, str],
@@ -109,32 +118,39 @@ async def run_sync(
     drain: Drain | None = None,
     handoff: SyncHandoff | None = None,
 ) -> RunResult:
-    """A sync run, counted; a failed run raises the ``ApiError`` of its type, with ``headers``;
-    one still going when ``drain``'s grace runs out, a 503 ``shutting_down``.
+    """A sync run, counted and archived; a failed run raises the ``ApiError`` of its type, with
+    ``headers``; one still going when ``drain``'s grace runs out, a 503 ``shutting_down``.
 
     A run reaching a tool call that needs approval is handed over to a task (``handoff``):
-    409 ``approval_required`` naming it, with its ``Location``."""
+    409 ``approval_required`` naming it, with its ``Location`` (the task is archived when it
+    ends, not this run)."""
     journal = SyncHandoff.journal_for(agent)
-    run = agent.run(request, mode="sync", guard=guard, journal=journal)
+    running = agent.run(run.request, mode="sync", guard=guard, journal=journal)
     try:
-        result = await (drain.within_grace(run) if drain is not None else run)
+        result = await (drain.within_grace(running) if drain is not None else running)
     except ApprovalPending as pending:
+        run.handed_over()
         raise await _handed_over(
-            agent, request, journal, pending, handoff=handoff, headers=headers
+            agent, run.request, journal, pending, handoff=handoff, headers=headers
         ) from None
     except RunFailedError as exc:
         metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
+        run.failed(exc)
         raise ApiError(run_error_status(exc.type), exc.type, exc.message, headers=headers) from exc
     except ShuttingDownError as exc:
         metrics.run_finished("sync", "failed", 0, agent.name)
+        run.shut_down(exc.message)
         raise ApiError(503, exc.type, exc.message, headers=headers) from exc
+    except Exception:
+        run.crashed()
+        raise
     metrics.run_finished("sync", "succeeded", len(result.steps), agent.name)
-    return result
+    return run.succeeded(result)
 
 
 async def run_events(
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
@@ -144,34 +160,12 @@ async def run_events(
 ) -> AsyncIterator[RunEvent | None]:
     """A streamed run's events (``step``, ``delta``, then ``done``, ``error``, or
     ``approval_required`` when the run was handed over to a task to wait for a person), with
-    None for every ``keepalive`` seconds of silence. Closing the iterator cancels the run; so
-    does the end of ``drain``'s grace, after an ``error`` event of type ``shutting_down``."""
+    None for every ``keepalive`` seconds of silence. Closing the iterator cancels the run (it is
+    archived ``cancelled`` with the steps it had made); so does the end of ``drain``'s grace,
+    after an ``error`` event of type ``shutting_down``."""
     events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
-
-    async def produce() -> None:
-        journal = SyncHandoff.journal_for(agent)
-        try:
-            result = await agent.run(
-                request, mode="stream", sink=events.put, guard=guard, journal=journal
-            )
-            metrics.run_finished("stream", "succeeded", len(result.steps), agent.name)
-            await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
-        except ApprovalPending as pending:
-            await events.put(await _approval_event(agent, request, journal, pending, handoff))
-        except RunFailedError as exc:
-            metrics.run_finished("stream", "failed", len(exc.steps), agent.name)
-            await events.put(
-                RunEvent(type="error", data={"type": exc.type, "message": exc.message})
-            )
-        except Exception:  # already mid-stream: report in-band, the status line is sent
-            log.exception("streamed run failed")
-            await events.put(
-                RunEvent(type="error", data={"type": "internal", "message": "internal error"})
-            )
-        finally:
-            await events.put(None)
-
-    runner = asyncio.create_task(produce())
+    produce = _produce(agent, run, events, metrics, guard=guard, handoff=handoff)
+    runner = asyncio.create_task(produce)
     try:
         while True:
             try:
@@ -181,6 +175,7 @@ async def run_events(
                 continue
             except ShuttingDownError as exc:
                 metrics.run_finished("stream", "failed", 0, agent.name)
+                run.shut_down(exc.message)
                 yield RunEvent(type="error", data={"type": exc.type, "message": exc.message})
                 break
             if event is None:  # produce() ended
@@ -193,6 +188,51 @@ async def run_events(
             await runner
 
 
+async def _produce(
+    agent: Agent,
+    run: SyncRun,
+    events: asyncio.Queue[RunEvent | None],
+    metrics: Metrics,
+    *,
+    guard: RunGuard | None,
+    handoff: SyncHandoff | None,
+) -> None:
+    """Run ``run`` in stream mode, putting its events on ``events`` and None at its end."""
+    steps: list[dict[str, object]] = []
+
+    async def sink(event: RunEvent) -> None:
+        if event.type == "step":
+            steps.append(event.data)
+        await events.put(event)
+
+    journal = SyncHandoff.journal_for(agent)
+    try:
+        result = await agent.run(
+            run.request, mode="stream", sink=sink, guard=guard, journal=journal
+        )
+        metrics.run_finished("stream", "succeeded", len(result.steps), agent.name)
+        result = run.succeeded(result)
+        await events.put(RunEvent(type="done", data=result.model_dump(mode="json")))
+    except ApprovalPending as pending:
+        run.handed_over()
+        await events.put(await _approval_event(agent, run.request, journal, pending, handoff))
+    except RunFailedError as exc:
+        metrics.run_finished("stream", "failed", len(exc.steps), agent.name)
+        run.failed(exc)
+        await events.put(RunEvent(type="error", data={"type": exc.type, "message": exc.message}))
+    except asyncio.CancelledError:  # the client went away, or the drain's grace ended
+        run.interrupted([Step.model_validate(step) for step in steps])
+        raise
+    except Exception:  # already mid-stream: report in-band, the status line is sent
+        log.exception("streamed run failed")
+        run.crashed()
+        await events.put(
+            RunEvent(type="error", data={"type": "internal", "message": "internal error"})
+        )
+    finally:
+        await events.put(None)
+
+
 async def _next(events: asyncio.Queue[RunEvent | None], drain: Drain | None) -> RunEvent | None:
     """The next event, or ``ShuttingDownError`` once the drain's grace is over."""
     if drain is None:
@@ -202,7 +242,7 @@ async def _next(events: asyncio.Queue[RunEvent | None], drain: Drain | None) -> 
 
 async def stream_run(
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     keepalive: float,
     metrics: Metrics,
     guard: RunGuard | None = None,
@@ -211,7 +251,7 @@ async def stream_run(
     handoff: SyncHandoff | None = None,
 ) -> AsyncIterator[bytes]:
     """``run_events`` as SSE bytes (keep-alive comments for the silences)."""
-    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    events = run_events(agent, run, keepalive, metrics, guard, drain=drain, handoff=handoff)
     async for event in events:
         yield KEEPALIVE if event is None else sse_event(event.type, event.data)
 

@@ -7,13 +7,14 @@ is the message, what precedes it the history (trimmed to the agent's memory budg
 follows it (tool calls and their results) the continuation of a client tool round trip. The
 agent's own tools run on the server; a request's ``tools`` are the client's (see
 ``api.openai.chat``). Errors are in OpenAI's shape. docs/openai.md has the field table.
+The completion's id is ``chatcmpl-<run id>``; the run id itself is in the ``X-Run-Id`` header
+(and ``run_id`` of a non-streamed answer): feedback takes it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Response
@@ -30,6 +31,7 @@ from agent_service.api.deps import (
     ResponsesDep,
     SettingsDep,
     SnapshotDep,
+    SyncRunsDep,
 )
 from agent_service.api.drain import Drain
 from agent_service.api.handoff import SyncHandoff
@@ -39,6 +41,7 @@ from agent_service.api.openai.common import agent_and_model
 from agent_service.api.openai.errors import OPENAI_ERROR_RESPONSES, OpenAIErrorBody
 from agent_service.api.routes.chat import run_events, run_sync
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS
+from agent_service.api.sync_runs import SyncRun
 from agent_service.domain.errors import ErrorType
 from agent_service.domain.messages import ToolCall
 from agent_service.domain.runs import RunRequest, RunResult
@@ -73,6 +76,7 @@ async def chat_completions(
     drain: DrainDep,
     durable: DurableDep,
     store: ResponsesDep,
+    sync_runs: SyncRunsDep,
 ) -> ChatCompletion | StreamingResponse:
     """Run the agent on ``messages`` and answer in OpenAI's chat-completion format."""
     config = snapshot.config
@@ -83,7 +87,9 @@ async def chat_completions(
     gate.check_limits(request.message, model, len(json.dumps(request.metadata)), config)
     rate = await gate.admit(caller, config)
     guard = gate.guard(caller, config)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    run = sync_runs.begin(request, caller)
+    completion_id = f"chatcmpl-{run.run_id}"
+    headers = {**rate, **run.headers}
     created = int(time.time())
     fingerprint = f"cfg-{agent.config_hash}"
     handoff = SyncHandoff(
@@ -95,7 +101,7 @@ async def chat_completions(
         chunks = _chunks(
             head,
             agent,
-            request,
+            run,
             store,
             keepalive=settings.api.sse_keepalive_seconds,
             metrics=gate.metrics,
@@ -104,11 +110,11 @@ async def chat_completions(
             handoff=handoff,
         )
         return StreamingResponse(
-            chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
+            chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
         )
-    response.headers.update(rate)
-    result = await run_sync(agent, request, gate.metrics, guard, rate, drain=drain, handoff=handoff)
-    calls = await _client_calls(store, request, result)
+    response.headers.update(headers)
+    result = await run_sync(agent, run, gate.metrics, guard, headers, drain=drain, handoff=handoff)
+    calls = await _client_calls(store, run.request, result)
     return chat.completion(
         completion_id,
         created=created,
@@ -135,7 +141,7 @@ async def _client_calls(
 async def _chunks(
     head: chat.ChunkHead,
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     store: ResponseStore,
     *,
     keepalive: float,
@@ -145,7 +151,7 @@ async def _chunks(
     handoff: SyncHandoff,
 ) -> AsyncIterator[bytes]:
     yield head.chunk({"role": "assistant", "content": ""})
-    events = run_events(agent, request, keepalive, metrics, guard, drain=drain, handoff=handoff)
+    events = run_events(agent, run, keepalive, metrics, guard, drain=drain, handoff=handoff)
     async for event in events:
         if event is None:
             yield KEEPALIVE
@@ -153,7 +159,7 @@ async def _chunks(
             yield head.chunk({"content": event.data["text"]})
         elif event.type == "done":
             result = RunResult.model_validate(event.data)
-            calls = await _client_calls(store, request, result)
+            calls = await _client_calls(store, run.request, result)
             for chunk in head.tool_call_chunks(calls):
                 yield chunk
             yield head.chunk({}, finish=chat.finish_reason(result, calls))

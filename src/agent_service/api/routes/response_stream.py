@@ -18,7 +18,8 @@ from agent_service.api.openai.responses import (
 )
 from agent_service.api.routes.chat import run_events
 from agent_service.api.sse import KEEPALIVE
-from agent_service.domain.runs import RunEvent, RunRequest, RunResult, Step
+from agent_service.api.sync_runs import SyncRun
+from agent_service.domain.runs import RunEvent, RunResult, Step
 from agent_service.observability.metrics import Metrics
 from agent_service.store.responses import ResponseStore
 from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
@@ -27,7 +28,7 @@ from agent_service.store.tasks import TERMINAL_EVENTS, TaskStore
 async def live_events(
     stored: StoredResponse,
     agent: Agent,
-    request: RunRequest,
+    run: SyncRun,
     store: ResponseStore,
     keep: bool,
     *,
@@ -39,7 +40,7 @@ async def live_events(
     events = ResponseEvents(stored)
     for chunk in events.begin("in_progress"):
         yield chunk
-    async for event in run_events(agent, request, keepalive, metrics, guard):
+    async for event in run_events(agent, run, keepalive, metrics, guard):
         if event is None:
             yield KEEPALIVE
             continue
@@ -47,7 +48,7 @@ async def live_events(
         if outcome is not None:
             stored.outcome = outcome
             if keep:
-                await store.put(request.tenant, stored.id, stored.model_dump_json())
+                await store.put(run.request.tenant, stored.id, stored.model_dump_json())
         for chunk in _translate(events, event, outcome):
             yield chunk
 

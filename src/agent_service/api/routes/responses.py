@@ -31,6 +31,7 @@ from agent_service.api.deps import (
     ResponsesDep,
     SettingsDep,
     SnapshotDep,
+    SyncRunsDep,
     TasksDep,
 )
 from agent_service.api.errors import ApiError, run_error_status
@@ -264,6 +265,7 @@ async def create_response(
     store: ResponsesDep,
     tasks: TasksDep,
     queue: QueueDep,
+    sync_runs: SyncRunsDep,
     idempotency_key: str | None = Header(
         default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
     ),
@@ -312,11 +314,13 @@ async def create_response(
         )
     rate = await gate.admit(caller, config)
     guard = gate.guard(caller, config)
+    run = sync_runs.begin(request, caller)  # archived with history on, like a /v1/chat run
+    headers = {**rate, **run.headers}
     if body.stream:
         events = live_events(
             stored,
             agent,
-            request,
+            run,
             store,
             bool(body.store),
             keepalive=settings.api.sse_keepalive_seconds,
@@ -324,25 +328,29 @@ async def create_response(
             guard=guard,
         )
         return StreamingResponse(
-            events, media_type="text/event-stream", headers={**SSE_HEADERS, **rate}
+            events, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
         )
-    response.headers.update(rate)
+    response.headers.update(headers)
     failure: RunFailedError | None = None
     try:
         result = await agent.run(request, mode="sync", guard=guard)
     except RunFailedError as exc:
         gate.metrics.run_finished("sync", "failed", len(exc.steps), agent.name)
+        run.failed(exc)
         failure = exc
         stored.outcome = now_outcome(None, response_error(exc.type, exc.message))
+    except Exception:
+        run.crashed()
+        raise
     else:
         gate.metrics.run_finished("sync", "succeeded", len(result.steps), agent.name)
-        stored.outcome = now_outcome(result, None)
+        stored.outcome = now_outcome(run.succeeded(result), None)
     if body.store:
         await store.put(caller.tenant, stored.id, stored.model_dump_json())
     if failure is not None:
         status = run_error_status(failure.type)
-        raise ApiError(status, failure.type, failure.message, headers=rate)
-    return JSONResponse(response_object(stored, stored.outcome), headers=rate)
+        raise ApiError(status, failure.type, failure.message, headers=headers)
+    return JSONResponse(response_object(stored, stored.outcome), headers=headers)
 
 
 async def _submit(

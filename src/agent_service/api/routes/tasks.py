@@ -1,7 +1,8 @@
 """Queued runs: ``POST /v1/tasks``, ``GET /v1/tasks/{task_id}``, its SSE event stream, cancel.
 
 Tasks belong to the tenant that submitted them: another tenant's task answers 404, exactly as
-an unknown one.
+an unknown one (an admin key reads any). With history on, a task Redis no longer holds is read
+from the archive (``api.history_reads``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agent_service.api.deps import (
     GateDep,
     JsonBody,
     MetricsDep,
+    OptionalHistoryDep,
     QueueDep,
     SettingsDep,
     SnapshotDep,
@@ -31,10 +33,10 @@ from agent_service.api.deps import (
 )
 from agent_service.api.drain import STREAM_RESUME_MESSAGE, Drain, ShuttingDownError, first_of
 from agent_service.api.errors import ApiError
+from agent_service.api.history_reads import find_task, not_found, replayed_events
 from agent_service.api.schemas import ERROR_RESPONSES, CancelAnswer, TaskAccepted, TaskBody
 from agent_service.api.sessions import end_task
 from agent_service.api.sse import KEEPALIVE, SSE_HEADERS, sse_event
-from agent_service.domain.callers import Caller
 from agent_service.domain.errors import ErrorType, ToolError
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookState
 from agent_service.egress.guard import check_url
@@ -47,24 +49,9 @@ from agent_service.webhooks.tenant_secret import signing_secret
 
 router = APIRouter(tags=["tasks"])
 
-_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_ID = re.compile(r"^\d+-\d+$")
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-
-
-def _not_found(task_id: str) -> ApiError:
-    return ApiError(404, ErrorType.NOT_FOUND, f"task {task_id!r} not found")
-
-
-async def _load(store: TaskStore, task_id: str, caller: Caller) -> TaskRecord:
-    # Ids are ours (uuid4 hex): anything else cannot exist, and is not worth a Redis call.
-    if not _TASK_ID.match(task_id):
-        raise _not_found(task_id)
-    record = await store.get(task_id)
-    if record is None or record.tenant != caller.tenant:
-        raise _not_found(task_id)
-    return record
 
 
 def check_webhook(url: str, settings: WebhookSettings, *, has_secret: bool) -> None:
@@ -130,6 +117,7 @@ async def submit_task(
     queue: QueueDep,
     caller: CallerDep,
     durable: DurableDep,
+    history: OptionalHistoryDep,
     idempotency_key: str | None = Header(
         default=None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN
     ),
@@ -203,20 +191,25 @@ async def submit_task(
             "Idempotency-Key was already used with a different request body",
             headers={"Location": f"/v1/tasks/{submitted.task_id}"},
         )
-    existing = await tasks.get(submitted.task_id)
+    existing = (await find_task(tasks, history, submitted.task_id, caller)).record
     answer = TaskAccepted(
         task_id=submitted.task_id,
-        status=existing.status.value if existing else TaskStatus.QUEUED.value,
-        queue=existing.queue if existing else record.queue,
+        status=existing.status.value,
+        queue=existing.queue or record.queue,
         idempotent_replay=True,
     )
     return JSONResponse(answer.model_dump(), status_code=200, headers=dict(response.headers))
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskRecord, responses=ERROR_RESPONSES)
-async def get_task(task_id: str, tasks: TasksDep, caller: CallerDep) -> TaskRecord:
-    """The task record: status, timestamps, attempts, result or error, usage, webhook."""
-    return await _load(tasks, task_id, caller)
+async def get_task(
+    task_id: str, tasks: TasksDep, history: OptionalHistoryDep, caller: CallerDep
+) -> TaskRecord:
+    """The task record: status, timestamps, attempts, result or error, usage, webhook.
+
+    With history on, a finished task (or sync run, by its run id) is read from the archive
+    once Redis no longer holds it, in the same shape."""
+    return (await find_task(tasks, history, task_id, caller)).record
 
 
 @router.post(
@@ -229,19 +222,25 @@ async def get_task(task_id: str, tasks: TasksDep, caller: CallerDep) -> TaskReco
     },
 )
 async def cancel_task(
-    task_id: str, tasks: TasksDep, metrics: MetricsDep, caller: CallerDep, durable: DurableDep
+    task_id: str,
+    *,
+    tasks: TasksDep,
+    history: OptionalHistoryDep,
+    metrics: MetricsDep,
+    caller: CallerDep,
+    durable: DurableDep,
 ) -> CancelAnswer | JSONResponse:
     """Cancel a task: a queued one never starts, and one waiting for an approval never resumes
     (``200``, ``cancelled``: its approval is withdrawn); a running one stops at its next step
     boundary on whichever worker runs it (``202``, ``cancelling``; it then ends
     ``cancelled``, or ``succeeded`` if its last step was already done). An ended task is
     ``409``."""
-    record = await _load(tasks, task_id, caller)
+    record = (await find_task(tasks, history, task_id, caller, admin_reads=False)).record
     if record.status.terminal:
         raise _already_ended(task_id, record.status.value)
     outcome = await end_task(tasks, durable, record, metrics)
     if outcome is None:
-        raise _not_found(task_id)
+        raise not_found(task_id)
     if outcome == "cancelled":
         return CancelAnswer(task_id=task_id, status=outcome)
     if outcome == "cancelling":
@@ -261,6 +260,7 @@ async def task_events(
     task_id: str,
     *,
     tasks: TasksDep,
+    history: OptionalHistoryDep,
     settings: SettingsDep,
     caller: CallerDep,
     drain: DrainDep,
@@ -274,16 +274,26 @@ async def task_events(
     keep-alive comment is sent every ``AGENT_API_SSE_KEEPALIVE_SECONDS`` (15 s) while nothing
     happens. The stream ends after the terminal event, or when this API process shuts down:
     then with an ``error`` event of type ``shutting_down`` and no id (reconnect with
-    ``Last-Event-ID``; the task is not affected).
+    ``Last-Event-ID``; the task is not affected). A run read from the archive replays its
+    steps and its terminal event (ids ``0-1``, ``0-2``, …).
     """
-    await _load(tasks, task_id, caller)
+    found = await find_task(tasks, history, task_id, caller)
     after = last_event_id if last_event_id and _EVENT_ID.match(last_event_id) else "0"
+    if found.archived:
+        return StreamingResponse(
+            _replay(found.record, after), media_type="text/event-stream", headers=SSE_HEADERS
+        )
     keepalive = settings.api.sse_keepalive_seconds
     return StreamingResponse(
         _follow(tasks, task_id, after, keepalive, drain),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
+
+
+async def _replay(record: TaskRecord, after: str) -> AsyncIterator[bytes]:
+    for event_id, event in replayed_events(record, after):
+        yield sse_event(event.type, event.data, event_id)
 
 
 async def _follow(
