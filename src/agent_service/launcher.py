@@ -292,11 +292,7 @@ def run_local_stack(
     try:
         redis_url = settings.redis.url if redis_given else _start_redis(stack, workdir, env)
         history = _history_url(settings, stack, workdir, env)
-        sim_port = sim_port or free_port()
-        stack.start(
-            "sim-llm", _cli("sim-llm", "--port", str(sim_port), "--ttft", str(sim_ttft)), env
-        )
-        _wait(lambda: _http_ok(f"http://127.0.0.1:{sim_port}/v1/models"), "simulator", stack, 30)
+        sim_port = _start_sim(stack, env, sim_port or free_port(), sim_ttft)
         if settings.config.file is None:
             sim_url = f"http://127.0.0.1:{sim_port}/v1"
             env["AGENT_CONFIG_FILE"] = str(_local_config(stack, workdir, env, sim_url))
@@ -353,6 +349,13 @@ def run_local_stack(
         stack.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
+
+
+def _start_sim(stack: _Stack, env: dict[str, str], port: int, ttft: float) -> int:
+    """The LLM simulator on ``port``, answering; returns the port."""
+    stack.start("sim-llm", _cli("sim-llm", "--port", str(port), "--ttft", str(ttft)), env)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/v1/models"), "simulator", stack, 30)
+    return port
 
 
 def _local_knowledge(stack: _Stack, settings: Settings, env: dict[str, str]) -> None:

@@ -40,7 +40,7 @@ def local_knowledge(sim_url: str) -> tuple[list[dict[str, Any]], list[dict[str, 
         "model": "openai/sim-embedding",
         "kind": "embedding",
         "apiBase": sim_url,
-        "inputCostPer1k": 0.00002,
+        "inputCostPer1K": 0.00002,
         "timeoutSeconds": 30,
     }
     kb = {

@@ -12,7 +12,6 @@ and leave nothing behind. One stack for the module: each test uses its own docum
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ def agent_config(sim: Sim) -> str:
                     "model": "openai/sim-embedding",
                     "apiBase": sim.url,
                     "kind": "embedding",
-                    "inputCostPer1k": 0.0001,
+                    "inputCostPer1K": 0.0001,
                 },
             ],
             "knowledgeBases": [
@@ -180,13 +179,13 @@ def test_ingest_search_and_answer_with_sources(stack: Stack) -> None:
         done = wait_task(a, task["task_id"], {"succeeded"})
         assert done["result"]["sources"] == sources
         events = parse_sse(a.get(f"/v1/tasks/{task['task_id']}/events").text)
-        final = json.loads(next(e for e in events if e["event"] == "done")["data"])
+        final = next(e for e in events if e["event"] == "done")["data"]
         assert final["result"]["sources"] == sources
         with a.stream(
             "POST", "/v1/chat", json={"message": "how do I scale the workers?", "stream": True}
         ) as streamed:
             body = "".join(streamed.iter_text())
-        sse_done = json.loads(next(e for e in parse_sse(body) if e["event"] == "done")["data"])
+        sse_done = next(e for e in parse_sse(body) if e["event"] == "done")["data"]
         assert sse_done["sources"] == sources
         completion = a.post(
             "/v1/chat/completions",

@@ -42,7 +42,7 @@ class ModelSpec(Spec):
     kind: Literal["chat", "embedding"] = Field(
         default="chat",
         description="chat: agents call it; embedding: knowledge bases embed with it "
-        "(litellm.aembedding, priced at inputCostPer1k).",
+        "(litellm.aembedding, priced at inputCostPer1K).",
     )
     api_base: str | None = Field(
         default=None, description="Provider base URL (OpenAI-compatible servers)."

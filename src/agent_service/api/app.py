@@ -35,12 +35,14 @@ from agent_service.api.routes import (
     chat,
     health,
     history,
+    knowledge,
     models,
     openai,
     responses,
     tasks,
 )
 from agent_service.api.routes import metrics as metrics_route
+from agent_service.api.routes.knowledge import DOCUMENTS_ROUTE, document_body_bytes
 from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -169,6 +171,7 @@ def create_app(
         openai.router,
         responses.router,
         metrics_route.router,
+        knowledge.router,
     )
     for router in routers:
         app.include_router(router)
@@ -176,7 +179,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Trace-Id", RUN_ID_HEADER, "Location", "Retry-After"],
         )
@@ -187,6 +190,7 @@ def create_app(
         metrics=app_metrics,
         routes=routes,
         max_in_flight=settings.api.max_in_flight,
+        route_body_bytes={DOCUMENTS_ROUTE: document_body_bytes(settings.knowledge)},
     )
     # Added last, so it wraps the request middleware and every handler: they run inside the
     # server span (X-Trace-Id, trace ids on log lines, the task record's trace_id). This is the

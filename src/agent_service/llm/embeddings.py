@@ -8,7 +8,7 @@ attempts with the chat client's error classification and backoff (``retry``); Li
 retries are off. There is no fallback model: two models' vectors live in different spaces, so a
 knowledge base is embedded and searched by one model. Usage is the provider's input tokens
 (estimated with ``domain.tokens`` when it reports none), priced at the model's configured
-``inputCostPer1k``.
+``inputCostPer1K``.
 
 For the ``openai`` provider (OpenAI and every OpenAI-compatible server, the simulator
 included) vectors travel as base64: LiteLLM otherwise asks for JSON floats, which the OpenAI SDK

@@ -38,7 +38,7 @@ INGESTION_AGENT_LABEL = "knowledge-ingestion"
 async def execute_ingestion(
     *,
     tasks: TaskStore,
-    uploads: UploadStore,
+    uploads: UploadStore | None,
     metrics: Metrics,
     record: TaskRecord,
     job: IngestionJob,
@@ -49,8 +49,8 @@ async def execute_ingestion(
     if kb is None:
         missing = f"knowledge base {job.kb!r} is not in the agent config in force"
         return await _fail(tasks, metrics, record, started, (ErrorType.NOT_FOUND, missing))
-    data = await uploads.get(task_id)
-    if data is None:
+    data = await uploads.get(task_id) if uploads is not None else None
+    if data is None or uploads is None:
         expired = "the document's bytes expired before a worker took the task"
         return await _fail(tasks, metrics, record, started, (ErrorType.NOT_FOUND, expired))
     upload = DocumentUpload(

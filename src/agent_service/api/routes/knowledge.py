@@ -33,9 +33,19 @@ from agent_service.knowledge.base import DocumentInfo, DocumentUpload, Knowledge
 from agent_service.knowledge.documents import parse_document
 from agent_service.knowledge.errors import KnowledgeError
 from agent_service.observability.tracing import current_trace_id
+from agent_service.settings import KnowledgeSettings
 from agent_service.store.uploads import UploadStore
 
 router = APIRouter(tags=["knowledge"])
+
+DOCUMENTS_ROUTE = "/v1/knowledge/{kb}/documents"
+
+
+def document_body_bytes(settings: KnowledgeSettings) -> int:
+    """The body limit of ``POST`` on ``DOCUMENTS_ROUTE``: the largest document as base64
+    (4/3 of its size) plus room for its fields."""
+    return settings.max_document_bytes * 4 // 3 + 64 * 1024
+
 
 KbPath = Annotated[str, Path(pattern=KB_NAME_PATTERN, description="A knowledgeBases name.")]
 
@@ -144,7 +154,7 @@ def _refused(exc: KnowledgeError) -> ApiError:
 
 
 @router.post(
-    "/v1/knowledge/{kb}/documents",
+    DOCUMENTS_ROUTE,
     status_code=202,
     response_model=DocumentQueued,
     responses={200: {"model": DocumentQueued}, **ERROR_RESPONSES},
@@ -208,7 +218,7 @@ async def add_document(
     )
 
 
-@router.get("/v1/knowledge/{kb}/documents", response_model=DocumentList, responses=ERROR_RESPONSES)
+@router.get(DOCUMENTS_ROUTE, response_model=DocumentList, responses=ERROR_RESPONSES)
 async def list_documents(*, kb: KbPath, snapshot: SnapshotDep, caller: CallerDep) -> DocumentList:
     """The caller's tenant's documents in ``kb``, by id, with their chunk counts."""
     base = _knowledge_base(snapshot, kb)
