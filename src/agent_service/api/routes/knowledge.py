@@ -19,7 +19,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from agent_service.agentconfig.knowledge import KB_NAME_PATTERN
 from agent_service.api.deps import CallerDep, JsonBody, QueueDep, SettingsDep, SnapshotDep
@@ -57,8 +58,11 @@ class DocumentBody(BaseModel):
         min_length=1, max_length=256, description="Its id in the tenant's knowledge base; "
         "the same id again replaces the document (or is a no-op for the same content).",
     )  # fmt: skip
-    content: str | None = Field(default=None, description="The document as text (UTF-8).")
-    content_base64: str | None = Field(
+    # Not nullable in the schema: a client sends one of the two (the schema's oneOf).
+    content: str | SkipJsonSchema[None] = Field(
+        default=None, description="The document as text (UTF-8)."
+    )
+    content_base64: str | SkipJsonSchema[None] = Field(
         default=None, description="The document's bytes, base64 (PDF, or any type)."
     )
     content_type: str | None = Field(
@@ -74,7 +78,10 @@ class DocumentBody(BaseModel):
         default_factory=dict, description="Up to 32 flat values, kept with the document."
     )
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["content"]}, {"required": ["content_base64"]}]},
+    )
 
     @model_validator(mode="after")
     def _one_content(self) -> DocumentBody:
