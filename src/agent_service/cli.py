@@ -195,7 +195,10 @@ def _tool(command: str, args: argparse.Namespace) -> int:
     if command == "ensure-secret":
         return _ensure_secrets(args)
     settings = Settings()
-    configure_logging(settings.log, component=command)
+    # `knowledge ingest` answers on stdout (its summary): its log lines go to stderr.
+    configure_logging(
+        settings.log, component=command, stream=sys.stderr if command == "knowledge" else None
+    )
     if command == "mcp-demo":
         from agent_service.mcptools.demo import serve_demo
 
