@@ -1,5 +1,5 @@
 # Thin aliases: the README's commands are the scripts themselves.
-.PHONY: up test lint bench bench-peers loadtest capacity chart-check kind-up kind-down
+.PHONY: up test lint bench bench-peers loadtest capacity chart-check crds kind-up kind-down
 up:    ## run the whole local stack (Redis, simulator, API, worker)
 	scripts/up.sh
 test:  ## every check and every test
@@ -16,6 +16,8 @@ capacity: ## capacity plan: sizing table, autoscaler replay and plot (docs/capac
 	uv run --frozen python bench/capacity.py
 chart-check: ## the chart through the real helm binary: lint --strict and template, every profile
 	scripts/chart-check.sh
+crds: ## regenerate the committed CRDs (k8s/crds/, the chart's crds subchart) from the models
+	scripts/gen-crds.sh
 kind-up:   ## the stack on a local kind cluster: kps, KEDA, metrics-server, image, chart, helm test
 	scripts/kind-up.sh
 kind-down: ## delete that kind cluster

@@ -10,6 +10,9 @@
 #                                    # loaded our dashboards into their folder
 #   .github/kind/e2e.sh traces       # spans of the api and the worker reach the OTel collector
 #   .github/kind/e2e.sh alert NAME   # traffic until Alertmanager shows alert NAME for our namespace
+#   .github/kind/e2e.sh agents       # the k8s/examples Agent and MCPServer (on an mcp-demo
+#                                    # Deployment) become Ready and the agent answers from the MCP
+#                                    # tool; a broken Agent is refused on its own
 #   .github/kind/e2e.sh dump [DIR]   # diagnostics: objects, events, ScaledObjects, pod logs
 #
 # Environment: NAMESPACE (agent-service), RELEASE (agent-service), FULLNAME (the chart's object
@@ -277,6 +280,86 @@ cmd_alert() {
   TIMEOUT_SECONDS=$((TIMEOUT_SECONDS * 2)) eventually "Alertmanager shows $name" alert_active "$name"
 }
 
+# The Agent and MCPServer resources (configSource=agentconfig, k8s/kind-values.yaml).
+ORDER_QUESTION='{"agent":"orders","message":"where is order OD-20240502?"}'
+
+# ready_reason KIND NAME: prints the Ready condition as "status reason: message".
+ready_reason() {
+  kubectl -n "$NAMESPACE" get "$1" "$2" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}'
+}
+
+# resource_ready KIND NAME [REASON]: Ready=True (with REASON when given).
+resource_ready() {
+  local state
+  state=$(ready_reason "$1" "$2")
+  log "$1/$2: ${state:-no status yet}"
+  [[ $state == "True ${3:-}"* ]]
+}
+
+# resource_refused KIND NAME REASON: Accepted=False with REASON.
+resource_refused() {
+  local state
+  state=$(kubectl -n "$NAMESPACE" get "$1" "$2" \
+    -o jsonpath='{.status.conditions[?(@.type=="Accepted")].status} {.status.conditions[?(@.type=="Accepted")].reason}')
+  log "$1/$2 Accepted: ${state:-no status yet}"
+  [[ $state == "False $3" ]]
+}
+
+# agent_offers NAME TOOL: GET /v1/agents lists agent NAME with TOOL (the pods reloaded the config
+# and discovered the MCP server's tools).
+agent_offers() {
+  local tools
+  tools=$(call_api /v1/agents | jq -c --arg name "$1" '.data[] | select(.name == $name) | .tools')
+  log "GET /v1/agents: $1 offers ${tools:-nothing (not listed yet)}"
+  [[ $tools == *"\"$2\""* ]]
+}
+
+cmd_agents() {
+  local image answer tools
+  # The demo MCP server on the image of the release under test (the example names the published one).
+  image=$(kubectl -n "$NAMESPACE" get deployment "$FULLNAME-api" -o jsonpath='{.spec.template.spec.containers[0].image}')
+  sed "s#image: ghcr.io/agent-service/agent-service:.*#image: $image#" k8s/examples/mcp-demo.yaml \
+    | kubectl -n "$NAMESPACE" apply -f -
+  kubectl -n "$NAMESPACE" rollout status deployment/mcp-demo --timeout="${TIMEOUT_SECONDS}s"
+  # The examples are labelled for the release "agent-service"; relabel them for this one.
+  for example in k8s/examples/mcpserver.yaml k8s/examples/agent.yaml; do
+    sed "s#agent-service.dev/config: agent-service#agent-service.dev/config: $FULLNAME#" "$example" \
+      | kubectl -n "$NAMESPACE" apply -f -
+  done
+  eventually "MCPServer orders is Ready (the controller listed its tools)" \
+    resource_ready mcpservers.agent-service.dev orders Reachable
+  tools=$(kubectl -n "$NAMESPACE" get mcpservers.agent-service.dev orders -o jsonpath='{.status.toolCount}')
+  [[ $tools == 3 ]] || fail "MCPServer orders: toolCount ${tools:-unset}, not 3"
+  eventually "Agent orders is Ready (in the pods' ConfigMap)" resource_ready agents.agent-service.dev orders Served
+  kubectl -n "$NAMESPACE" get agentconfigs,agents.agent-service.dev,mcpservers.agent-service.dev -o wide >&2
+  connect_api
+  eventually "the pods serve agent orders with orders__lookup_order" agent_offers orders orders__lookup_order
+  answer=$(call_api /v1/chat -H 'content-type: application/json' -d "$ORDER_QUESTION")
+  jq -e '.answer | test("JD014600003828")' <<<"$answer" >/dev/null || fail "unexpected answer: $answer"
+  jq -e '.agent == "orders" and ([.steps[] | select(.kind == "tool" and .name == "orders__lookup_order" and .status == "ok")] | length) == 1' \
+    <<<"$answer" >/dev/null || fail "no successful orders__lookup_order step: $answer"
+  log "ok: agent orders answered $(jq -c .answer <<<"$answer") through orders__lookup_order"
+  # A broken Agent is refused on its own: a precise status, and orders keeps serving.
+  kubectl -n "$NAMESPACE" apply -f - <<EOF_AGENT
+apiVersion: agent-service.dev/v1alpha1
+kind: Agent
+metadata:
+  name: broken
+  labels:
+    agent-service.dev/config: $FULLNAME
+spec:
+  model: no-such-model
+EOF_AGENT
+  eventually "Agent broken is refused (UnknownModel)" resource_refused agents.agent-service.dev broken UnknownModel
+  log "Agent broken: $(ready_reason agents.agent-service.dev broken)"
+  kubectl -n "$NAMESPACE" describe agents.agent-service.dev broken >&2
+  call_api /v1/chat -H 'content-type: application/json' -d "$ORDER_QUESTION" \
+    | jq -e '.answer | test("JD014600003828")' >/dev/null || fail "agent orders stopped answering"
+  log "ok: agent orders still answers next to the refused Agent"
+  kubectl -n "$NAMESPACE" delete agents.agent-service.dev broken
+}
+
 cmd_dump() {
   local dir=${1:-${TMPDIR:-/tmp}/e2e-dump} pod
   mkdir -p "$dir"
@@ -286,6 +369,8 @@ cmd_dump() {
   kubectl -n "$NAMESPACE" get servicemonitor,prometheusrule,scaledobject,triggerauthentication,configmap \
     -o yaml >"$dir/custom-resources.yaml" 2>&1 || true
   kubectl -n "$NAMESPACE" get opentelemetrycollector -o yaml >>"$dir/custom-resources.yaml" 2>/dev/null || true
+  kubectl -n "$NAMESPACE" get agentconfigs,agents.agent-service.dev,mcpservers.agent-service.dev \
+    -o yaml >>"$dir/custom-resources.yaml" 2>/dev/null || true
   for pod in $(kubectl -n "$NAMESPACE" get pods -o name 2>/dev/null); do
     kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --tail=500 >"$dir/${pod#pod/}.log" 2>&1 || true
     kubectl -n "$NAMESPACE" logs "$pod" --all-containers --prefix --previous >>"$dir/${pod#pod/}.log" 2>/dev/null || true
@@ -302,7 +387,7 @@ cmd_dump() {
 }
 
 case ${1:-} in
-  smoke | burst | monitoring | traces | alert | dump)
+  smoke | burst | monitoring | traces | alert | agents | dump)
     command=$1
     shift
     "cmd_$command" "$@"

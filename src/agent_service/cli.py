@@ -71,11 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "controller",
-        help="run the AgentConfig controller (Kubernetes)",
+        help="run the controller of the AgentConfig, Agent and MCPServer resources (Kubernetes)",
         epilog=epilog,
         formatter_class=fmt,
     )
-    sub.add_parser("crd", help="print the AgentConfig CustomResourceDefinition (YAML)")
+    crd = sub.add_parser(
+        "crd",
+        help="print the CustomResourceDefinitions of AgentConfig, Agent and MCPServer (YAML)",
+    )
+    crd.add_argument(
+        "--kind",
+        choices=["AgentConfig", "Agent", "MCPServer"],
+        help="print only this kind's (the file k8s/crds/<kind in lower case>.yaml)",
+    )
 
     demo = sub.add_parser(
         "mcp-demo",
@@ -231,9 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command in ("mcp-demo", "ensure-secret", "history", "knowledge"):
         return _tool(command, args)
     if command == "crd":
-        from agent_service.agentconfig.crd import render_crd_yaml
+        from agent_service.agentconfig.crd import render_crd_yaml, render_crds_yaml
 
-        sys.stdout.write(render_crd_yaml())
+        sys.stdout.write(render_crd_yaml(args.kind) if args.kind else render_crds_yaml())
         return 0
     return _serve(command, args, Settings())
 

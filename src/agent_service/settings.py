@@ -492,7 +492,8 @@ class HistorySettings(BaseModel):
 
 
 class ControllerSettings(BaseModel):
-    """The AgentConfig controller (``agent-service controller``)."""
+    """The config controller (``agent-service controller``): the AgentConfig, Agents and
+    MCPServers of one release."""
 
     namespace: str | None = Field(
         default=None,
@@ -510,19 +511,41 @@ class ControllerSettings(BaseModel):
         description="Secrets mounted into api/worker pods, comma-separated: a `secretKeyRef` "
         "to any other is rejected. Unset: not checked.",
     )
+    label: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*$",
+        description="The label (`KEY=VALUE`) of the Agents and MCPServers rendered with the "
+        "AgentConfig. Unset: `agent-service.dev/config=<AGENTCONFIG>`.",
+    )
     allowed_tool_hosts: CommaList = Field(
         default_factory=list,
-        description="Host patterns HTTP tools may call, comma-separated (`*.svc.cluster.local`). "
-        "Empty: any public host.",
+        description="Host patterns HTTP tools and MCP servers may be at, comma-separated "
+        "(`*.svc.cluster.local`). Empty: any public host.",
     )
     allow_private_networks: bool = Field(
         default=False,
-        description="Whether an AgentConfig may let HTTP tools reach private addresses.",
+        description="Whether a spec may let HTTP tools or an MCP server reach private addresses "
+        "(`allowPrivateNetworks`).",
+    )
+    probe_mcp_servers: bool = Field(
+        default=True,
+        description="Connect to each MCPServer to list its tools (status `toolCount`, "
+        "`MCPUnreachable`), again every resync; in the background, never delaying a render.",
     )
     resync_seconds: float = Field(
-        default=60.0, gt=0, description="Re-check interval (Secrets created later, drift)."
+        default=60.0,
+        gt=0,
+        description="Re-check interval (Secrets created later, drift, MCP servers probed again).",
     )
     health_port: int = Field(default=8080, ge=1, le=65535, description="Liveness endpoint port.")
+
+    @property
+    def selector(self) -> tuple[str, str]:
+        """The label of the Agents and MCPServers rendered with the AgentConfig (key, value)."""
+        if self.label is None:
+            return "agent-service.dev/config", self.agentconfig
+        key, _, value = self.label.partition("=")
+        return key, value
 
 
 class McpSettings(BaseModel):

@@ -12,11 +12,14 @@ import helm_python
 import pytest
 import yaml
 
+from agent_service.agentconfig.crd import CONFIG_LABEL
 from agent_service.agentconfig.load import parse_agent_config
-from agent_service.controller.reconcile import ConfigMapState, ObjectRef, Policy, check_spec
+from agent_service.controller.checks import check_spec
+from agent_service.controller.ports import Policy
 from agent_service.settings import Settings
 from tests.chart import manifests
 from tests.chart.manifests import Manifest, container_env
+from tests.controller.fakes import FakeCluster
 
 PROFILE = "agentconfig"
 FULLNAME = manifests.RELEASE
@@ -95,6 +98,8 @@ def test_controller_container(rendered_profiles: dict[str, list[Manifest]]) -> N
     assert env["AGENT_CONTROLLER_MOUNTED_SECRETS"] == "llm-keys,tool-tokens"
     assert env["AGENT_CONTROLLER_ALLOWED_TOOL_HOSTS"] == "tools.example.com,*.tools.example.com"
     assert env["AGENT_CONTROLLER_ALLOW_PRIVATE_NETWORKS"] == "false"
+    assert env["AGENT_CONTROLLER_LABEL"] == f"agent-service.dev/config={FULLNAME}"
+    assert env["AGENT_CONTROLLER_PROBE_MCP_SERVERS"] == "true"
     assert env["AGENT_CONTROLLER_RESYNC_SECONDS"] == "30"
     assert env["AGENT_CONTROLLER_HEALTH_PORT"] == str(ports["health"])
     assert env["AGENT_METRICS_PORT"] == str(ports["metrics"])
@@ -118,33 +123,27 @@ def test_controller_settings_read_what_the_chart_sets(
     resource = manifests.one(rendered, "AgentConfig", FULLNAME)
     assert options.agentconfig == resource["metadata"]["name"]
     assert options.health_port == 8080 and options.resync_seconds == 30
+    assert options.selector == (CONFIG_LABEL, resource["metadata"]["name"])
+    assert options.probe_mcp_servers is True
     policy = Policy(
         configmap=options.configmap,
         mounted_secrets=frozenset(options.mounted_secrets or ()),
         allowed_tool_hosts=tuple(options.allowed_tool_hosts),
         allow_private_networks=options.allow_private_networks,
+        agentconfig=options.agentconfig,
+        label=options.selector,
     )
     assert policy.mounted_secrets == {"llm-keys", "tool-tokens"}
     assert policy.allowed_tool_hosts == ("tools.example.com", "*.tools.example.com")
 
-    class Cluster:
-        def secret_keys(self, name: str) -> set[str] | None:
-            return {"openai"} if name in {"llm-keys", "tool-tokens", "elsewhere"} else None
-
-        def read_configmap(self, name: str) -> ConfigMapState | None:
-            return None
-
-        def write_configmap(self, name: str, data: dict[str, str], annotations: Any) -> None:
-            raise AssertionError("check_spec writes nothing")
-
-        def event(self, obj: ObjectRef, type_: Any, reason: str, message: str) -> None:
-            raise AssertionError("check_spec posts nothing")
-
+    cluster = FakeCluster(
+        secrets={name: {"openai"} for name in ("llm-keys", "tool-tokens", "elsewhere")}
+    )
     spec = copy.deepcopy(resource["spec"])
-    config, problems = check_spec(spec, Cluster(), policy)
+    config, problems = check_spec(spec, cluster, policy)
     assert config is not None and problems == []
     spec["models"][0]["apiKey"]["secretKeyRef"]["name"] = "elsewhere"
-    _, problems = check_spec(spec, Cluster(), policy)
+    _, problems = check_spec(spec, cluster, policy)
     assert [p.reason for p in problems] == ["SecretNotMounted"]
 
 
@@ -187,6 +186,12 @@ def test_role_grants_exactly_what_the_controller_needs(
         ("agent-service.dev", "agentconfigs", (), "watch"),
         ("agent-service.dev", "agentconfigs/status", (), "get"),
         ("agent-service.dev", "agentconfigs/status", (), "patch"),
+        ("agent-service.dev", "agents", (), "list"),
+        ("agent-service.dev", "agents", (), "watch"),
+        ("agent-service.dev", "agents/status", (), "patch"),
+        ("agent-service.dev", "mcpservers", (), "list"),
+        ("agent-service.dev", "mcpservers", (), "watch"),
+        ("agent-service.dev", "mcpservers/status", (), "patch"),
         ("", "configmaps", (), "create"),
         ("", "configmaps", (CONFIGMAP,), "get"),
         ("", "configmaps", (CONFIGMAP,), "update"),
@@ -410,17 +415,33 @@ def test_controller_network_policy(rendered_profiles: dict[str, list[Manifest]])
     assert ingress["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == [
         "monitoring"
     ]
-    dns, api_server = spec["egress"]
+    dns, api_server, mcp = spec["egress"]
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
     assert {(p["port"], p["protocol"]) for p in api_server["ports"]} == {
         (443, "TCP"),
         (6443, "TCP"),
     }
     assert "to" not in api_server, "the API server's address is not known: any address"
+    # MCP servers are probed where api and worker pods reach tools (llmEgress).
+    assert mcp == {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+        "ports": [{"port": 443, "protocol": "TCP"}],
+    }
 
     narrowed = _render({"networkPolicy": {"kubeApiEgress": {"cidrs": ["172.18.0.2/32"]}}})
     spec = manifests.one(narrowed, "NetworkPolicy", CONTROLLER)["spec"]
     assert spec["egress"][1]["to"] == [{"ipBlock": {"cidr": "172.18.0.2/32"}}]
+
+    extra = {"to": [{"namespaceSelector": {}}], "ports": [{"port": 8200, "protocol": "TCP"}]}
+    widened = _render({"networkPolicy": {"extraEgress": [extra]}})
+    assert manifests.one(widened, "NetworkPolicy", CONTROLLER)["spec"]["egress"][-1] == extra
+    quiet = _render(
+        {"controller": {"probeMcpServers": False}, "networkPolicy": {"extraEgress": [extra]}}
+    )
+    spec = manifests.one(quiet, "NetworkPolicy", CONTROLLER)["spec"]
+    assert len(spec["egress"]) == 2, "no probes, no egress but DNS and the API server"
+    (container,) = _pod(quiet, CONTROLLER)["containers"]
+    assert container_env(container)["AGENT_CONTROLLER_PROBE_MCP_SERVERS"] == "false"
 
 
 def test_controller_service_monitor_is_gated_like_the_others(
@@ -443,7 +464,11 @@ def test_controller_service_monitor_is_gated_like_the_others(
 
 def test_notes_show_the_agentconfig_and_the_controller_logs() -> None:
     notes = manifests.render_raw(_values())["agent-service/templates/NOTES.txt"]
-    assert f"kubectl -n {manifests.NAMESPACE} get agentconfigs" in notes
+    assert (
+        f"kubectl -n {manifests.NAMESPACE} get agentconfigs,agents.agent-service.dev,"
+        "mcpservers.agent-service.dev" in notes
+    )
+    assert f"labelled agent-service.dev/config={FULLNAME}" in notes
     assert f"kubectl -n {manifests.NAMESPACE} logs deploy/{CONTROLLER}" in notes
     plain = manifests.render_raw({})["agent-service/templates/NOTES.txt"]
     assert "agentconfigs" not in plain
@@ -472,3 +497,21 @@ def test_example_agentconfig_fits_the_default_release() -> None:
     simulator = container_env(_pod(rendered, f"{FULLNAME}-api")["containers"][0])["AGENT_SIM_URL"]
     bases = {m.get("apiBase") for m in example["spec"]["models"]} - {None}
     assert bases == {simulator}
+
+
+def test_example_agent_and_mcp_server_join_the_default_release() -> None:
+    """k8s/examples/agent.yaml and mcpserver.yaml carry the label the default release's
+    controller selects, and the MCPServer reaches k8s/examples/mcp-demo.yaml's Service."""
+    rendered = manifests.render({**_values(), "agentConfigSecrets": []} | {"agentConfig": {
+        "defaultModel": "m", "models": [MODEL]}})  # fmt: skip
+    env = container_env(_pod(rendered, CONTROLLER)["containers"][0])
+    key, _, value = env["AGENT_CONTROLLER_LABEL"].partition("=")
+    demo_file = manifests.K8S_DIR / "examples" / "mcp-demo.yaml"
+    demo = list(yaml.safe_load_all(demo_file.read_text()))
+    service = next(d for d in demo if d["kind"] == "Service")
+    for name in ("agent.yaml", "mcpserver.yaml"):
+        example = yaml.safe_load((manifests.K8S_DIR / "examples" / name).read_text())
+        assert example["metadata"]["labels"][key] == value, name
+        manifests.validate_crd(example)
+    server = yaml.safe_load((manifests.K8S_DIR / "examples" / "mcpserver.yaml").read_text())
+    assert server["spec"]["url"].startswith(f"http://{service['metadata']['name']}:")

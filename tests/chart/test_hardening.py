@@ -453,8 +453,9 @@ def test_the_crd_is_installed_only_when_asked(
     values: dict[str, Any], installed: bool, tmp_path: Path
 ) -> None:
     """`helm template --include-crds` shows what `helm install` would install before the
-    templates: nothing by default (a namespace admin can install), the AgentConfig CRD with
-    crds.install, kept on uninstall and equal to `agent-service crd`'s output."""
+    templates: nothing by default (a namespace admin can install), the AgentConfig, Agent and
+    MCPServer CRDs with crds.install, kept on uninstall and equal to `agent-service crd`'s
+    output."""
     crds = [
         doc
         for doc in _docs(_helm_template(manifests.CHART_DIR, values, tmp_path, "--include-crds"))
@@ -463,9 +464,15 @@ def test_the_crd_is_installed_only_when_asked(
     if not installed:
         assert crds == []
         return
-    committed = yaml.safe_load((manifests.K8S_DIR / "crds" / "agentconfig.yaml").read_text())
-    assert crds == [committed]
-    assert committed["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    committed = [
+        yaml.safe_load((manifests.K8S_DIR / "crds" / name).read_text())
+        for name in ("agent.yaml", "agentconfig.yaml", "mcpserver.yaml")
+    ]
+    assert sorted(crds, key=lambda c: c["metadata"]["name"]) == sorted(
+        committed, key=lambda c: c["metadata"]["name"]
+    )
+    for crd in committed:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
 # --- autoscaling ---------------------------------------------------------------------------------

@@ -471,7 +471,7 @@ def test_kind_release_names_and_labels_agree() -> None:
 
 def test_e2e_workflow_covers_the_cluster_checks() -> None:
     """The kind job builds the cluster with kind-action and kind-up.sh, installs and tests the
-    chart, and runs every check of e2e.sh (smoke, burst, monitoring, traces, alert)."""
+    chart, and runs every check of e2e.sh (smoke, agents, burst, monitoring, traces, alert)."""
     workflow = yaml.safe_load(E2E_WORKFLOW.read_text())
     (job,) = workflow["jobs"].values()
     steps = job["steps"]
@@ -483,7 +483,7 @@ def test_e2e_workflow_covers_the_cluster_checks() -> None:
     for step in ("addons", "image", "install", "test"):
         assert f"scripts/kind-up.sh {step}" in runs, step
     script = "\n".join(runs)
-    for check in ("smoke", "burst", "monitoring", "traces", "alert"):
+    for check in ("smoke", "agents", "burst", "monitoring", "traces", "alert"):
         assert re.search(rf"e2e\.sh {check}\b", script), check
     order = [
         next(i for i, r in enumerate(runs) if needle in r)
@@ -492,6 +492,7 @@ def test_e2e_workflow_covers_the_cluster_checks() -> None:
             "kind-up.sh install",
             "kind-up.sh test",
             "e2e.sh smoke",
+            "e2e.sh agents",
             "e2e.sh burst",
             "e2e.sh alert",
         )
@@ -499,7 +500,7 @@ def test_e2e_workflow_covers_the_cluster_checks() -> None:
     assert order == sorted(order), "steps out of order"
     # Each e2e.sh check the workflow runs exists in the script.
     e2e = (ROOT / ".github" / "kind" / "e2e.sh").read_text()
-    for check in ("smoke", "burst", "monitoring", "traces", "alert", "dump"):
+    for check in ("smoke", "agents", "burst", "monitoring", "traces", "alert", "dump"):
         assert f"cmd_{check}()" in e2e, check
 
 

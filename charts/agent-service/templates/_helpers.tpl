@@ -209,6 +209,12 @@ controller (agentconfig); one name, so switching modes keeps the mount. */}}
 {{- include "agent-service.componentName" (dict "root" . "component" "config") }}
 {{- end }}
 
+{{/* The label (KEY=VALUE) putting an Agent or MCPServer into the release's config: the value is
+the AgentConfig's name. */}}
+{{- define "agent-service.config.resourceLabel" -}}
+agent-service.dev/config={{ include "agent-service.fullname" . }}
+{{- end }}
+
 {{/* Where the Secrets of agentConfigSecrets are mounted (AGENT_CONFIG_SECRETS_DIR/<name>/<key>). */}}
 {{- define "agent-service.config.secretsDir" -}}
 /var/run/secrets/agent-service

@@ -1,137 +1,162 @@
-"""The ``AgentConfig`` CustomResourceDefinition, generated from the pydantic config model.
+"""The CustomResourceDefinitions of the config resources, generated from the pydantic models.
 
-``agent-service crd`` prints it; the copies committed in the chart (its ``crds`` subchart,
-installed only with ``crds.install``) and in ``k8s/crds/`` must equal it (a test checks). It
-carries ``helm.sh/resource-policy: keep``: whatever installs it, deleting a release must never
-delete the CRD, which would delete every AgentConfig in the cluster with it.
-
-pydantic emits JSON Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3.0 schema, so the
-generated schema is rewritten: ``$ref`` inlined,
-``Optional`` as ``nullable``, numeric ``exclusiveMinimum`` as the v3.0 boolean form, free-form
-objects marked ``x-kubernetes-preserve-unknown-fields``, ``additionalProperties: false`` dropped
-(the API server prunes unknown fields instead), titles dropped, descriptions and bounds kept.
+Three kinds in one API group: ``AgentConfig`` (the service-wide config: models, tenants, keys,
+default limits, cache, router; its own ``agents`` and ``mcpServers`` too), ``Agent`` (one named
+agent: an ``agents`` entry whose name is the resource's) and ``MCPServer`` (one MCP tool server:
+an ``mcpServers`` entry, likewise). ``agent-service crd`` prints all three; the copies committed
+in the chart (its ``crds`` subchart, installed only with ``crds.install``) and in ``k8s/crds/``
+must equal it, one file per kind (a test checks). Each carries ``helm.sh/resource-policy:
+keep``: whatever installs it, deleting a release must never delete a CRD, which would delete
+every resource of that kind in the cluster with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
+from agent_service.agentconfig.agents import AgentSpec
+from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.model import AgentConfig
-from agent_service.agentconfig.status import AgentConfigStatus
+from agent_service.agentconfig.schema import model_schema, without_field
+from agent_service.agentconfig.status import AgentConfigStatus, AgentStatus, McpServerStatus
 
 GROUP = "agent-service.dev"
 VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AgentConfig"
 PLURAL = "agentconfigs"
-SINGULAR = "agentconfig"
-API_VERSION = f"{GROUP}/{VERSION}"
+AGENT_KIND = "Agent"
+MCP_SERVER_KIND = "MCPServer"
 
-_KEPT = {
-    "type", "description", "default", "enum", "pattern", "format", "minimum", "maximum",
-    "minLength", "maxLength", "minItems", "maxItems", "required", "nullable",
-}  # fmt: skip
-
-
-def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-def _nullable_branch(node: dict[str, Any]) -> dict[str, Any] | None:
-    """For ``anyOf: [X, {type: null}]`` (pydantic's ``X | None``), X; else None."""
-    branches = node.get("anyOf")
-    if not isinstance(branches, list) or len(branches) != 2:
-        return None
-    others = [b for b in branches if b != {"type": "null"}]
-    return others[0] if len(others) == 1 else None
-
-
-def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """One JSON Schema node of pydantic's output as a structural OpenAPI v3.0 node."""
-    node = _resolve(node, defs)
-    branch = _nullable_branch(node)
-    if branch is not None:
-        inner = structural(branch, defs)
-        outer = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
-        merged = {**inner, **structural_scalars(outer)}
-        merged["nullable"] = True
-        if node.get("default") is not None:
-            merged["default"] = node["default"]
-        return merged
-    if "anyOf" in node or "oneOf" in node or "allOf" in node:
-        raise ValueError(f"cannot express a union in a structural schema: {node}")
-    out = structural_scalars(node)
-    if "const" in node:
-        out["enum"] = [node["const"]]
-    if node.get("type") == "object" or "properties" in node:
-        out["type"] = "object"
-        properties = node.get("properties")
-        if properties:
-            out["properties"] = {k: structural(v, defs) for k, v in properties.items()}
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict) and extra:
-            out["additionalProperties"] = structural(extra, defs)
-        elif not properties and extra is not False:
-            # dict[str, Any]: a free-form object (a JSON schema of tool arguments, ...)
-            out["x-kubernetes-preserve-unknown-fields"] = True
-    if node.get("type") == "array":
-        out["items"] = structural(node.get("items", {}), defs)
-    if out.get("default") is None:
-        out.pop("default", None)
-    return out
-
-
-def structural_scalars(node: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in node.items() if k in _KEPT}
-    if isinstance(out.get("description"), str):  # docstrings are reST; kubectl explain is not
-        out["description"] = " ".join(out["description"].replace("``", "`").split())
-    if "exclusiveMinimum" in node:
-        out["minimum"], out["exclusiveMinimum"] = node["exclusiveMinimum"], True
-    if "exclusiveMaximum" in node:
-        out["maximum"], out["exclusiveMaximum"] = node["exclusiveMaximum"], True
-    return out
-
-
-def model_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The structural schema of a pydantic model, with camelCase field names."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
-    return structural(raw, raw.get("$defs", {}))
-
+CONFIG_LABEL = "agent-service.dev/config"
+"""The label that puts an Agent or MCPServer into a release's config: its value is the name of
+that release's AgentConfig (the chart's ``<fullname>``)."""
 
 _READY = '.status.conditions[?(@.type=="Ready")]'
-PRINTER_COLUMNS = [
-    {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
-    {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
-    {"name": "Generation", "type": "integer", "jsonPath": ".metadata.generation"},
-    {"name": "Default Model", "type": "string", "jsonPath": ".spec.defaultModel", "priority": 1},
-    {"name": "Hash", "type": "string", "jsonPath": ".status.configHash", "priority": 1},
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-]
-RESOURCE_DESCRIPTION = (
-    "AgentConfig declares the agent configuration of an agent-service release; the controller "
-    "validates it and renders it into the ConfigMap the api and worker pods reload without "
-    "restart."
+
+
+def _column(name: str, json_path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": type_, "jsonPath": json_path}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+_STATE_COLUMNS = [_column("Ready", f"{_READY}.status"), _column("Reason", f"{_READY}.reason")]
+_AGE = _column("Age", ".metadata.creationTimestamp", "date")
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One kind of config resource: its names, what it declares and how ``kubectl get`` shows
+    it (printer columns; ``priority`` 1 only with ``-o wide``)."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    description: str
+    spec_description: str
+    spec: Callable[[], dict[str, Any]]
+    status: type[BaseModel]
+    columns: tuple[dict[str, Any], ...]
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def file_name(self) -> str:
+        """Its file in ``k8s/crds/`` and the chart's ``crds/``."""
+        return f"{self.singular}.yaml"
+
+
+AGENT_CONFIG = ResourceKind(
+    kind=KIND,
+    plural=PLURAL,
+    short_names=("agentcfg",),
+    description="AgentConfig declares the agent configuration of an agent-service release; the "
+    "controller validates it and renders it, with the release's Agent and MCPServer resources, "
+    "into the ConfigMap the api and worker pods reload without restart.",
+    spec_description="The agent's configuration: models (provider, prices, fallbacks), tools, "
+    "system prompt, limits, rate limits and budgets. Secrets are referenced, never inlined.",
+    spec=lambda: model_schema(AgentConfig),
+    status=AgentConfigStatus,
+    columns=(
+        *_STATE_COLUMNS,
+        _column("Generation", ".metadata.generation", "integer"),
+        _column("Default Model", ".spec.defaultModel", priority=1),
+        _column("Hash", ".status.configHash", priority=1),
+        _AGE,
+    ),
 )
+AGENT = ResourceKind(
+    kind=AGENT_KIND,
+    plural="agents",
+    short_names=(),
+    description="Agent declares one named agent of an agent-service release (label "
+    f"{CONFIG_LABEL}: <the release's AgentConfig>): its prompt, model, tools, limits and "
+    "tenants. The controller validates it against the AgentConfig's models and tools and the "
+    "MCPServers, and serves it without restart; an invalid Agent is refused on its own.",
+    spec_description="The agent (an agents entry of the config; its name is metadata.name). "
+    "Unset systemPrompt, model and limits inherit the AgentConfig's.",
+    spec=lambda: without_field(model_schema(AgentSpec), "name"),
+    status=AgentStatus,
+    columns=(
+        _column("Model", ".status.model"),
+        _column("Tools", ".status.tools"),
+        *_STATE_COLUMNS,
+        _column("Served", ".status.servedGeneration", "integer", priority=1),
+        _column("Description", ".spec.description", priority=1),
+        _AGE,
+    ),
+)
+MCP_SERVER = ResourceKind(
+    kind=MCP_SERVER_KIND,
+    plural="mcpservers",
+    short_names=(),
+    description="MCPServer declares one MCP tool server (Streamable HTTP) for the agents of an "
+    f"agent-service release (label {CONFIG_LABEL}: <the release's AgentConfig>). The "
+    "controller validates it, lists its tools, and hands it to the pods without restart.",
+    spec_description="The server (an mcpServers entry of the config; its name is "
+    "metadata.name, the prefix of its tools: <name>__<tool>).",
+    spec=lambda: without_field(model_schema(McpServerSpec), "name"),
+    status=McpServerStatus,
+    columns=(
+        _column("URL", ".spec.url"),
+        _column("Tools", ".status.toolCount", "integer"),
+        *_STATE_COLUMNS,
+        _column("Served", ".status.servedGeneration", "integer", priority=1),
+        _AGE,
+    ),
+)
+KINDS = (AGENT_CONFIG, AGENT, MCP_SERVER)
+BY_KIND = {k.kind: k for k in KINDS}
 
 
-def build_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition object."""
-    spec = model_schema(AgentConfig)
-    spec["description"] = (
-        "The agent's configuration: models (provider, prices, fallbacks), tools, system prompt, "
-        "limits, rate limits and budgets. Secrets are referenced, never inlined."
-    )
-    status = model_schema(AgentConfigStatus)
+def build_crd(kind: str = KIND) -> dict[str, Any]:
+    """The CustomResourceDefinition object of ``kind``."""
+    resource = BY_KIND[kind]
+    spec = resource.spec()
+    spec["description"] = resource.spec_description
+    names: dict[str, Any] = {
+        "kind": resource.kind,
+        "listKind": f"{resource.kind}List",
+        "plural": resource.plural,
+        "singular": resource.singular,
+    }
+    if resource.short_names:
+        names["shortNames"] = list(resource.short_names)
+    names["categories"] = ["agent-service"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
+            "name": f"{resource.plural}.{GROUP}",
             "labels": {
                 "app.kubernetes.io/name": "agent-service",
                 "app.kubernetes.io/part-of": "agent-service",
@@ -141,44 +166,42 @@ def build_crd() -> dict[str, Any]:
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": ["agentcfg"],
-                "categories": ["agent-service"],
-            },
+            "names": names,
             "versions": [
                 {
                     "name": VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": list(resource.columns),
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": RESOURCE_DESCRIPTION,
+                            "description": resource.description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
-                                "status": status,
+                                "status": model_schema(resource.status),
                             },
                         }
                     },
                 }
             ],
         },
-    }  # fmt: skip
+    }
+
+
+def build_crds() -> list[dict[str, Any]]:
+    """Every CRD: AgentConfig, Agent, MCPServer."""
+    return [build_crd(k.kind) for k in KINDS]
 
 
 HEADER = (
-    "# Generated by `agent-service crd` from the pydantic model in\n"
-    "# src/agent_service/agentconfig/model.py: do not edit by hand.\n"
+    "# Generated by `agent-service crd` from the pydantic models in\n"
+    "# src/agent_service/agentconfig/: do not edit by hand.\n"
 )
 
 
@@ -189,9 +212,14 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def render_crd_yaml() -> str:
-    """The CRD as the YAML document committed in the chart and in ``k8s/crds/``."""
+def render_crd_yaml(kind: str = KIND) -> str:
+    """One CRD as the YAML document committed in the chart and in ``k8s/crds/``."""
     text = yaml.dump(
-        build_crd(), Dumper=_PlainDumper, sort_keys=False, width=100, allow_unicode=True
+        build_crd(kind), Dumper=_PlainDumper, sort_keys=False, width=100, allow_unicode=True
     )
     return HEADER + text
+
+
+def render_crds_yaml() -> str:
+    """Every CRD, one YAML document each (what ``agent-service crd`` prints)."""
+    return "---\n".join(render_crd_yaml(k.kind) for k in KINDS)

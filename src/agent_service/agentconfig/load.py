@@ -17,6 +17,10 @@ from agent_service.agentconfig.model import AgentConfig, ConfigVersion, default_
 from agent_service.agentconfig.spec import Loc, SpecError, format_path
 from agent_service.settings import Settings
 
+# libyaml's parser when PyYAML has it (the wheels do): a ConfigMap with a few hundred agents
+# parses in milliseconds instead of a second; the same safe constructors either way.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class ConfigError(Exception):
     """The agent config file is missing, unreadable or invalid. ``errors`` are (path, reason)."""
@@ -49,7 +53,7 @@ def parse_config_document(text: str, source: str = "<config>") -> tuple[AgentCon
     resource's ``metadata.generation``; the generation is None otherwise).
     """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506  # a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("(file)", f"invalid YAML: {exc}")]) from exc
     if not isinstance(data, dict):

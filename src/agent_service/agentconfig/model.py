@@ -329,24 +329,26 @@ class AgentConfig(Spec):
             return self.default_agent
         return self.agents[0].name if self.agents else DEFAULT_AGENT
 
-    def _implicit_agent(self) -> AgentProfile:
+    def implicit_agent_spec(self) -> AgentSpec:
+        """The agent a config without ``agents:`` serves, as an ``agents`` entry: ``default``,
+        with the top-level prompt, model and limits (inherited), the built-in switches, every
+        HTTP tool, every MCP server and every knowledge base. The controller writes it out when Agent or MCPServer
+        resources join such a config, so they never change what this agent does."""
         tools = AgentToolsSpec(
             calculator=self.tools.calculator,
             current_time=self.tools.current_time,
             http=[tool.name for tool in self.tools.http],
             mcp=[McpToolsRef(server=server.name) for server in self.mcp_servers],
         )
-        return AgentProfile(
+        return AgentSpec(
             name=DEFAULT_AGENT,
             description="The default agent.",
-            system_prompt=self.system_prompt,
-            model=self.default_model,
             tools=tools,
-            limits=self.limits,
-            tenants=None,
-            response_format=None,
-            knowledge=tuple(kb.name for kb in self.knowledge_bases),
+            knowledge=[kb.name for kb in self.knowledge_bases],
         )
+
+    def _implicit_agent(self) -> AgentProfile:
+        return self._profile(self.implicit_agent_spec())
 
     def _profile(self, spec: AgentSpec) -> AgentProfile:
         return AgentProfile(

@@ -138,10 +138,13 @@ def _agent_problems(config: AgentConfig) -> Iterator[Problem]:
         if agent.name in models:
             # /v1/chat/completions takes an agent or a model in `model`: one name, one meaning
             yield ("agents", index, "name"), f"{agent.name!r} is also the name of a model"
-        yield from _agent_references(config, ("agents", index), agent)
+        yield from agent_references(config, ("agents", index), agent)
 
 
-def _agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
+def agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
+    """What ``agent`` (at ``loc``) names that ``config`` does not declare: its model, HTTP tools,
+    MCP servers; and a response format that is no JSON schema. The controller checks an Agent
+    resource with it against the config it would join."""
     if agent.model is not None and agent.model not in config.model_names:
         known = ", ".join(config.model_names)
         yield (*loc, "model"), f"{agent.model!r} is not a configured model (models: {known})"

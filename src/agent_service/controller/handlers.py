@@ -1,121 +1,44 @@
-"""The kopf handlers: thin wrappers that call ``reconcile`` and write what it decided.
+"""The kopf handlers: thin wrappers that have the ``Renderer`` reconcile.
 
-``build_registry`` registers them on a fresh ``kopf.OperatorRegistry`` (no global state), for
-the one AgentConfig this controller renders: on create, update and resume, and on a timer so a
-Secret created later or a ConfigMap edited by hand is caught up. ``handle`` is what they call;
-tests call it directly with a fake ``Cluster``.
+``build_registry`` registers them on a fresh ``kopf.OperatorRegistry`` (no global state):
+
+* the release's AgentConfig (by name; others in the namespace belong to other releases): on
+  create, update and resume, with kopf's retries when the Kubernetes API fails, and on a timer
+  so a Secret created later, a ConfigMap edited by hand or a stale MCP probe is caught up;
+* Agents and MCPServers: every watch event (added, modified, deleted) of one that carries the
+  release's label or was rendered before. These are plain event handlers: kopf keeps no state
+  on them and adds no finalizer, so the controller needs no write access to the resources
+  themselves, only to their status.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from agent_service.agentconfig.crd import GROUP, PLURAL, VERSION
-from agent_service.controller.reconcile import (
-    ApiUnavailableError,
-    Cluster,
-    ObjectRef,
-    Outcome,
-    Policy,
-    changed,
-    reconcile,
-    transition,
-)
-from agent_service.observability.metrics import Metrics
+from agent_service.agentconfig.crd import AGENT, GROUP, MCP_SERVER, PLURAL, VERSION
+from agent_service.controller.ports import ApiUnavailableError
+from agent_service.controller.renderer import Renderer
 
 log = logging.getLogger(__name__)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def handle(
-    *,
-    name: str,
-    namespace: str,
-    meta: Mapping[str, Any],
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any],
-    patch_status: MutableMapping[str, Any],
-    cluster: Cluster,
-    policy: Policy,
-    metrics: Metrics,
-    now: str | None = None,
-) -> Outcome:
-    """Reconcile one AgentConfig; put the status changes in ``patch_status``."""
-    obj = ObjectRef(
-        name=name,
-        namespace=namespace,
-        generation=int(meta.get("generation") or 1),
-        uid=str(meta.get("uid") or ""),
-    )
-    outcome = reconcile(
-        obj, spec, previous_status=status, cluster=cluster, policy=policy, now=now or _now()
-    )
-    news = transition(status, outcome)
-    patch_status.update(changed(status, outcome.status))
-    if outcome.accepted:
-        assert outcome.config is not None
-        metrics.set_config(obj.generation, outcome.config.fingerprint())
-    if news:
-        metrics.config_reload("applied" if outcome.accepted else "rejected")
-        if outcome.accepted:
-            cluster.event(obj, "Normal", "Applied", outcome.message)
-            log.info("AgentConfig %s/%s: %s", namespace, name, outcome.message)
-        else:
-            cluster.event(obj, "Warning", outcome.reason, outcome.message)
-            log.warning(
-                "AgentConfig %s/%s rejected (%s): %s",
-                namespace,
-                name,
-                outcome.reason,
-                outcome.message,
-            )
-    return outcome
-
-
 def build_registry(
-    agentconfig: str,
-    cluster: Cluster,
-    policy: Policy,
-    metrics: Metrics,
-    resync_seconds: float,
+    agentconfig: str, renderer: Renderer, resync_seconds: float
 ) -> kopf.OperatorRegistry:
-    """Handlers for the AgentConfig named ``agentconfig`` (others in the namespace belong to
-    other releases and are left alone)."""
+    """Handlers for the AgentConfig named ``agentconfig`` and the Agents and MCPServers that
+    join it."""
     registry = kopf.OperatorRegistry()
 
     def selected(name: str, **_: Any) -> bool:
         return name == agentconfig
 
-    def reconcile_handler(
-        *,
-        name: str,
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        spec: Mapping[str, Any],
-        status: Mapping[str, Any],
-        patch: kopf.Patch,
-        **_: Any,
-    ) -> None:
+    def agentconfig_changed(**_: Any) -> None:
         try:
-            handle(
-                name=name,
-                namespace=namespace or "",
-                meta=meta,
-                spec=spec,
-                status=status,
-                patch_status=patch.status,
-                cluster=cluster,
-                policy=policy,
-                metrics=metrics,
-            )
+            renderer.request()
         except ApiUnavailableError as exc:
             raise kopf.TemporaryError(str(exc), delay=10) from exc
 
@@ -133,5 +56,23 @@ def build_registry(
             initial_delay=resync_seconds,
         ),
     ):
-        decorate(reconcile_handler)
+        decorate(agentconfig_changed)
+
+    def joined_changed(*, type: str, body: Mapping[str, Any], param: Any = None, **_: Any) -> None:
+        if not renderer.concerns(param, type, body):
+            return
+        try:
+            renderer.request()
+        except ApiUnavailableError as exc:  # events are not retried: the resync catches up
+            log.warning("%s change not rendered yet (again at the next resync): %s", param, exc)
+
+    for kind in (AGENT, MCP_SERVER):
+        kopf.on.event(
+            GROUP,
+            VERSION,
+            kind.plural,
+            registry=registry,
+            id=f"{kind.singular}-event",
+            param=kind.kind,
+        )(joined_changed)
     return registry

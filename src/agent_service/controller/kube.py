@@ -13,18 +13,21 @@ import datetime
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from agent_service.agentconfig.crd import API_VERSION, KIND
+from agent_service.agentconfig.crd import API_VERSION, BY_KIND, GROUP, VERSION
+from agent_service.agentconfig.spec import SecretKeyRef
 from agent_service.controller.generated_secrets import SecretStoreError, StoredSecret
-from agent_service.controller.reconcile import (
+from agent_service.controller.ports import (
     ApiUnavailableError,
     ConfigMapState,
     EventType,
     ObjectRef,
+    Resource,
 )
 
 MANAGED_BY = "agent-service-controller"
@@ -42,11 +45,62 @@ def connect() -> client.ApiClient:
 
 
 class KubeCluster:
-    """The namespace's Secrets, the pods' ConfigMap and Events."""
+    """The namespace's config resources, Secrets, the pods' ConfigMap and Events."""
 
     def __init__(self, namespace: str, api: client.ApiClient) -> None:
         self._namespace = namespace
         self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+
+    def read_resource(self, kind: str, name: str) -> Resource | None:
+        try:
+            body: dict[str, Any] = self._custom.get_namespaced_custom_object(  # type: ignore[assignment]
+                GROUP, VERSION, self._namespace, BY_KIND[kind].plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ApiUnavailableError(f"reading {kind} {name}: {exc.status} {exc.reason}") from exc
+        return Resource.from_body(kind, body)
+
+    def list_resources(self, kind: str, label: tuple[str, str]) -> list[Resource]:
+        plural = BY_KIND[kind].plural
+        try:
+            found: dict[str, Any] = self._custom.list_namespaced_custom_object(  # type: ignore[assignment]
+                GROUP, VERSION, self._namespace, plural, label_selector=f"{label[0]}={label[1]}"
+            )
+        except ApiException as exc:
+            if exc.status == 404:  # the CRD is not installed: there are none
+                log.debug("%s: not served by the API server", plural)
+                return []
+            raise ApiUnavailableError(f"listing {plural}: {exc.status} {exc.reason}") from exc
+        return [Resource.from_body(kind, item) for item in found.get("items") or []]
+
+    def patch_status(self, obj: ObjectRef, status: dict[str, Any]) -> None:
+        plural = BY_KIND[obj.kind].plural
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, self._namespace, plural, obj.name, {"status": status}
+            )
+        except ApiException as exc:
+            if exc.status == 404:  # deleted meanwhile: nothing to report on
+                return
+            raise ApiUnavailableError(
+                f"patching the status of {obj.kind} {obj.name}: {exc.status} {exc.reason}"
+            ) from exc
+
+    def secret_value(self, ref: SecretKeyRef) -> str | None:
+        """The value of a Secret key (for the MCP probe's headers), or None if it is absent."""
+        try:
+            secret = self._core.read_namespaced_secret(ref.name, self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ApiUnavailableError(
+                f"reading Secret {ref.name}: {exc.status} {exc.reason}"
+            ) from exc
+        encoded = (secret.data or {}).get(ref.key)
+        return base64.b64decode(encoded).decode("utf-8", "replace").strip() if encoded else None
 
     def secret_keys(self, name: str) -> set[str] | None:
         try:
@@ -102,7 +156,7 @@ class KubeCluster:
             metadata=client.V1ObjectMeta(generate_name=f"{obj.name}.", namespace=obj.namespace),
             involved_object=client.V1ObjectReference(
                 api_version=API_VERSION,
-                kind=KIND,
+                kind=obj.kind,
                 name=obj.name,
                 namespace=obj.namespace,
                 uid=obj.uid or None,

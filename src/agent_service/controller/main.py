@@ -1,9 +1,9 @@
-"""``agent-service controller``: the kopf operator for this release's AgentConfig.
+"""``agent-service controller``: the kopf operator for this release's config resources.
 
 One active controller per release: the chart runs a single replica with the ``Recreate``
 strategy, and kopf runs standalone (no peering objects, so no cluster-wide RBAC). kopf keeps
-its bookkeeping in the resource's status, so the controller needs only ``patch`` on
-``agentconfigs/status``, not on the resource itself.
+its bookkeeping in the AgentConfig's status and none on Agents and MCPServers (event handlers),
+so the controller needs ``patch`` on the three kinds' ``status`` only, never on the resources.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import kopf
 from agent_service import __version__
 from agent_service.controller.handlers import build_registry
 from agent_service.controller.kube import KubeCluster, connect, pod_namespace
-from agent_service.controller.reconcile import Policy
+from agent_service.controller.ports import Policy
+from agent_service.controller.probe import McpProber
+from agent_service.controller.renderer import Renderer
 from agent_service.observability.exposition import serve_metrics
 from agent_service.observability.logging import configure_logging
 from agent_service.observability.metrics import Metrics
@@ -53,20 +55,37 @@ def run_controller(settings: Settings) -> int:
         else None,
         allowed_tool_hosts=tuple(options.allowed_tool_hosts),
         allow_private_networks=options.allow_private_networks,
+        agentconfig=options.agentconfig,
+        label=options.selector,
     )
     cluster = KubeCluster(namespace, connect())
-    registry = build_registry(options.agentconfig, cluster, policy, metrics, options.resync_seconds)
+    renderer = Renderer(cluster, policy, metrics)
+    prober = None
+    if options.probe_mcp_servers:
+        prober = McpProber(
+            resolve=cluster.secret_value,
+            max_age=options.resync_seconds,
+            on_result=renderer.request,
+        ).start()
+        renderer.prober = prober
+    registry = build_registry(options.agentconfig, renderer, options.resync_seconds)
     log.info(
-        "controller starting: AgentConfig %s/%s -> ConfigMap %s",
+        "controller starting: AgentConfig %s/%s with the Agents and MCPServers labelled %s=%s "
+        "-> ConfigMap %s",
         namespace,
         options.agentconfig,
+        *policy.label,
         options.configmap,
     )
-    kopf.run(
-        registry=registry,
-        settings=operator_settings(),
-        standalone=True,
-        namespaces=[namespace],
-        liveness_endpoint=f"http://0.0.0.0:{options.health_port}/healthz",
-    )
+    try:
+        kopf.run(
+            registry=registry,
+            settings=operator_settings(),
+            standalone=True,
+            namespaces=[namespace],
+            liveness_endpoint=f"http://0.0.0.0:{options.health_port}/healthz",
+        )
+    finally:
+        if prober is not None:
+            prober.close()
     return 0

@@ -1,224 +1,304 @@
-"""The controller's decisions, as pure functions over the resource and a ``Cluster`` port.
+"""The controller's decisions, as a pure function of what the cluster holds.
 
-``reconcile`` validates an AgentConfig beyond its schema (the pydantic model: default model and
-fallbacks name configured models; then referenced Secrets exist, hold the key and are mounted
-into the pods; HTTP tool URLs pass the SSRF guard and the allowed-hosts policy), renders a valid
-spec into the ConfigMap the pods read, and returns the status to write. An invalid spec never
-touches the ConfigMap: the pods keep the last good config.
+``reconcile`` takes the release's AgentConfig, the Agents and MCPServers carrying its label,
+and the ConfigMap the pods read (``World``), and decides the ConfigMap to write and the status
+of every resource (``Decision``):
+
+1. The AgentConfig's spec is checked (``checks.check_spec``). When it fails, its last good spec
+   (found in the ConfigMap, ``served``) stands in for it, if that still passes every check; the
+   AgentConfig's status says its new generation is not applied.
+2. The Agents and MCPServers are composed with it (``compose``), each accepted or refused on
+   its own, a refused one keeping its last good generation when it has one.
+3. The composed config is rendered into the ConfigMap, but only when it changed, with the
+   config generation the pods report: the AgentConfig's ``metadata.generation`` while it alone
+   makes the config, a count that only grows otherwise (never below the AgentConfig's).
+
+With no AgentConfig, or none ever accepted, nothing is written: the pods keep what they have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import ValidationError
-
-from agent_service.agentconfig.crd import KIND
-from agent_service.agentconfig.load import validation_errors
+from agent_service.agentconfig.agents import DEFAULT_AGENT
+from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.model import AgentConfig
 from agent_service.agentconfig.render import CONFIG_KEY, render_config
-from agent_service.agentconfig.status import conditions_for
-from agent_service.domain.errors import ToolError
-from agent_service.egress.guard import check_url
-from agent_service.egress.hosts import host_allowed, url_host
+from agent_service.controller.checks import check_spec, wanted_default
+from agent_service.controller.compose import Candidate, Composition, compose
+from agent_service.controller.ports import (
+    Cluster,
+    ConfigMapState,
+    Policy,
+    Probes,
+    Problem,
+    Resource,
+)
+from agent_service.controller.served import (
+    ANNOTATION_GENERATION,
+    ANNOTATION_HASH,
+    ANNOTATION_RESOURCES,
+    ANNOTATION_SOURCE,
+    Origin,
+    Served,
+    annotations_for,
+    read_served,
+)
+from agent_service.controller.statuses import (
+    Rendering,
+    agentconfig_status,
+    resource_status,
+    waiting_status,
+)
 
-ANNOTATION_GENERATION = "agent-service.dev/generation"
-ANNOTATION_HASH = "agent-service.dev/config-hash"
-ANNOTATION_SOURCE = "agent-service.dev/source"
-
-EventType = Literal["Normal", "Warning"]
-
-
-class ApiUnavailableError(Exception):
-    """The Kubernetes API failed in a way worth retrying (raised by ``Cluster`` methods)."""
-
-
-@dataclass(frozen=True)
-class ConfigMapState:
-    data: dict[str, str]
-    annotations: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """The AgentConfig being reconciled."""
-
-    name: str
-    namespace: str
-    generation: int
-    uid: str = ""
-
-
-class Cluster(Protocol):
-    """What the controller needs from Kubernetes (``kube.KubeCluster``; fakes in tests)."""
-
-    def secret_keys(self, name: str) -> set[str] | None:
-        """The keys of Secret ``name``, or None if there is no such Secret."""
-
-    def read_configmap(self, name: str) -> ConfigMapState | None: ...
-
-    def write_configmap(self, name: str, data: dict[str, str], annotations: dict[str, str]) -> None:
-        """Create or replace the data (and these annotations) of ConfigMap ``name``."""
-
-    def event(self, obj: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
+__all__ = [  # the ConfigMap's annotations are read here too (tests, docs)
+    "ANNOTATION_GENERATION",
+    "ANNOTATION_HASH",
+    "ANNOTATION_RESOURCES",
+    "ANNOTATION_SOURCE",
+    "Decision",
+    "StatusUpdate",
+    "World",
+    "changed",
+    "reconcile",
+    "transition",
+]
 
 
 @dataclass(frozen=True)
-class Policy:
-    """What the cluster operator allows, from the controller's settings."""
+class World:
+    """What the cluster holds for one release."""
 
-    configmap: str
-    mounted_secrets: frozenset[str] | None = None
-    """Secrets mounted into api/worker pods (None: not checked)."""
-    allowed_tool_hosts: tuple[str, ...] = ()
-    """Host patterns HTTP tools may call (``*.svc.cluster.local``); empty: any public host."""
-    allow_private_networks: bool = False
-    """Whether a spec may set ``tools.allowPrivateNetworks``."""
+    agentconfig: Resource | None
+    agents: Sequence[Resource] = ()
+    servers: Sequence[Resource] = ()
+    configmap: ConfigMapState | None = None
 
 
 @dataclass(frozen=True)
-class Problem:
-    path: str
-    reason: str
-    message: str
+class StatusUpdate:
+    """A resource's new status, against the one it has."""
+
+    resource: Resource
+    status: dict[str, Any]
+
+    @property
+    def patch(self) -> dict[str, Any]:
+        return changed(self.resource.status, self.status)
+
+    @property
+    def news(self) -> bool:
+        return transition(self.resource.status, self.status)
+
+    @property
+    def ready(self) -> Mapping[str, Any]:
+        """Its new Ready condition."""
+        return _condition(self.status, "Ready") or {}
+
+    @property
+    def rejected(self) -> bool:
+        """Its Accepted condition is False (Unknown: it could not be checked)."""
+        return (_condition(self.status, "Accepted") or {}).get("status") == "False"
 
 
 @dataclass
-class Outcome:
-    """What one reconcile decided: the status to write and the event to emit (if any)."""
+class Decision:
+    """What one reconcile decided."""
 
-    accepted: bool
-    reason: str
-    message: str
-    status: dict[str, Any]
-    wrote_configmap: bool = False
-    config: AgentConfig | None = None
-    problems: list[Problem] = field(default_factory=list)
-
-
-def check_spec(
-    spec: Mapping[str, Any], cluster: Cluster, policy: Policy
-) -> tuple[AgentConfig | None, list[Problem]]:
-    """The validated config, or the problems that make it unusable (paths under ``spec``)."""
-    try:
-        config = AgentConfig.model_validate(dict(spec))
-    except ValidationError as exc:
-        return None, [
-            Problem(path, "InvalidSpec", message)
-            for path, message in validation_errors(exc, prefix=("spec",))
-        ]
-    problems = [*_secret_problems(config, cluster, policy), *_tool_problems(config, policy)]
-    return (None if problems else config), problems
-
-
-def _secret_problems(config: AgentConfig, cluster: Cluster, policy: Policy) -> Iterator[Problem]:
-    for index, model in enumerate(config.models):
-        ref = model.api_key.secret_key_ref if model.api_key else None
-        if ref is None:
-            continue
-        path = f"spec.models[{index}].apiKey.secretKeyRef"
-        keys = cluster.secret_keys(ref.name)
-        if keys is None:
-            yield Problem(path, "SecretNotFound", f"Secret {ref.name!r} does not exist")
-        elif ref.key not in keys:
-            yield Problem(path, "SecretKeyNotFound", f"Secret {ref.name!r} has no key {ref.key!r}")
-        elif policy.mounted_secrets is not None and ref.name not in policy.mounted_secrets:
-            yield Problem(
-                path,
-                "SecretNotMounted",
-                f"Secret {ref.name!r} is not mounted into the pods (add it to the chart's "
-                "agentConfigSecrets value)",
-            )
-
-
-def _tool_problems(config: AgentConfig, policy: Policy) -> Iterator[Problem]:
-    tools = config.tools
-    if tools.allow_private_networks and not policy.allow_private_networks:
-        yield Problem(
-            "spec.tools.allowPrivateNetworks",
-            "PrivateNetworksNotAllowed",
-            "this controller does not allow HTTP tools to reach private networks",
-        )
-    allow_private = tools.allow_private_networks and policy.allow_private_networks
-    for index, tool in enumerate(tools.http):
-        path = f"spec.tools.http[{index}].url"
-        try:
-            check_url(tool.url, allow_private)
-        except ToolError as exc:
-            yield Problem(path, "ToolURLNotAllowed", f"{tool.url}: {exc}")
-            continue
-        host = url_host(tool.url)
-        allowed = policy.allowed_tool_hosts
-        if not host_allowed(host, allowed):
-            yield Problem(
-                path,
-                "ToolURLNotAllowed",
-                f"host {host!r} is not in the allowed tool hosts ({', '.join(allowed)})",
-            )
+    write: ConfigMapState | None
+    """The ConfigMap to write (None: it stays as it is)."""
+    config: AgentConfig | None
+    """The config the ConfigMap holds after the write (None: none usable)."""
+    generation: int | None = None
+    hash: str | None = None
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    probe: list[McpServerSpec] = field(default_factory=list)
+    """The MCPServers served: the prober keeps their probes fresh."""
+    new_config: bool = False
+    """The write carries another config than the ConfigMap had (not only annotations, or a
+    hand edit put back)."""
 
 
 def reconcile(
-    obj: ObjectRef,
-    spec: Mapping[str, Any],
-    *,
-    previous_status: Mapping[str, Any],
+    world: World, *, cluster: Cluster, policy: Policy, probes: Probes | None, now: str
+) -> Decision:
+    """Check, compose and render the release's config resources."""
+    served = read_served(world.configmap)
+    resource = world.agentconfig
+    if resource is None:
+        why = (
+            f"AgentConfig {policy.agentconfig} does not exist: Agents and MCPServers are "
+            "rendered with it once it does"
+        )
+        return _waiting(world, served, "NoAgentConfig", why, now)
+    current, problems = check_spec(resource.spec, cluster, policy)
+    composition = None
+    for candidate in _candidates(resource, current, served, cluster, policy):
+        found = compose(
+            candidate, world.agents, world.servers, served=served, cluster=cluster, policy=policy
+        )
+        if found.config is None:
+            problems.append(Problem("spec", "RenderFailed", str(found.error)))
+        elif candidate.current and found.default_problem is not None:
+            problems.append(found.default_problem)
+        else:
+            composition = found
+            break
+    if composition is None:
+        kept = _describe_kept(world.configmap)
+        status = agentconfig_status(
+            resource, problems=problems, ready=None, kept=kept, served={}, now=now
+        )
+        why = (
+            f"AgentConfig {resource.name} is not accepted ({problems[0].reason}): nothing is "
+            "rendered until it is"
+        )
+        decision = _waiting(world, served, "AgentConfigNotReady", why, now)
+        decision.statuses.insert(0, StatusUpdate(resource, status))
+        return decision
+    return _rendered(
+        world,
+        resource,
+        composition,
+        served=served,
+        problems=problems,
+        policy=policy,
+        probes=probes,
+        now=now,
+    )
+
+
+def _candidates(
+    resource: Resource,
+    current: AgentConfig | None,
+    served: Served,
     cluster: Cluster,
     policy: Policy,
+) -> Iterator[Candidate]:
+    """The AgentConfig's current spec, then (only if that one is not used) its last good one,
+    if it still passes the checks."""
+    if current is not None:
+        origin = Origin(resource.uid, resource.generation)
+        default = wanted_default(resource.spec)
+        yield Candidate(resource.name, origin, current, default, current=True)
+    # Also when it is the current generation: refused now for a defaultAgent that went away,
+    # it is served without one.
+    last = served.base_of(resource.name, resource.uid)
+    if last is not None:
+        config, _ = check_spec(last.spec, cluster, policy)
+        if config is not None:
+            yield Candidate(resource.name, last.origin, config, wanted_default(last.spec), False)
+
+
+def _generation(served: Served, origin: Origin, digest: str) -> int:
+    """The config generation: the AgentConfig's own generation when nothing was served before,
+    else never lower than before, one more when the config changed."""
+    if served.generation is None:
+        return origin.generation
+    if served.hash == digest:
+        return max(served.generation, origin.generation)
+    return max(served.generation + 1, origin.generation)
+
+
+@dataclass(frozen=True)
+class _Named:
+    name: str
+    namespace: str
+    generation: int
+
+
+def _rendered(
+    world: World,
+    resource: Resource,
+    composition: Composition,
+    *,
+    served: Served,
+    problems: list[Problem],
+    policy: Policy,
+    probes: Probes | None,
     now: str,
-) -> Outcome:
-    """Validate, render when valid, and compute the status to write."""
-    config, problems = check_spec(spec, cluster, policy)
-    previous_conditions = previous_status.get("conditions") or []
-    status: dict[str, Any] = {"observedGeneration": obj.generation, "configMap": policy.configmap}
-    if config is None:
-        reason = problems[0].reason
-        message = "; ".join(f"{p.path}: {p.message}" for p in problems)
-        current = cluster.read_configmap(policy.configmap)
-        kept = _describe_kept(current)
-        status["conditions"] = conditions_for(
-            accepted=False,
-            ready=False,
-            reason=reason,
-            accepted_message=message,
-            ready_message=f"not applied: {message}. {kept}",
-            generation=obj.generation,
-            now=now,
-            previous=previous_conditions,
-        )
-        return Outcome(False, reason, message, status, problems=problems)
-    data = render_config(obj, config)
+) -> Decision:
+    config = composition.config
+    assert config is not None
     digest = config.fingerprint()
-    annotations = {
-        ANNOTATION_GENERATION: str(obj.generation),
-        ANNOTATION_HASH: digest,
-        ANNOTATION_SOURCE: f"{KIND}/{obj.name}",
+    generation = _generation(served, composition.rendered.origin, digest)
+    wanted = annotations_for(composition.rendered, generation, digest)
+    current = world.configmap
+    write = None
+    if current is not None and served.content == (digest, generation):
+        # config.yaml holds this very config and generation: no need to render it to compare.
+        if _differ(current.annotations, wanted):
+            write = ConfigMapState(dict(current.data), wanted)
+    else:
+        named = _Named(resource.name, resource.namespace, generation)
+        write = ConfigMapState(render_config(named, config), wanted)
+    rendering = Rendering(policy.configmap, generation, digest, config.default_model)
+    agents = [a.name for a in config.agents] or [DEFAULT_AGENT]
+    summary = f"{_count(len(agents), 'agent')}, {_count(len(config.mcp_servers), 'MCP server')}"
+    fields = {
+        "configMap": policy.configmap,
+        "appliedGeneration": composition.rendered.origin.generation,
+        "configGeneration": generation,
+        "configHash": digest,
+        "agents": agents,
+        "mcpServers": [s.name for s in config.mcp_servers],
     }
-    current = cluster.read_configmap(policy.configmap)
-    wrote = current is None or current.data != data or _annotations_differ(current, annotations)
-    if wrote:
-        cluster.write_configmap(policy.configmap, data, annotations)
-    message = (
-        f"generation {obj.generation} (hash {digest}) is in ConfigMap {policy.configmap}; "
-        "api and worker pods apply it without restart"
+    ready = (
+        f"generation {resource.generation} is in ConfigMap {policy.configmap} (config "
+        f"generation {generation}, hash {digest}, {summary}); api and worker pods apply it "
+        "without restart"
     )
-    status.update({"appliedGeneration": obj.generation, "configHash": digest})
-    status["conditions"] = conditions_for(
-        accepted=True,
-        ready=True,
-        reason="Applied",
-        accepted_message="the spec is valid",
-        ready_message=message,
-        generation=obj.generation,
-        now=now,
-        previous=previous_conditions,
+    kept = (
+        f"The pods keep its generation {composition.rendered.origin.generation} "
+        f"(config generation {generation}, hash {digest})."
     )
-    return Outcome(True, "Applied", message, status, wrote_configmap=wrote, config=config)
+    if composition.default_problem is not None:  # the last good one names no served agent
+        kept += f" Its defaultAgent is not served ({composition.default_problem.message}): "
+        kept += "requests naming no agent get the first agent."
+    statuses = [
+        StatusUpdate(
+            resource,
+            agentconfig_status(
+                resource,
+                problems=problems,
+                ready=ready if not problems else None,
+                kept=kept,
+                served=fields,
+                now=now,
+            ),
+        )
+    ]
+    verdicts = [*composition.servers, *composition.agents]
+    statuses += [
+        StatusUpdate(v.resource, resource_status(v, rendering, probes, now)) for v in verdicts
+    ]
+    probe = [
+        McpServerSpec.model_validate(v.served.spec)
+        for v in composition.servers
+        if v.served is not None
+    ]
+    new_config = write is not None and served.hash != digest
+    return Decision(write, config, generation, digest, statuses, probe, new_config)
 
 
-def _annotations_differ(current: ConfigMapState, wanted: Mapping[str, str]) -> bool:
-    return any(current.annotations.get(k) != v for k, v in wanted.items())
+def _waiting(world: World, served: Served, reason: str, message: str, now: str) -> Decision:
+    """Nothing can be rendered: every Agent and MCPServer waits (the pods keep what they have)."""
+    statuses = []
+    for resource in [*world.servers, *world.agents]:
+        entry = served.entry(resource.kind, resource.name, resource.uid)
+        status = waiting_status(resource, reason, message, entry, now)
+        statuses.append(StatusUpdate(resource, status))
+    return Decision(None, None, served.generation, served.hash, statuses)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _differ(current: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return any(current.get(k) != v for k, v in wanted.items())
 
 
 def _describe_kept(current: ConfigMapState | None) -> str:
@@ -229,16 +309,28 @@ def _describe_kept(current: ConfigMapState | None) -> str:
     return f"The pods keep generation {generation} (hash {digest})."
 
 
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    return next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == kind
+        ),
+        None,
+    )
+
+
 def changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys of ``status`` whose value differs from ``previous`` (what to patch)."""
+    """The keys of ``status`` whose value differs from ``previous`` (what to patch; a None
+    value removes a field that is set)."""
     return {k: v for k, v in status.items() if previous.get(k) != v}
 
 
-def transition(previous: Mapping[str, Any], outcome: Outcome) -> bool:
-    """Whether the outcome is news: Ready's status, reason or generation changed."""
-    old = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), None)
-    new = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
-    if old is None:
+def transition(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether ``status`` is news: its Ready condition's status, reason, generation or message
+    changed (or it has none yet)."""
+    old, new = _condition(previous, "Ready"), _condition(status, "Ready")
+    if old is None or new is None:
         return True
     keys = ("status", "reason", "observedGeneration", "message")
     return any(old.get(k) != new.get(k) for k in keys)

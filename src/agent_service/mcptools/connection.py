@@ -56,6 +56,8 @@ CALL_GRACE_SECONDS = 5.0
 READ_TIMEOUT_MARGIN_SECONDS = 30.0
 CONNECT_TIMEOUT_CAP_SECONDS = 10.0
 _CLIENT_INFO = mcp_types.Implementation(name="agent-service", version=__version__)
+NOT_CONNECTED = "not connected yet"
+"""The error of a server whose first connection attempt has not ended."""
 
 
 class McpMetrics(Protocol):
@@ -128,7 +130,7 @@ class ServerConnection:
         self._on_tools_changed = on_tools_changed
         self._client: Client | None = None
         self._tools: tuple[McpTool, ...] = ()
-        self._error: str | None = "not connected yet"
+        self._error: str | None = NOT_CONNECTED
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._broken: str | None = None
