@@ -332,8 +332,9 @@ class AgentConfig(Spec):
     def implicit_agent_spec(self) -> AgentSpec:
         """The agent a config without ``agents:`` serves, as an ``agents`` entry: ``default``,
         with the top-level prompt, model and limits (inherited), the built-in switches, every
-        HTTP tool, every MCP server and every knowledge base. The controller writes it out when Agent or MCPServer
-        resources join such a config, so they never change what this agent does."""
+        HTTP tool, every MCP server and every knowledge base. The controller writes it out when
+        Agent or MCPServer resources join such a config, so they never change what this agent
+        does."""
         tools = AgentToolsSpec(
             calculator=self.tools.calculator,
             current_time=self.tools.current_time,

@@ -84,9 +84,6 @@ def _model_kind_problems(config: AgentConfig) -> Iterator[Problem]:
             if fallback in embedding:
                 loc: Loc = ("models", index, "fallbacks", position)
                 yield loc, f"fallback {fallback!r} is an embedding model"
-    for index, agent in enumerate(config.agents):
-        if agent.model in embedding:
-            yield ("agents", index, "model"), f"{agent.model!r} is an embedding model"
 
 
 def _knowledge_problems(config: AgentConfig) -> Iterator[Problem]:
@@ -142,12 +139,14 @@ def _agent_problems(config: AgentConfig) -> Iterator[Problem]:
 
 
 def agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
-    """What ``agent`` (at ``loc``) names that ``config`` does not declare: its model, HTTP tools,
-    MCP servers; and a response format that is no JSON schema. The controller checks an Agent
-    resource with it against the config it would join."""
+    """What ``agent`` (at ``loc``) names that ``config`` does not declare: its model (a chat
+    model), HTTP tools, MCP servers, knowledge bases; and a response format that is no JSON
+    schema. The controller checks an Agent resource with it against the config it would join."""
     if agent.model is not None and agent.model not in config.model_names:
         known = ", ".join(config.model_names)
         yield (*loc, "model"), f"{agent.model!r} is not a configured model (models: {known})"
+    elif agent.model is not None and config.model(agent.model).kind == "embedding":
+        yield (*loc, "model"), f"{agent.model!r} is an embedding model"
     http = {tool.name for tool in config.tools.http}
     for position, name in enumerate(agent.tools.http):
         if name not in http:
