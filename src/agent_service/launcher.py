@@ -30,6 +30,7 @@ from types import FrameType
 
 from agent_service import localmonitoring, localpostgres
 from agent_service.api.auth import generate_key
+from agent_service.domain.runs import DEFAULT_TENANT
 from agent_service.localconfig import DOCS_KB, all_local_agents, local_config_yaml
 from agent_service.settings import Settings
 
@@ -191,30 +192,38 @@ CHROMA_DATA = Path.home() / ".cache" / "agent-service" / "up-chroma"
 again (unchanged documents are no-ops) and deleting the directory starts afresh."""
 
 
-def _start_chroma(stack: _Stack, env: dict[str, str]) -> str:
+def _start_chroma(stack: _Stack, workdir: Path, env: dict[str, str]) -> str:
     """A Chroma server (``chroma run``, from the ``chromadb`` package) with its data in
     ``CHROMA_DATA``; returns its URL. A server, not the embedded store: the API and the worker
     are two processes, and an embedded store's writes are invisible to another process's
-    queries."""
+    queries. Its output (a banner, then a line per request) goes to ``chroma.log`` in the work
+    directory, warnings only."""
     port = free_port()
     binary = Path(sys.executable).with_name("chroma")
     CHROMA_DATA.mkdir(parents=True, exist_ok=True)
     args = [str(binary), "run", "--path", str(CHROMA_DATA), "--host", "127.0.0.1",
             "--port", str(port)]  # fmt: skip
-    stack.start("chroma", args, env)
+    with (workdir / "chroma.log").open("wb") as log:
+        popen = subprocess.Popen(
+            args, env={**env, "RUST_LOG": "warn"}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+    stack.adopt("chroma", popen)
     url = f"http://127.0.0.1:{port}"
     _wait(lambda: _http_ok(f"{url}/api/v2/heartbeat"), "chroma", stack, 60)
     return url
 
 
-def _ingest_docs(env: dict[str, str]) -> None:
+def _ingest_docs(env: dict[str, str], tenant: str) -> None:
     """Ingest the project's ``docs/`` into the ``docs`` knowledge base (the default agent
     searches it), with the CLI's progress bar; unchanged files cost nothing."""
     if not DOCS_DIR.is_dir():
         print(f"agent-service up: no {DOCS_DIR}; the docs knowledge base stays empty", flush=True)
         return
     done = subprocess.run(
-        _cli("knowledge", "ingest", DOCS_KB, str(DOCS_DIR), "--prefix", "docs/"),
+        _cli(
+            "knowledge", "ingest", DOCS_KB, str(DOCS_DIR), "--prefix", "docs/", "--tenant", tenant
+        ),
         env=env,
         check=False,
     )
@@ -296,7 +305,7 @@ def run_local_stack(
         if settings.config.file is None:
             sim_url = f"http://127.0.0.1:{sim_port}/v1"
             env["AGENT_CONFIG_FILE"] = str(_local_config(stack, workdir, env, sim_url))
-            _local_knowledge(stack, settings, env)
+            _local_knowledge(stack, settings, workdir, env)
         env.update(
             AGENT_REDIS_URL=redis_url,
             AGENT_SIM_URL=f"http://127.0.0.1:{sim_port}/v1",
@@ -358,13 +367,15 @@ def _start_sim(stack: _Stack, env: dict[str, str], port: int, ttft: float) -> in
     return port
 
 
-def _local_knowledge(stack: _Stack, settings: Settings, env: dict[str, str]) -> None:
+def _local_knowledge(stack: _Stack, settings: Settings, workdir: Path, env: dict[str, str]) -> None:
     """The local config's ``docs`` knowledge base: a Chroma server unless the settings name a
-    store, then ``docs/`` ingested into it."""
+    store, then ``docs/`` ingested into it for the tenant of the session's key (``local``; the
+    ``default`` tenant when authentication is off or your keys file applies)."""
     knowledge = settings.knowledge
     if knowledge.chroma_url is None and knowledge.chroma_path is None:
-        env["AGENT_KNOWLEDGE_CHROMA_URL"] = _start_chroma(stack, env)
-    _ingest_docs(env)
+        env["AGENT_KNOWLEDGE_CHROMA_URL"] = _start_chroma(stack, workdir, env)
+    own_key = settings.auth.enabled and settings.auth.keys_file is None
+    _ingest_docs(env, LOCAL_TENANT if own_key else DEFAULT_TENANT)
 
 
 def _local_config(stack: _Stack, workdir: Path, env: dict[str, str], sim_url: str) -> Path:

@@ -81,6 +81,7 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 _PASSAGE = re.compile(r"^\[(\d+)\] ([^\n]+)\n(.*?)(?=\n\n\[\d+\] |\Z)", re.MULTILINE | re.DOTALL)
+_CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
@@ -331,8 +332,9 @@ def answer_from_passages(content: str) -> str:
     if first is None:
         return "The knowledge base has nothing on this."
     number, where, body = first.group(1), first.group(2), first.group(3)
-    lines = [line for line in body.strip().splitlines()[1:] if line.strip()]  # heading path off
-    text = " ".join(lines) or body.strip()
+    prose = _CODE_BLOCK.sub(" ", body.strip())  # quote prose, not code
+    lines = [line for line in prose.splitlines()[1:] if line.strip()]  # heading path off
+    text = " ".join(lines) or prose.strip() or body.strip()
     sentences = _SENTENCE_END.split(text)
     quote = " ".join(sentences[:2]).strip()
     if len(quote) > 400:
