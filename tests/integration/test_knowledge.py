@@ -34,6 +34,7 @@ from agent_service.knowledge.errors import (
 )
 from agent_service.knowledge.store import DocumentVersion
 from agent_service.llm.embeddings import LiteLLMEmbedder
+from agent_service.observability.knowledge import KnowledgeMetricsObserver
 from agent_service.observability.metrics import Metrics
 from tests.conftest import Sim, SimFactory
 from tests.pdfs import make_pdf
@@ -120,7 +121,8 @@ def make_kb(
         top_k=5,
         min_score=0.05,
     )
-    return KnowledgeBase(spec, embedder, store, observer=metrics, limits=limits)
+    observer = KnowledgeMetricsObserver(metrics) if metrics is not None else None
+    return KnowledgeBase(spec, embedder, store, observer=observer, limits=limits)
 
 
 def upload(doc_id: str, data: bytes, filename: str, **extra: object) -> DocumentUpload:
