@@ -15,6 +15,10 @@ from pydantic import BaseModel, Field
 
 MetadataValue = str | int | float | bool
 
+INGESTION_AGENT = "knowledge-ingestion"
+"""The ``agent`` an ingestion task records (task metrics, the run history and its usage): it
+runs no agent, and its embedding tokens and cost must be told apart from runs'."""
+
 
 class IngestionJob(BaseModel):
     """The document of an ingestion task (its bytes are stored apart)."""

@@ -20,7 +20,7 @@ import logging
 import time
 
 from agent_service.domain.errors import AgentError, DependencyUnavailableError, ErrorType
-from agent_service.domain.knowledge import IngestionJob, IngestionOutcome
+from agent_service.domain.knowledge import INGESTION_AGENT, IngestionJob, IngestionOutcome
 from agent_service.domain.runs import RunEvent, RunResult, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.knowledge.base import DocumentUpload, IngestProgress, KnowledgeBase
@@ -30,9 +30,6 @@ from agent_service.store.uploads import UploadStore
 from agent_service.worker.storage_full import finish_when_stored, progress_sink
 
 log = logging.getLogger(__name__)
-
-INGESTION_AGENT_LABEL = "knowledge-ingestion"
-"""The ``agent`` label of ingestion tasks in the task metrics (runs carry their agent's)."""
 
 
 async def execute_ingestion(
@@ -81,15 +78,13 @@ async def execute_ingestion(
     run = RunResult(
         answer=answer, steps=[], usage=Usage.from_tokens(result.usage),
         model=kb.spec.embedding_model, duration_ms=round(result.duration_ms, 3),
-        output=outcome.model_dump(mode="json"), trace_id=record.trace_id,
+        output=outcome.model_dump(mode="json"), trace_id=record.trace_id, agent=INGESTION_AGENT,
     )  # fmt: skip
     await finish_when_stored(
         tasks, task_id, TaskStatus.SUCCEEDED, result=run, webhook=_hook(record)
     )
     await _forget(uploads, task_id)
-    metrics.task_finished(
-        record.queue, "succeeded", time.monotonic() - started, 0, INGESTION_AGENT_LABEL
-    )
+    metrics.task_finished(record.queue, "succeeded", time.monotonic() - started, 0, INGESTION_AGENT)
     log.info(
         "document %s",
         result.status,
@@ -144,9 +139,7 @@ async def _fail(
         error=TaskError(type=error_type, message=message),
         webhook=_hook(record),
     )
-    metrics.task_finished(
-        record.queue, "failed", time.monotonic() - started, 0, INGESTION_AGENT_LABEL
-    )
+    metrics.task_finished(record.queue, "failed", time.monotonic() - started, 0, INGESTION_AGENT)
     return TaskStatus.FAILED
 
 

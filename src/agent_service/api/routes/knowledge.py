@@ -27,7 +27,7 @@ from agent_service.api.deps import CallerDep, JsonBody, QueueDep, SettingsDep, S
 from agent_service.api.errors import ApiError
 from agent_service.api.schemas import ERROR_RESPONSES
 from agent_service.domain.errors import ErrorType
-from agent_service.domain.knowledge import IngestionJob, MetadataValue
+from agent_service.domain.knowledge import INGESTION_AGENT, IngestionJob, MetadataValue
 from agent_service.domain.runs import RunRequest
 from agent_service.domain.tasks import TaskRecord, TaskStatus
 from agent_service.knowledge.base import DocumentInfo, DocumentUpload, KnowledgeBase, check_upload
@@ -212,6 +212,7 @@ async def add_document(
             tenant=caller.tenant,
         ),
         ingestion=job,
+        agent=INGESTION_AGENT,
         config_generation=snapshot.version.generation,
         created_at=time.time(),
         trace_id=current_trace_id(),
