@@ -196,6 +196,11 @@ def test_ingest_search_and_answer_with_sources(stack: Stack) -> None:
         )
         assert completion.status_code == 200, completion.text
         assert completion.json()["sources"] == sources
+        response = a.post(
+            "/v1/responses", json={"model": "helper", "input": "how do I scale the workers?"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["sources"] == sources
     assert metric_value(stack.metrics_port, "agent_retrieval_hits_count", kb="docs") >= 1
 
 
