@@ -259,9 +259,9 @@ async def main_async(args: argparse.Namespace) -> None:
                     f"{mode:<8} simulator CPU for the mode: {cpu_seconds(sim.pid) - sim_cpu:.1f} s"
                 )
         finally:
-            from agent_service.llm.client import LiteLLMClient
+            from agent_service.llm.client import close_llm_clients
 
-            await LiteLLMClient().aclose()  # LiteLLM's sessions, before the loop closes
+            await close_llm_clients()  # LiteLLM's sessions, before the loop closes
             sim.stop()
 
 
