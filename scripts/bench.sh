@@ -5,7 +5,7 @@
 #   scripts/bench.sh [name ...]       (make bench calls this; default: all, ~60 min)
 # Names: enqueue_overhead gateway_throughput sync_overhead observability_overhead metrics_scrape
 #        worker_cpu worker_concurrency worker_memory history_archive openai_overhead controller_render
-#        peers
+#        retrieval peers
 # peers (make bench-peers) installs LiteLLM Proxy and LangGraph into .cache/bench-peers/ with uv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ export PATH="$HOME/.local/bin:$PATH"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 
 all=(enqueue_overhead gateway_throughput sync_overhead observability_overhead metrics_scrape
-  worker_cpu worker_concurrency worker_memory history_archive openai_overhead controller_render peers)
+  worker_cpu worker_concurrency worker_memory history_archive openai_overhead controller_render retrieval peers)
 if (($# > 0)); then names=("$@"); else names=("${all[@]}"); fi
 for name in "${names[@]}"; do
   echo "== bench/$name.py" >&2

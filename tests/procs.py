@@ -172,3 +172,10 @@ def redis_args(binary: str, port: int, data_dir: Path, aof: bool = False) -> lis
         "--maxmemory-policy",
         "noeviction",
     ]
+
+
+def chroma_args(data_dir: Path, port: int) -> list[str]:
+    """A real Chroma server (``chroma run``, the Rust server shipped in the ``chromadb``
+    package) on loopback; ready when ``/api/v2/heartbeat`` answers."""
+    binary = Path(PYTHON).with_name("chroma")
+    return [str(binary), "run", "--path", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]

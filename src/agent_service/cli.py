@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_submit_arguments(submit)
 
+    knowledge = sub.add_parser(
+        "knowledge", help="knowledge bases: ingest files", epilog=epilog, formatter_class=fmt
+    )
+    from agent_service.knowledge_cli import add_arguments as add_knowledge_arguments
+
+    add_knowledge_arguments(knowledge)
+
     history = sub.add_parser("history", help="run history in Postgres", epilog=epilog)
     history_sub = history.add_subparsers(dest="history_command", required=True, metavar="ACTION")
     history_sub.add_parser(
@@ -190,18 +197,25 @@ def _serve(command: str, args: argparse.Namespace, settings: Settings) -> int:
 
 def _tool(command: str, args: argparse.Namespace) -> int:
     """A short-lived or auxiliary command: the MCP demo server, the chart's secret hook, the
-    history migration."""
+    history migration, knowledge ingestion."""
     from agent_service.observability.logging import configure_logging
 
     if command == "ensure-secret":
         return _ensure_secrets(args)
     settings = Settings()
-    configure_logging(settings.log, component=command)
+    # `knowledge ingest` answers on stdout (its summary): its log lines go to stderr.
+    configure_logging(
+        settings.log, component=command, stream=sys.stderr if command == "knowledge" else None
+    )
     if command == "mcp-demo":
         from agent_service.mcptools.demo import serve_demo
 
         serve_demo(args.host, args.port)
         return 0
+    if command == "knowledge":
+        from agent_service.knowledge_cli import run_knowledge
+
+        return run_knowledge(args, settings)
     from agent_service.history.commands import migrate_command
 
     return migrate_command(settings)
@@ -222,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent_service.submit import run_submit
 
         return run_submit(args)
-    if command in ("mcp-demo", "ensure-secret", "history"):
+    if command in ("mcp-demo", "ensure-secret", "history", "knowledge"):
         return _tool(command, args)
     if command == "crd":
         from agent_service.agentconfig.crd import render_crd_yaml, render_crds_yaml

@@ -30,7 +30,8 @@ from types import FrameType
 
 from agent_service import localmonitoring, localpostgres
 from agent_service.api.auth import generate_key
-from agent_service.localconfig import all_local_agents, local_config_yaml
+from agent_service.domain.runs import DEFAULT_TENANT
+from agent_service.localconfig import DOCS_KB, all_local_agents, local_config_yaml
 from agent_service.settings import Settings
 
 LOCAL_TENANT = "local"
@@ -185,6 +186,49 @@ def _start_postgres(stack: _Stack, workdir: Path, env: dict[str, str]) -> str | 
 
 
 ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"  # a source checkout's rule files
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"  # a source checkout's documentation
+CHROMA_DATA = Path.home() / ".cache" / "agent-service" / "up-chroma"
+"""Where ``up`` keeps its knowledge bases: kept across runs, so restarting ingests nothing
+again (unchanged documents are no-ops) and deleting the directory starts afresh."""
+
+
+def _start_chroma(stack: _Stack, workdir: Path, env: dict[str, str]) -> str:
+    """A Chroma server (``chroma run``, from the ``chromadb`` package) with its data in
+    ``CHROMA_DATA``; returns its URL. A server, not the embedded store: the API and the worker
+    are two processes, and an embedded store's writes are invisible to another process's
+    queries. Its output (a banner, then a line per request) goes to ``chroma.log`` in the work
+    directory, warnings only."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("chroma")
+    CHROMA_DATA.mkdir(parents=True, exist_ok=True)
+    args = [str(binary), "run", "--path", str(CHROMA_DATA), "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    with (workdir / "chroma.log").open("wb") as log:
+        popen = subprocess.Popen(
+            args, env={**env, "RUST_LOG": "warn"}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+    stack.adopt("chroma", popen)
+    url = f"http://127.0.0.1:{port}"
+    _wait(lambda: _http_ok(f"{url}/api/v2/heartbeat"), "chroma", stack, 60)
+    return url
+
+
+def _ingest_docs(env: dict[str, str], tenant: str) -> None:
+    """Ingest the project's ``docs/`` into the ``docs`` knowledge base (the default agent
+    searches it), with the CLI's progress bar; unchanged files cost nothing."""
+    if not DOCS_DIR.is_dir():
+        print(f"agent-service up: no {DOCS_DIR}; the docs knowledge base stays empty", flush=True)
+        return
+    done = subprocess.run(
+        _cli(
+            "knowledge", "ingest", DOCS_KB, str(DOCS_DIR), "--prefix", "docs/", "--tenant", tenant
+        ),
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        print("agent-service up: ingesting docs/ failed (see above); going on", flush=True)
 
 
 def _preferred_port(port: int) -> int:
@@ -257,14 +301,11 @@ def run_local_stack(
     try:
         redis_url = settings.redis.url if redis_given else _start_redis(stack, workdir, env)
         history = _history_url(settings, stack, workdir, env)
-        sim_port = sim_port or free_port()
-        stack.start(
-            "sim-llm", _cli("sim-llm", "--port", str(sim_port), "--ttft", str(sim_ttft)), env
-        )
-        _wait(lambda: _http_ok(f"http://127.0.0.1:{sim_port}/v1/models"), "simulator", stack, 30)
+        sim_port = _start_sim(stack, env, sim_port or free_port(), sim_ttft)
         if settings.config.file is None:
             sim_url = f"http://127.0.0.1:{sim_port}/v1"
             env["AGENT_CONFIG_FILE"] = str(_local_config(stack, workdir, env, sim_url))
+            _local_knowledge(stack, settings, workdir, env)
         env.update(
             AGENT_REDIS_URL=redis_url,
             AGENT_SIM_URL=f"http://127.0.0.1:{sim_port}/v1",
@@ -317,6 +358,24 @@ def run_local_stack(
         stack.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
+
+
+def _start_sim(stack: _Stack, env: dict[str, str], port: int, ttft: float) -> int:
+    """The LLM simulator on ``port``, answering; returns the port."""
+    stack.start("sim-llm", _cli("sim-llm", "--port", str(port), "--ttft", str(ttft)), env)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/v1/models"), "simulator", stack, 30)
+    return port
+
+
+def _local_knowledge(stack: _Stack, settings: Settings, workdir: Path, env: dict[str, str]) -> None:
+    """The local config's ``docs`` knowledge base: a Chroma server unless the settings name a
+    store, then ``docs/`` ingested into it for the tenant of the session's key (``local``; the
+    ``default`` tenant when authentication is off or your keys file applies)."""
+    knowledge = settings.knowledge
+    if knowledge.chroma_url is None and knowledge.chroma_path is None:
+        env["AGENT_KNOWLEDGE_CHROMA_URL"] = _start_chroma(stack, workdir, env)
+    own_key = settings.auth.enabled and settings.auth.keys_file is None
+    _ingest_docs(env, LOCAL_TENANT if own_key else DEFAULT_TENANT)
 
 
 def _local_config(stack: _Stack, workdir: Path, env: dict[str, str], sim_url: str) -> Path:
@@ -429,6 +488,9 @@ agent-service is up
   curl -s {base}/v1/agents{header}
   curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
        -d '{{"message":"what is 12*(3+4)?"}}'
+  curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
+       -d '{{"message":"how do I scale the workers?"}}'      # answers with sources from docs/
+  curl -s {base}/v1/knowledge/docs/documents{header}
   curl -s {base}/v1/chat{header} -H 'content-type: application/json' \\
        -d '{{"agent":"orders","message":"where is order OD-20240502?"}}'
   curl -s {base}/v1/tasks{header} -H 'content-type: application/json' \\

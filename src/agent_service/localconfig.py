@@ -5,7 +5,9 @@ the demo MCP server, and the agents a newcomer can try at once.
 ``AGENT_CONFIG_FILE`` is given, and the API and the worker load it like any config file (so it
 also hot-reloads when edited there). Agents:
 
-* ``assistant`` (the default): the calculator and the clock;
+* ``assistant`` (the default): the calculator, the clock, and ``search_docs`` over the
+  ``docs`` knowledge base, which ``up`` fills with the project's own ``docs/`` (answers to
+  "how do I scale the workers?" come with their sources);
 * ``orders``: a customer-service agent whose tools come from the demo MCP server
   (``orders__lookup_order`` and the rest);
 * ``refunds`` (``approval_agents``): refunds orders with the demo server's ``refund_order``,
@@ -26,14 +28,39 @@ ORDERS_PROMPT = (
 )
 
 
+DOCS_KB = "docs"
+EMBEDDING_MODEL = "sim-embedding"
+
+
+def local_knowledge(sim_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The local stack's embedding model (the simulator's deterministic lexical vectors) and
+    its ``docs`` knowledge base (wire form)."""
+    model = {
+        "name": EMBEDDING_MODEL,
+        "model": "openai/sim-embedding",
+        "kind": "embedding",
+        "apiBase": sim_url,
+        "inputCostPer1K": 0.00002,
+        "timeoutSeconds": 30,
+    }
+    kb = {
+        "name": DOCS_KB,
+        "description": "The documentation of agent-service: running it locally and on "
+        "Kubernetes, configuration, agents, the API, scaling, operations, observability.",
+        "embeddingModel": EMBEDDING_MODEL,
+    }
+    return [model], [kb]
+
+
 def local_agents() -> list[dict[str, Any]]:
     """The agents of the local stack (wire form: camelCase, as in a config file)."""
     return [
         {
             "name": "assistant",
             "description": "A general assistant: arithmetic with the calculator, dates and "
-            "times with the clock.",
+            "times with the clock, questions about agent-service from its documentation.",
             "tools": {"calculator": True, "currentTime": True},
+            "knowledge": [DOCS_KB],
         },
         {
             "name": "orders",
@@ -77,11 +104,15 @@ def all_local_agents() -> list[dict[str, Any]]:
 
 
 def local_config(sim_url: str, mcp_url: str) -> AgentConfig:
-    """The local stack's config: the simulator models, the demo MCP server as ``orders``, and
-    ``all_local_agents()`` with ``assistant`` as the default."""
+    """The local stack's config: the simulator models (an embedding one too), the ``docs``
+    knowledge base, the demo MCP server as ``orders``, and ``all_local_agents()`` with
+    ``assistant`` as the default."""
     base = default_agent_config(sim_url).model_dump(mode="json", by_alias=True)
+    models, bases = local_knowledge(sim_url)
     document = {
         **base,
+        "models": [*base["models"], *models],
+        "knowledgeBases": bases,
         "mcpServers": [
             # The demo server runs on loopback next to the stack: allow that address.
             {"name": "orders", "url": mcp_url, "allowPrivateNetworks": True, "timeoutSeconds": 10}

@@ -574,6 +574,55 @@ class McpSettings(BaseModel):
     )
 
 
+class KnowledgeSettings(BaseModel):
+    """The vector store of the knowledge bases in the agent config (`knowledgeBases`).
+
+    Exactly one of `chroma_url` (a Chroma server: clusters, and any stack of several processes)
+    and `chroma_path` (embedded Chroma in a data directory: one process only, since another
+    process opening it does not see this one's writes in its queries). Neither: knowledge bases
+    in the config answer 503 until a store is set.
+    """
+
+    chroma_url: str | None = Field(
+        default=None,
+        description="Chroma server URL (`http://chroma:8000`, `https://host`): `chroma run` or "
+        "any Chroma deployment.",
+    )
+    chroma_path: Path | None = Field(
+        default=None,
+        description="Data directory of an embedded Chroma (a single process, e.g. the CLI).",
+    )
+    chroma_token_file: Path | None = Field(
+        default=None,
+        description="File holding the Chroma token (a mounted Secret), sent on every request. "
+        "Unset: no token.",
+    )
+    chroma_token_header: str = Field(
+        default="Authorization",
+        description="Header carrying the token: `Authorization` sends `Bearer <token>`, any "
+        "other (`X-Chroma-Token`) the bare token.",
+    )
+    collection_prefix: str = Field(
+        default="kb-",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,15}$",
+        description="Prefix of the Chroma collections (`<prefix><kb>-chunks`, "
+        "`<prefix><kb>-documents`): several installs can share one Chroma.",
+    )
+    timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest wait for one store call before a 503 (Chroma's client has none).",
+    )
+    max_document_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="Largest document `POST /v1/knowledge/{kb}/documents` and the CLI accept "
+        "(413 above). It waits in Redis until a worker ingests it.",
+    )
+
+
 class FaultSettings(BaseModel):
     """Fault points for the fault tests. Test-only: never set them in a deployment."""
 
@@ -621,6 +670,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     fault: FaultSettings = Field(default_factory=FaultSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

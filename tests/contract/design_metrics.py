@@ -87,6 +87,9 @@ BUILT_PLANNED: frozenset[str] = frozenset(
         "agent_feedback_total",
         "agent_history_outbox_depth",
         "agent_history_archive_lag_seconds",
+        "agent_retrieval_duration_seconds",
+        "agent_retrieval_hits",
+        "agent_knowledge_chunks",
     }
 )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +14,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
 
+from agent_service.domain.tokens import count_tokens
+from agent_service.sim.embeddings import embed
 from tests.conftest import Sim, SimFactory
 
 pytestmark = pytest.mark.integration
@@ -296,3 +300,66 @@ async def test_litellm_parses_the_simulator(sim: Sim) -> None:
     )
     text = "".join([c.choices[0].delta.content or "" async for c in text_stream if c.choices])
     assert text.startswith("You said: 你好，世界.")
+
+
+async def test_embeddings_wire_format(http: aiohttp.ClientSession, sim: Sim) -> None:
+    body = {"model": "sim-embedding", "input": ["how do I scale the workers?", "你好"]}
+    async with http.post(f"{sim.url}/embeddings", json=body) as resp:
+        assert resp.status == 200
+        assert resp.headers["x-request-id"]
+        floats = await resp.json()
+    assert floats["object"] == "list"
+    assert floats["model"] == "sim-embedding"
+    assert [item["object"] for item in floats["data"]] == ["embedding", "embedding"]
+    assert [item["index"] for item in floats["data"]] == [0, 1]
+    first = floats["data"][0]["embedding"]
+    assert len(first) == 512
+    assert sum(x * x for x in first) == pytest.approx(1.0)
+    assert floats["usage"] == {"prompt_tokens": 9, "total_tokens": 9}
+
+    async with http.post(
+        f"{sim.url}/embeddings", json={**body, "encoding_format": "base64", "dimensions": 8}
+    ) as resp:
+        packed = await resp.json()
+    raw = base64.b64decode(packed["data"][0]["embedding"])
+    assert len(raw) == 8 * 4
+    assert list(struct.unpack("<8f", raw)) == pytest.approx(embed(body["input"][0], 8), abs=1e-6)
+
+    async with http.post(f"{sim.url}/embeddings", json={"input": ""}) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "input"
+
+
+async def test_embedding_dimensions_flag_and_failures(
+    http: aiohttp.ClientSession, sim_factory: SimFactory
+) -> None:
+    small = sim_factory("--ttft", "0", "--embedding-dimensions", "64")
+    async with http.post(f"{small.url}/embeddings", json={"input": "scale"}) as resp:
+        assert len((await resp.json())["data"][0]["embedding"]) == 64
+    failing = sim_factory("--ttft", "0", "--fail-500", "1.0", "--fail-model", "sim-embedding")
+    async with http.post(
+        f"{failing.url}/embeddings", json={"model": "sim-embedding", "input": "x"}
+    ) as resp:
+        assert resp.status == 500
+    async with http.post(
+        f"{failing.url}/embeddings", json={"model": "other-embedding", "input": "x"}
+    ) as resp:
+        assert resp.status == 200
+
+
+async def test_litellm_embeds_through_the_simulator(sim: Sim) -> None:
+    import litellm
+
+    texts = ["how do I scale the workers?", "Scaling workers with KEDA", "webhook signatures"]
+    common: dict[str, Any] = {"model": "openai/sim-embedding", "api_base": sim.url, "api_key": "s"}
+    response: Any = await litellm.aembedding(input=texts, **common)
+    vectors = [item["embedding"] for item in response.data]
+    assert vectors[0] == pytest.approx(embed(texts[0]), abs=1e-9)
+    assert response.usage.prompt_tokens == sum(count_tokens(t) for t in texts)
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])

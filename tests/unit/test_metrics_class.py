@@ -26,3 +26,19 @@ def test_disabled_metrics_record_and_export_nothing() -> None:
     metrics.set_config(3, "ccc")
     assert generate_latest(metrics.registry) == b""
     assert not metrics.enabled
+
+
+def test_knowledge_metrics_by_named_methods() -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.prime_knowledge(["docs"])
+    value = metrics.registry.get_sample_value
+    assert value("agent_retrieval_hits_count", {"kb": "docs"}) == 0
+    metrics.retrieval_finished("docs", 0.03, 4)
+    metrics.retrieval_finished("docs", 0.2, 0)
+    metrics.knowledge_chunks_counted("docs", 120)
+    metrics.knowledge_chunks_counted("docs", 95)
+    assert value("agent_retrieval_duration_seconds_count", {"kb": "docs"}) == 2
+    assert value("agent_retrieval_duration_seconds_bucket", {"kb": "docs", "le": "0.05"}) == 1
+    assert value("agent_retrieval_hits_sum", {"kb": "docs"}) == 4
+    assert value("agent_retrieval_hits_bucket", {"kb": "docs", "le": "0.0"}) == 1
+    assert value("agent_knowledge_chunks", {"kb": "docs"}) == 95

@@ -55,6 +55,30 @@ label every namespace carries.
 {{- with include "agent-service.np.historyEgress" . }}
 {{- . | trim | nindent 0 }}
 {{- end }}
+{{- if .Values.knowledge.chroma.enabled }}
+# The knowledge bases' Chroma server.
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "agent-service.selectorLabels" (dict "root" . "component" "chroma") | nindent 10 }}
+  ports:
+    - port: {{ .Values.knowledge.chroma.port }}
+      protocol: TCP
+{{- else if .Values.knowledge.externalUrl }}
+# The external Chroma server of the knowledge bases.
+{{- $u := urlParse .Values.knowledge.externalUrl }}
+{{- $port := regexFind "[0-9]+$" $u.host }}
+- ports:
+    - port: {{ $port | default (ternary 443 80 (eq $u.scheme "https")) }}
+      protocol: TCP
+  {{- with .Values.networkPolicy.externalChromaCidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end }}
 {{- if .Values.llmSimulator.enabled }}
 # The in-cluster LLM simulator.
 - to:

@@ -55,6 +55,7 @@ Fragments of the api and worker pods: environment, volumes, mounts and checksums
 {{- end }}
 {{- include "agent-service.metricsAuth.env" $root }}
 {{- include "agent-service.webhooks.env" $root }}
+{{- include "agent-service.knowledge.env" $root }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -102,6 +103,7 @@ alone (templates/api/deployment.yaml).
 {{- include "agent-service.history.volumes" . }}
 {{- include "agent-service.metricsAuth.volume" . }}
 {{- include "agent-service.webhooks.volume" . }}
+{{- include "agent-service.knowledge.volumes" . }}
 {{- end }}
 
 {{- define "agent-service.volumeMounts" -}}
@@ -124,6 +126,7 @@ alone (templates/api/deployment.yaml).
 {{- include "agent-service.history.volumeMounts" . }}
 {{- include "agent-service.metricsAuth.volumeMount" . }}
 {{- include "agent-service.webhooks.volumeMount" . }}
+{{- include "agent-service.knowledge.volumeMounts" . }}
 {{- end }}
 
 {{/*

@@ -26,6 +26,7 @@ from agent_service.agent.ports import (
     LLMPort,
     NullObserver,
     ResponseCache,
+    RetrievalTool,
     RunGuard,
     RunObserver,
     SessionMemory,
@@ -33,6 +34,7 @@ from agent_service.agent.ports import (
     Tool,
     Toolbox,
 )
+from agent_service.agent.sources import used_sources
 from agent_service.agent.tools.registry import parse_arguments
 from agent_service.agentconfig.agents import AgentProfile
 from agent_service.agentconfig.model import AgentConfig
@@ -45,7 +47,16 @@ from agent_service.domain.messages import (
     ToolCall,
     ToolSpec,
 )
-from agent_service.domain.runs import RunEvent, RunMode, RunRequest, RunResult, Step, Usage
+from agent_service.domain.runs import (
+    DEFAULT_TENANT,
+    RunEvent,
+    RunMode,
+    RunRequest,
+    RunResult,
+    Step,
+    Usage,
+)
+from agent_service.domain.sources import Retrieval, Source
 
 _PREVIEW_CHARS = 500
 _DEGRADED_NOTE = (
@@ -93,9 +104,14 @@ class _RunState:
     messages: list[ChatMessage] = field(default_factory=list)
     input_length: int = 0
     finish_reason: str | None = None
+    tenant: str = DEFAULT_TENANT
+    """Whose documents the run's knowledge searches read."""
+    sources: list[Source] = field(default_factory=list)
+    """Every passage the run's searches returned, numbered [1], [2]... in retrieval order."""
 
     def add_step(self, step: Step) -> Step:
         self.steps.append(step)
+        self.sources.extend(step.sources)  # also for steps replayed from the journal
         return step
 
 
@@ -193,6 +209,7 @@ class Agent:
                     tools=[tool.spec for tool in toolset.values()] + request.client_tools,
                     client_tools=frozenset(tool.name for tool in request.client_tools),
                     journal=journal,
+                    tenant=request.tenant,
                 )
                 state.schema, state.response_format = self._output_format(request)
                 state.tool_choice = request.tool_choice
@@ -285,6 +302,7 @@ class Agent:
             tool_calls=state.pending,
             finish_reason=state.finish_reason,
             messages=added,
+            sources=used_sources(answer, state.sources),
         )
 
     async def _loop(
@@ -615,11 +633,17 @@ class Agent:
         started_wall = time.time()
         started = time.monotonic()
         tool = state.toolset.get(call.name)
+        found: Retrieval | None = None
         try:
             if tool is None:
                 raise ToolError(f"unknown tool {call.name!r}")
             sent = arguments if arguments is not None else parse_arguments(call.arguments)
-            output = await tool.invoke(sent, idempotency_key=idempotency_key)
+            if isinstance(tool, RetrievalTool):
+                first = len(state.sources) + 1
+                found = await tool.retrieve(sent, tenant=state.tenant, first_number=first)
+                output = found.text
+            else:
+                output = await tool.invoke(sent, idempotency_key=idempotency_key)
             ok, error = True, None
         except ToolError as exc:
             output, ok, error = f"error: {exc}", False, str(exc)
@@ -631,10 +655,13 @@ class Agent:
         state.failed_tools_in_a_row = 0 if ok else state.failed_tools_in_a_row + 1
         self._observer.tool_call(call.name, ok, duration_s)
         output = policy.truncate(output, self.limits.tool_output_max_chars)
+        retrieval = isinstance(tool, RetrievalTool)
         state.add_step(
             Step(
                 index=len(state.steps),
-                kind="tool",
+                kind="retrieval" if retrieval else "tool",
+                hits=(len(found.sources) if found is not None else 0) if retrieval else None,
+                sources=found.sources if found is not None else [],
                 name=call.name if tool is not None else "unknown",
                 started_at=started_wall,
                 duration_ms=round(duration_s * 1000, 3),

@@ -7,7 +7,7 @@ Adapters implement them: ``llm.LiteLLMClient`` (LLMPort), ``store.sessions.Redis
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from agent_service.domain.approvals import ApprovalDecision
 from agent_service.domain.journal import JournalEntry
@@ -19,6 +19,7 @@ from agent_service.domain.messages import (
     ToolSpec,
 )
 from agent_service.domain.runs import RunEvent, RunResult
+from agent_service.domain.sources import Retrieval
 
 DeltaCallback = Callable[[str], Awaitable[None]]
 """Receives each text fragment of a streamed LLM answer."""
@@ -65,6 +66,19 @@ class Tool(Protocol):
         attempt at this step of this run: a tool with side effects sends it along (HTTP
         ``Idempotency-Key``, MCP ``_meta``) so its service can dedupe a call made twice.
         """
+        ...
+
+
+@runtime_checkable
+class RetrievalTool(Tool, Protocol):
+    """A tool that searches a knowledge base (``knowledge.tool.KnowledgeSearchTool``): the loop
+    calls ``retrieve`` instead of ``invoke``, with the run's tenant, and keeps the hits as the
+    run's sources (a ``retrieval`` step)."""
+
+    async def retrieve(
+        self, arguments: dict[str, Any], *, tenant: str, first_number: int = 1
+    ) -> Retrieval:
+        """Search; hits are numbered from ``first_number``. Raises ``ToolError``."""
         ...
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from agent_service.agentconfig.approvals import ApprovalsSpec, Multitask
+from agent_service.agentconfig.knowledge import KB_NAME_PATTERN
 from agent_service.agentconfig.mcp import SERVER_NAME_PATTERN
 from agent_service.agentconfig.spec import NAME_PATTERN, Spec
 
@@ -100,6 +101,12 @@ class AgentSpec(Spec):
         description="Model of its runs, a configured name (unset: the config's defaultModel).",
     )
     tools: AgentToolsSpec = Field(default_factory=AgentToolsSpec, description="Its tools.")
+    knowledge: list[Annotated[str, Field(pattern=KB_NAME_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Knowledge bases it may search (knowledgeBases names); it gets a "
+        "search_<name> tool for each and its answers carry sources.",
+    )
     limits: LimitOverrides = Field(
         default_factory=LimitOverrides,
         description="Limits replacing the config's, field by field (memory settings included).",
@@ -141,6 +148,8 @@ class AgentProfile:
     response_format: dict[str, Any] | None
     approvals: ApprovalsSpec = field(default_factory=ApprovalsSpec)
     multitask: Multitask = "reject"
+    knowledge: tuple[str, ...] = ()
+    """Knowledge bases it searches, one ``search_<name>`` tool each."""
 
     def allows(self, tenant: str) -> bool:
         """Whether ``tenant`` may use this agent."""

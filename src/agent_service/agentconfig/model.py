@@ -24,6 +24,7 @@ from agent_service.agentconfig.agents import (
     AgentToolsSpec,
     McpToolsRef,
 )
+from agent_service.agentconfig.knowledge import KnowledgeBaseSpec
 from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.references import reference_problems
 from agent_service.agentconfig.spec import NAME_PATTERN, SecretRef, Spec, SpecError
@@ -37,6 +38,11 @@ class ModelSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN, description="Display name used in requests.")
     model: str = Field(
         min_length=1, description="LiteLLM model id, e.g. openai/gpt-4o-mini, anthropic/claude-..."
+    )
+    kind: Literal["chat", "embedding"] = Field(
+        default="chat",
+        description="chat: agents call it; embedding: knowledge bases embed with it "
+        "(litellm.aembedding, priced at inputCostPer1K).",
     )
     api_base: str | None = Field(
         default=None, description="Provider base URL (OpenAI-compatible servers)."
@@ -274,6 +280,12 @@ class AgentConfig(Spec):
     mcp_servers: list[McpServerSpec] = Field(
         default_factory=list, max_length=100, description="MCP tool servers agents may use."
     )
+    knowledge_bases: list[KnowledgeBaseSpec] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Knowledge bases agents may search (agents[].knowledge; the implicit "
+        "default agent searches all).",
+    )
     agents: list[AgentSpec] = Field(
         default_factory=list,
         max_length=500,
@@ -320,15 +332,21 @@ class AgentConfig(Spec):
     def implicit_agent_spec(self) -> AgentSpec:
         """The agent a config without ``agents:`` serves, as an ``agents`` entry: ``default``,
         with the top-level prompt, model and limits (inherited), the built-in switches, every
-        HTTP tool and every MCP server. The controller writes it out when Agent or MCPServer
-        resources join such a config, so they never change what this agent does."""
+        HTTP tool, every MCP server and every knowledge base. The controller writes it out when
+        Agent or MCPServer resources join such a config, so they never change what this agent
+        does."""
         tools = AgentToolsSpec(
             calculator=self.tools.calculator,
             current_time=self.tools.current_time,
             http=[tool.name for tool in self.tools.http],
             mcp=[McpToolsRef(server=server.name) for server in self.mcp_servers],
         )
-        return AgentSpec(name=DEFAULT_AGENT, description="The default agent.", tools=tools)
+        return AgentSpec(
+            name=DEFAULT_AGENT,
+            description="The default agent.",
+            tools=tools,
+            knowledge=[kb.name for kb in self.knowledge_bases],
+        )
 
     def _implicit_agent(self) -> AgentProfile:
         return self._profile(self.implicit_agent_spec())
@@ -345,11 +363,19 @@ class AgentConfig(Spec):
             response_format=spec.response_format,
             approvals=spec.approvals,
             multitask=spec.multitask,
+            knowledge=tuple(spec.knowledge),
         )
 
     def model(self, name: str) -> ModelSpec:
         """The model spec by display name (``KeyError`` if unknown)."""
         for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def knowledge_base(self, name: str) -> KnowledgeBaseSpec:
+        """The knowledge base by name (``KeyError`` if unknown)."""
+        for spec in self.knowledge_bases:
             if spec.name == name:
                 return spec
         raise KeyError(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from agent_service.agentconfig.knowledge import search_tool_name
 from agent_service.agentconfig.mcp import offers
 from agent_service.agentconfig.spec import Loc
 
@@ -31,17 +32,19 @@ def reference_problems(config: AgentConfig) -> list[Problem]:
         *_duplicates(("tenants",), [t.name for t in config.tenants], "tenant"),
         *_tool_problems(config),
         *_duplicates(("mcpServers",), [s.name for s in config.mcp_servers], "MCP server"),
+        *_knowledge_problems(config),
         *_agent_problems(config),
     ]
 
 
 def _duplicates(
-    loc: Loc, names: Iterable[str], what: str, field: str = "name"
+    loc: Loc, names: Iterable[str], what: str, field: str | None = "name"
 ) -> Iterator[Problem]:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
-            yield (*loc, index, field), f"duplicate {what} name {name!r}"
+            at: Loc = (*loc, index) if field is None else (*loc, index, field)
+            yield at, f"duplicate {what} name {name!r}"
         seen.add(name)
 
 
@@ -59,6 +62,55 @@ def _model_problems(config: AgentConfig) -> Iterator[Problem]:
                 yield loc, f"fallback {fallback!r} is not a configured model"
     if config.router.enabled and config.router.model not in names:
         yield ("router", "model"), f"{config.router.model!r} is not a configured model"
+    yield from _model_kind_problems(config)
+
+
+def _model_kind_problems(config: AgentConfig) -> Iterator[Problem]:
+    """Agents call chat models; knowledge bases embed with embedding models, which have no
+    fallbacks (two models' vectors do not compare)."""
+    embedding = {m.name for m in config.models if m.kind == "embedding"}
+    if config.default_model in embedding:
+        yield ("defaultModel",), f"{config.default_model!r} is an embedding model"
+    if config.router.enabled and config.router.model in embedding:
+        yield ("router", "model"), f"{config.router.model!r} is an embedding model"
+    for index, spec in enumerate(config.models):
+        if spec.kind == "embedding" and spec.fallbacks:
+            yield (
+                ("models", index, "fallbacks"),
+                "an embedding model has no fallbacks: another model's vectors do not compare",
+            )
+            continue
+        for position, fallback in enumerate(spec.fallbacks):
+            if fallback in embedding:
+                loc: Loc = ("models", index, "fallbacks", position)
+                yield loc, f"fallback {fallback!r} is an embedding model"
+
+
+def _knowledge_problems(config: AgentConfig) -> Iterator[Problem]:
+    """Each knowledge base once, embedded by a configured embedding model, its search tool
+    name free."""
+    yield from _duplicates(
+        ("knowledgeBases",), [kb.name for kb in config.knowledge_bases], "knowledge base"
+    )
+    kinds = {m.name: m.kind for m in config.models}
+    embedding = sorted(name for name, kind in kinds.items() if kind == "embedding")
+    http = {tool.name for tool in config.tools.http}
+    for index, kb in enumerate(config.knowledge_bases):
+        loc: Loc = ("knowledgeBases", index)
+        kind = kinds.get(kb.embedding_model)
+        if kind is None:
+            known = ", ".join(embedding) or "none: give a model kind: embedding"
+            yield (
+                (*loc, "embeddingModel"),
+                f"{kb.embedding_model!r} is not a configured model (embedding models: {known})",
+            )
+        elif kind != "embedding":
+            yield (
+                (*loc, "embeddingModel"),
+                f"{kb.embedding_model!r} is a chat model; a knowledge base needs kind: embedding",
+            )
+        if search_tool_name(kb.name) in http:
+            yield (*loc, "name"), f"{search_tool_name(kb.name)!r} is also an HTTP tool's name"
 
 
 def _tool_problems(config: AgentConfig) -> Iterator[Problem]:
@@ -87,12 +139,14 @@ def _agent_problems(config: AgentConfig) -> Iterator[Problem]:
 
 
 def agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterator[Problem]:
-    """What ``agent`` (at ``loc``) names that ``config`` does not declare: its model, HTTP tools,
-    MCP servers; and a response format that is no JSON schema. The controller checks an Agent
-    resource with it against the config it would join."""
+    """What ``agent`` (at ``loc``) names that ``config`` does not declare: its model (a chat
+    model), HTTP tools, MCP servers, knowledge bases; and a response format that is no JSON
+    schema. The controller checks an Agent resource with it against the config it would join."""
     if agent.model is not None and agent.model not in config.model_names:
         known = ", ".join(config.model_names)
         yield (*loc, "model"), f"{agent.model!r} is not a configured model (models: {known})"
+    elif agent.model is not None and config.model(agent.model).kind == "embedding":
+        yield (*loc, "model"), f"{agent.model!r} is an embedding model"
     http = {tool.name for tool in config.tools.http}
     for position, name in enumerate(agent.tools.http):
         if name not in http:
@@ -103,6 +157,15 @@ def agent_references(config: AgentConfig, loc: Loc, agent: AgentSpec) -> Iterato
             yield (
                 (*loc, "tools", "mcp", position, "server"),
                 f"{ref.server!r} is not an mcpServers entry",
+            )
+    bases = {kb.name for kb in config.knowledge_bases}
+    yield from _duplicates((*loc, "knowledge"), agent.knowledge, "knowledge base", None)
+    for position, name in enumerate(agent.knowledge):
+        if name not in bases:
+            known = ", ".join(sorted(bases)) or "none"
+            yield (
+                (*loc, "knowledge", position),
+                f"{name!r} is not a knowledgeBases entry (knowledge bases: {known})",
             )
     if agent.response_format is not None:
         problem = _schema_problem(agent.response_format)

@@ -35,6 +35,7 @@ from agent_service.api.routes import (
     chat,
     health,
     history,
+    knowledge,
     models,
     openai,
     responses,
@@ -42,6 +43,7 @@ from agent_service.api.routes import (
 )
 from agent_service.api.routes import console as console_route
 from agent_service.api.routes import metrics as metrics_route
+from agent_service.api.routes.knowledge import DOCUMENTS_ROUTE, document_body_bytes
 from agent_service.api.sync_runs import RUN_ID_HEADER, SyncRunArchiver
 from agent_service.observability.exposition import scrape_registry
 from agent_service.observability.metrics import Metrics
@@ -171,6 +173,7 @@ def create_app(
         responses.router,
         metrics_route.router,
         console_route.router,
+        knowledge.router,
     )
     for router in routers:
         app.include_router(router)
@@ -178,7 +181,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Trace-Id", RUN_ID_HEADER, "Location", "Retry-After"],
         )
@@ -189,6 +192,7 @@ def create_app(
         metrics=app_metrics,
         routes=routes,
         max_in_flight=settings.api.max_in_flight,
+        route_body_bytes={DOCUMENTS_ROUTE: document_body_bytes(settings.knowledge)},
     )
     # Added last, so it wraps the request middleware and every handler: they run inside the
     # server span (X-Trace-Id, trace ids on log lines, the task record's trace_id). This is the

@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -164,9 +164,13 @@ class RequestContextMiddleware:
         metrics: Metrics,
         routes: RouteTemplates,
         max_in_flight: int = 0,
+        *,
+        route_body_bytes: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Routes that take bigger bodies (a document to ingest) than the default limit.
+        self.route_body_bytes = dict(route_body_bytes or {})
         self.metrics = metrics
         self.routes = routes
         self.max_in_flight = max_in_flight
@@ -184,9 +188,10 @@ class RequestContextMiddleware:
         # The server span (OpenTelemetry ASGI middleware, outside this one) is active here;
         # untraced routes (probes, /metrics) have none and get no X-Trace-Id.
         tag_current_span("agent.request_id", request_id)
-        exchange = _Exchange(send, request_id, self.max_body_bytes, current_trace_id())
-        exchange.path = scope["path"]
         route = self.routes(scope["path"])
+        limit = self.route_body_bytes.get(route, self.max_body_bytes)
+        exchange = _Exchange(send, request_id, limit, current_trace_id())
+        exchange.path = scope["path"]
         in_progress = self.metrics.http_in_progress.labels(route)
         in_progress.inc()
         guarded = self.max_in_flight > 0 and route not in UNGUARDED_ROUTES
@@ -197,7 +202,7 @@ class RequestContextMiddleware:
                 self.metrics.rate_limited.labels("overloaded").inc()
                 await exchange.reject_overloaded(self.max_in_flight)
                 return
-            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            if length is not None and length.isdigit() and int(length) > limit:
                 exchange.too_large = True
                 await exchange.reject_too_large()
                 return

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_service.domain.messages import ChatMessage, TokenUsage, ToolCall, ToolSpec
+from agent_service.domain.sources import Source
 
 DEFAULT_TENANT = "default"
 
@@ -91,11 +92,13 @@ class Step(BaseModel):
     """One LLM call or one tool call of a run, with its duration.
 
     ``name`` is the configured model name (``kind == "llm"``) or the tool name
-    (``kind == "tool"``). ``output`` is the tool result or the model's text, truncated.
+    (``kind == "tool"``; ``"retrieval"`` for a knowledge search, ``search_<kb>``, with its
+    ``hits`` and the passages it returned as ``sources``). ``output`` is the tool result or the
+    model's text, truncated.
     """
 
     index: int
-    kind: Literal["llm", "tool"]
+    kind: Literal["llm", "tool", "retrieval"]
     name: str
     started_at: float
     duration_ms: float
@@ -106,6 +109,10 @@ class Step(BaseModel):
     usage: Usage | None = None
     tool_calls: list[str] = Field(default_factory=list)
     fallback_from: str | None = None
+    hits: int | None = None
+    """Passages a knowledge search returned (``kind == "retrieval"``)."""
+    sources: list[Source] = Field(default_factory=list)
+    """Those passages, numbered across the run (a resumed run replays them from here)."""
 
 
 class RunResult(BaseModel):
@@ -137,6 +144,9 @@ class RunResult(BaseModel):
     run_id: str | None = None
     """The run's id in the history: a sync run's (also its ``X-Run-Id`` header), a task's id
     for a queued run. Feedback and ``GET /v1/tasks/{id}`` take it."""
+    sources: list[Source] = Field(default_factory=list)
+    """The knowledge base passages the answer used, in the order it cited them
+    (``agent.sources``); empty for an agent without knowledge bases."""
 
 
 EventType = Literal["status", "step", "delta", "done", "error", "cancelled", "approval_required"]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from agent_service.domain.knowledge import IngestionJob
 from agent_service.domain.runs import DEFAULT_TENANT, RunRequest, RunResult, Usage
 
 
@@ -94,6 +95,9 @@ class TaskRecord(BaseModel):
     usage: Usage | None = None
     trace_id: str | None = None
     metadata: dict[str, Any] | None = None
+    ingestion: IngestionJob | None = None
+    """Set for a knowledge base ingestion (``POST /v1/knowledge/{kb}/documents``): the worker
+    ingests this document instead of running an agent; ``request`` only describes it."""
 
 
 class QueueStats(BaseModel):

@@ -89,6 +89,10 @@ def _configure_litellm() -> None:
     # A parameter the provider does not support is a config error to surface (bad_request),
     # not something to drop silently (a dropped `tools` would make the agent quietly dumb).
     litellm.drop_params = False
+    # Retries are ours. LiteLLM's embedding path reads `max_retries or DEFAULT_MAX_RETRIES`, so
+    # the max_retries=0 we pass becomes 2 hidden OpenAI SDK retries (litellm 1.106); with the
+    # default at 0 too, every attempt is one request that our accounting sees.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]  # re-exported, unlisted
     # No logging/observability callbacks (metrics and traces are ours), and should one be added,
     # it must not see prompts or completions.
     litellm.callbacks = []
@@ -237,10 +241,7 @@ class LiteLLMClient:
         for name in chain:
             spec = self._models[name]
             for attempt in range(1 + retry.max_retries):
-                if attempt:
-                    delay = backoff_delay(attempt - 1, retry, self._rng)
-                    if delay > 0:
-                        await self._sleep(delay)
+                await retry_pause(attempt, retry, self._rng, self._sleep)
                 started = time.perf_counter()
                 try:
                     answer = await self._attempt(spec, request, max_tokens, on_delta, progress)
@@ -248,7 +249,7 @@ class LiteLLMClient:
                     if progress.callback_failed:
                         raise  # the caller's own error, not the model's
                     outcome = classify(exc)
-                    attempts.append(_failed(spec, outcome, started, exc))
+                    attempts.append(failed_attempt(spec, outcome, started, exc))
                     if outcome == "bad_request":
                         raise RequestRejectedError(
                             f"model {spec.name!r} rejected the request ({type(exc).__name__})",
@@ -280,7 +281,7 @@ class LiteLLMClient:
                     duration_ms=duration_ms,
                     attempts=attempts,
                 )
-        raise ChainExhaustedError(f"no model answered: {_summary(attempts)}", attempts)
+        raise ChainExhaustedError(f"no model answered: {attempt_summary(attempts)}", attempts)
 
     async def _attempt(
         self,
@@ -290,9 +291,7 @@ class LiteLLMClient:
         on_delta: DeltaCallback | None,
         progress: _Progress,
     ) -> _Answer:
-        api_key = resolve_secret(spec.api_key, self._secrets_dir)
-        if api_key is None and spec.api_base is not None:
-            api_key = NO_KEY
+        api_key = provider_api_key(spec, self._secrets_dir)
         kwargs: dict[str, Any] = {
             **request,
             "model": spec.model,
@@ -487,7 +486,29 @@ def _completion(
     )
 
 
-def _failed(
+async def retry_pause(
+    attempt: int,
+    policy: RetryPolicy,
+    rng: random.Random,
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    """Before attempt number ``attempt`` (0: the first, no wait) of one model, the backoff."""
+    if attempt:
+        delay = backoff_delay(attempt - 1, policy, rng)
+        if delay > 0:
+            await sleep(delay)
+
+
+def provider_api_key(spec: ModelSpec, secrets_dir: Path) -> str | None:
+    """The API key to send for ``spec``: its secret, or a placeholder for a keyless
+    ``api_base`` (the OpenAI client refuses to send a request without one)."""
+    api_key = resolve_secret(spec.api_key, secrets_dir)
+    if api_key is None and spec.api_base is not None:
+        return NO_KEY
+    return api_key
+
+
+def failed_attempt(
     spec: ModelSpec, outcome: FailureOutcome, started: float, exc: BaseException
 ) -> LLMAttempt:
     text = str(exc)
@@ -502,7 +523,7 @@ def _failed(
     )
 
 
-def _summary(attempts: Sequence[LLMAttempt]) -> str:
+def attempt_summary(attempts: Sequence[LLMAttempt]) -> str:
     """``sim→rate_limited x3, sim-backup→timeout``: consecutive repeats folded."""
     runs: list[list[Any]] = []
     for attempt in attempts:

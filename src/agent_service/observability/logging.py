@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -90,8 +90,9 @@ def add_trace_context(
     return event_dict
 
 
-def configure_logging(settings: LogSettings, component: str) -> None:
-    """Route stdlib and structlog logging to stdout as JSON (or console) lines."""
+def configure_logging(settings: LogSettings, component: str, stream: TextIO | None = None) -> None:
+    """Route stdlib and structlog logging to stdout (or ``stream``: a command whose stdout is
+    its answer logs to stderr) as JSON (or console) lines."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -122,7 +123,7 @@ def configure_logging(settings: LogSettings, component: str) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

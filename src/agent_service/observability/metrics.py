@@ -24,6 +24,7 @@ LATENCY_BUCKETS = (
     300.0, 600.0,
 )  # fmt: skip
 STEP_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
+HIT_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)
 LLM_OUTCOMES = (
     "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
     "other_error",
@@ -180,6 +181,21 @@ class Metrics:
             "agent_approvals_pending", "Tool calls waiting for a person's decision.",
             multiprocess_mode="livemax", registry=r,
         )  # fmt: skip
+        self.retrieval_duration = Histogram(
+            "agent_retrieval_duration_seconds",
+            "Knowledge base searches: embedding the question, querying, reading versions.",
+            ["kb"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.retrieval_hits = Histogram(
+            "agent_retrieval_hits", "Chunks a knowledge base search returned.",
+            ["kb"], buckets=HIT_BUCKETS, registry=r,
+        )  # fmt: skip
+        # The store's own count, set by whichever process changed it last: "mostrecent" keeps
+        # that value when the process exits, where a sum over processes would count it twice.
+        self.knowledge_chunks = Gauge(
+            "agent_knowledge_chunks", "Chunks stored in a knowledge base (all tenants).",
+            ["kb"], multiprocess_mode="mostrecent", registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter(
             "agent_config_reloads", "Agent config reloads by result.", ["result"], registry=r
         )
@@ -329,3 +345,18 @@ class Metrics:
         for gauge in (self.mcp_server_up_gauge, self.mcp_tools_gauge):
             with suppress(KeyError):
                 gauge.remove(server)
+
+    def retrieval_finished(self, kb: str, seconds: float, hits: int) -> None:
+        """One search of knowledge base ``kb`` took ``seconds`` and returned ``hits`` chunks."""
+        self.retrieval_duration.labels(kb).observe(seconds)
+        self.retrieval_hits.labels(kb).observe(hits)
+
+    def knowledge_chunks_counted(self, kb: str, chunks: int) -> None:
+        """Knowledge base ``kb`` now holds ``chunks`` chunks (after an ingestion or deletion)."""
+        self.knowledge_chunks.labels(kb).set(chunks)
+
+    def prime_knowledge(self, kbs: Iterable[str]) -> None:
+        """Zero series of the retrieval histograms for the configured knowledge bases."""
+        for kb in kbs:
+            self.retrieval_duration.labels(kb)
+            self.retrieval_hits.labels(kb)

@@ -24,6 +24,7 @@ from agent_service.llm import close_llm_clients
 from agent_service.mcptools import McpToolset
 from agent_service.observability.metrics import Metrics
 from agent_service.runtime.configs import ConfigHolder
+from agent_service.runtime.knowledge import KnowledgeHub
 from agent_service.runtime.snapshot import Snapshot, build_snapshot
 from agent_service.settings import Settings
 from agent_service.store.approvals import ApprovalStore
@@ -124,10 +125,13 @@ async def _open_runtime(
         reconnect_max_seconds=settings.mcp.reconnect_max_seconds,
     )
 
+    knowledge = KnowledgeHub(settings.knowledge, metrics, secrets_dir=settings.config.secrets_dir)
+
     def build(config_version: ConfigVersion) -> Snapshot:
         return build_snapshot(
-            config_version, settings=settings, metrics=metrics, memory=memory, cache=cache, mcp=mcp
-        )
+            config_version, settings=settings, metrics=metrics, memory=memory, cache=cache, mcp=mcp,
+            knowledge=knowledge,
+        )  # fmt: skip
 
     def announce(snapshot: Snapshot) -> None:
         config = snapshot.config
@@ -177,6 +181,7 @@ async def _open_runtime(
                 await reloading
         await configs.close()
         await mcp.close()
+        await knowledge.aclose()
         await close_llm_clients()
         await redis.aclose()
 

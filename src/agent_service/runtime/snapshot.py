@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -18,13 +18,16 @@ from agent_service.agent.loop import Agent
 from agent_service.agent.ports import RunObserver, Tool, Toolbox
 from agent_service.agent.tools.registry import build_toolset
 from agent_service.agentconfig.agents import McpToolsRef
+from agent_service.agentconfig.knowledge import search_tool_name
 from agent_service.agentconfig.model import AgentConfig, ConfigVersion
 from agent_service.egress.session import create_guarded_session
 from agent_service.httptools.client import build_http_tools
+from agent_service.knowledge.base import KnowledgeBase
 from agent_service.llm import LiteLLMClient
 from agent_service.mcptools import McpToolset
 from agent_service.observability.metrics import Metrics
 from agent_service.observability.observer import MetricsObserver
+from agent_service.runtime.knowledge import KnowledgeHub, search_tools
 from agent_service.settings import Settings
 from agent_service.store.cache import RedisResponseCache
 from agent_service.store.sessions import RedisSessionMemory
@@ -40,6 +43,8 @@ class Snapshot:
     default_agent: str
     sessions: tuple[aiohttp.ClientSession, ...] = ()
     """HTTP sessions of the snapshot's tools (closed when the snapshot is retired)."""
+    knowledge: Mapping[str, KnowledgeBase] = field(default_factory=dict)
+    """The config's knowledge bases by name (the API's document routes, ingestion tasks)."""
 
     @property
     def config(self) -> AgentConfig:
@@ -74,6 +79,7 @@ def build_snapshot(
     memory: RedisSessionMemory,
     cache: RedisResponseCache,
     mcp: McpToolset,
+    knowledge: KnowledgeHub,
 ) -> Snapshot:
     """The agents of ``version`` with their LLM client and tools, and the sessions they hold."""
     config = version.config
@@ -89,7 +95,15 @@ def build_snapshot(
         http = {tool.spec.name: tool for tool in built}
     llm = LiteLLMClient.for_config(config, secrets_dir=settings.config.secrets_dir)
     profiles = config.profiles()
-    static = {name: build_toolset(profile.tools, http) for name, profile in profiles.items()}
+    bases = knowledge.bases(config)
+    searches = search_tools(bases)
+    static = {
+        name: {
+            **build_toolset(profile.tools, http),
+            **{search_tool_name(kb): searches[search_tool_name(kb)] for kb in profile.knowledge},
+        }
+        for name, profile in profiles.items()
+    }
     known = frozenset(name for toolset in static.values() for name in toolset)
 
     def known_tool(name: str) -> bool:
@@ -115,6 +129,7 @@ def build_snapshot(
         agents=agents,
         default_agent=config.default_agent_name,
         sessions=tuple(sessions),
+        knowledge=bases,
     )
 
 

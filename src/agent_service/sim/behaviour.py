@@ -13,7 +13,10 @@
 5. The last user message asks for the time or date and ``current_time`` is offered: call it.
 6. The last user message says "use the NAME tool" and NAME is offered: call it with the rest of
    the message as ``{"query": ...}`` (how tests and benchmarks reach HTTP tools).
-7. Otherwise: a short text answer that quotes the message.
+7. The last user message is a question and knowledge search tools (``search_<kb>``) are
+   offered: call each with the message as ``{"query": ...}``; the answer quotes the best
+   passage and cites it as ``[n]``.
+8. Otherwise: a short text answer that quotes the message.
 
 Everything is deterministic for a given seed and conversation, including tool call ids.
 """
@@ -70,6 +73,16 @@ REFUND_ORDER = "refund_order"
 _REFUND = re.compile(r"\brefund", re.IGNORECASE)
 MAX_ORDER_LOOKUPS = 5
 MCP_SEPARATOR = "__"
+SEARCH_PREFIX = "search_"
+MAX_SEARCHES = 3
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(?:how|what|where|why|when|which|who|can|could|does|do|is|are|should|"
+    r"explain|tell me)\b",
+    re.IGNORECASE,
+)
+_PASSAGE = re.compile(r"^\[(\d+)\] ([^\n]+)\n(.*?)(?=\n\n\[\d+\] |\Z)", re.MULTILINE | re.DOTALL)
+_CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,16 @@ def plan_tool_calls(user_text: str, offered: set[str]) -> list[tuple[str, str]]:
     if named is not None and named.group(1) in offered:
         query = (user_text[: named.start()] + user_text[named.end() :]).strip()
         return [(named.group(1), json.dumps({"query": query}, ensure_ascii=False))]
-    return []
+    return _searches(user_text, offered)
+
+
+def _searches(text: str, offered: set[str]) -> list[tuple[str, str]]:
+    """Rule 7: a question, asked of every offered knowledge search tool (a few at most)."""
+    if not text.strip() or not _QUESTION.search(text):
+        return []
+    tools = sorted(name for name in offered if name.startswith(SEARCH_PREFIX))[:MAX_SEARCHES]
+    arguments = json.dumps({"query": text.strip()}, ensure_ascii=False)
+    return [(name, arguments) for name in tools]
 
 
 def _calls(
@@ -284,11 +306,11 @@ def answer_from_tool_result(tool: str, content: str) -> str:
     """One sentence that reports a tool's result (or its error) to the user."""
     if _is_error(content):
         return f"I could not use the {tool} tool ({content}). Please check the input and try again."
-    value = _result_value(content)
-    if tool == CALCULATOR:
-        return f"The answer is {value}."
-    if tool == CURRENT_TIME:
-        return f"The current time is {value}."
+    if tool.startswith(SEARCH_PREFIX):
+        return answer_from_passages(content)
+    if tool in (CALCULATOR, CURRENT_TIME):
+        what = "answer" if tool == CALCULATOR else "current time"
+        return f"The {what} is {_result_value(content)}."
     if tool.endswith(REFUND_ORDER):
         refund = _json_object(content)
         if refund is not None and "refund_id" in refund:
@@ -301,6 +323,24 @@ def answer_from_tool_result(tool: str, content: str) -> str:
         if order is not None and "order_id" in order and "status" in order:
             return order_summary(order)
     return f"The {tool} tool returned: {content}"
+
+
+def answer_from_passages(content: str) -> str:
+    """The best passage of a knowledge search result, quoted and cited: ``According to
+    <title> [1]: <its first sentences>``."""
+    first = _PASSAGE.search(content)
+    if first is None:
+        return "The knowledge base has nothing on this."
+    number, where, body = first.group(1), first.group(2), first.group(3)
+    prose = _CODE_BLOCK.sub(" ", body.strip())  # quote prose, not code
+    lines = [line for line in prose.splitlines()[1:] if line.strip()]  # heading path off
+    text = " ".join(lines) or prose.strip() or body.strip()
+    sentences = _SENTENCE_END.split(text)
+    quote = " ".join(sentences[:2]).strip()
+    if len(quote) > 400:
+        quote = quote[:400].rsplit(" ", 1)[0] + " …"
+    title = where.split(" — ", 1)[0]
+    return f"According to {title} [{number}]: {quote}"
 
 
 def order_summary(order: Mapping[str, Any]) -> str:

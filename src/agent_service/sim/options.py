@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from agent_service.sim.embeddings import DEFAULT_DIMENSIONS, MAX_DIMENSIONS
+
 
 @dataclass(frozen=True)
 class SimOptions:
@@ -33,6 +35,8 @@ class SimOptions:
     fail_models: tuple[str, ...] = ()
     seed: int = 0
     """Seeds failure injection and the wording of text answers: same seed, same sequence."""
+    embedding_dimensions: int = DEFAULT_DIMENSIONS
+    """Dimensions of ``/v1/embeddings`` vectors when a request does not ask for others."""
 
     def __post_init__(self) -> None:
         for name in ("fail_429", "fail_500", "hang"):
@@ -47,6 +51,11 @@ class SimOptions:
         for name in ("ttft_seconds", "tokens_per_second", "hang_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if not 1 <= self.embedding_dimensions <= MAX_DIMENSIONS:
+            raise ValueError(
+                f"embedding_dimensions must be within [1, {MAX_DIMENSIONS}], "
+                f"got {self.embedding_dimensions}"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within [0, 65535], got {self.port}")
 
@@ -142,6 +151,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.seed,
         help="seed of failure injection and answer wording (default 0)",
     )
+    parser.add_argument(
+        "--embedding-dimensions",
+        type=int,
+        default=d.embedding_dimensions,
+        metavar="N",
+        help=f"dimensions of /v1/embeddings vectors when a request names none "
+        f"(1..{MAX_DIMENSIONS}, default {d.embedding_dimensions})",
+    )
 
 
 def options_from_args(ns: argparse.Namespace) -> SimOptions:
@@ -158,6 +175,7 @@ def options_from_args(ns: argparse.Namespace) -> SimOptions:
             hang_seconds=ns.hang_seconds,
             fail_models=tuple(ns.fail_models or ()),
             seed=ns.seed,
+            embedding_dimensions=ns.embedding_dimensions,
         )
     except ValueError as exc:
         # SystemExit with a message prints it to stderr and exits 1, like argparse's errors.

@@ -1,4 +1,5 @@
-"""The simulator's HTTP server: OpenAI's ``/v1/chat/completions`` and ``/v1/models`` on aiohttp.
+"""The simulator's HTTP server: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings`` and
+``/v1/models`` on aiohttp.
 
 ``cli.py`` calls ``serve`` for ``agent-service sim-llm``; tests and benchmarks start that command
 as a real process. ``create_app`` builds the application, so it can also run in-process. Per
@@ -9,35 +10,41 @@ process keeps up with hundreds of concurrent slow requests.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import math
 import random
 import signal
+import struct
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from agent_service.sim.behaviour import Reply, decide, last_user_text
 from agent_service.sim.conversations import ConversationCounter
+from agent_service.sim.embeddings import MAX_DIMENSIONS, embed
 from agent_service.sim.options import SimOptions
 from agent_service.sim.structured import structured_text, wants_json
 from agent_service.sim.tokens import count_tokens, prompt_tokens, split_tokens, tool_call_tokens
 
 log = logging.getLogger(__name__)
 
-MODEL_IDS = ("sim-agent", "sim-agent-backup")
+MODEL_IDS = ("sim-agent", "sim-agent-backup", "sim-embedding")
 SYSTEM_FINGERPRINT = "fp_agent_service_sim"
 # Without pacing, text streams in chunks of this many tokens.
 UNPACED_CHUNK_TOKENS = 4
 # With pacing, chunks are at least this far apart, so a fast pace does not mean a timer per token.
 MIN_CHUNK_INTERVAL = 0.02
 RETRY_AFTER_SECONDS = "1"
+# OpenAI's limits of one embeddings request: inputs per request, tokens per input.
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_INPUT_TOKENS = 8192
 
 
 class SimState:
@@ -196,6 +203,87 @@ def completion_body(answer: Answer, model: str, completion_id: str) -> dict[str,
     }
 
 
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """The parts of an embeddings request the simulator uses."""
+
+    model: str
+    inputs: list[str]
+    dimensions: int | None
+    base64: bool
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _embedding_inputs(raw: Any) -> list[str]:
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(item, str) for item in raw):
+        return raw
+    if isinstance(raw, list) and raw and all(isinstance(item, int | list) for item in raw):
+        message = "Token arrays are not supported by the simulator: send text."
+        raise BadRequestError(message, "input")
+    raise BadRequestError("'input' must be a non-empty string or array of strings.", "input")
+
+
+def parse_embedding_request(body: Any) -> EmbeddingRequest:
+    """Validate a decoded embeddings request body, with OpenAI's limits; raises
+    ``BadRequestError``."""
+    if not isinstance(body, dict):
+        raise BadRequestError("The request body must be a JSON object.")
+    inputs = _embedding_inputs(body.get("input"))
+    if len(inputs) > MAX_EMBEDDING_INPUTS:
+        raise BadRequestError(
+            f"'input' holds {len(inputs)} texts, at most {MAX_EMBEDDING_INPUTS} are allowed.",
+            "input",
+        )
+    for index, text in enumerate(inputs):
+        if not text:
+            raise BadRequestError(f"'input[{index}]' must not be empty.", "input")
+        tokens = count_tokens(text)
+        if tokens > MAX_EMBEDDING_INPUT_TOKENS:
+            raise BadRequestError(
+                f"This model's maximum context length is {MAX_EMBEDDING_INPUT_TOKENS} tokens, "
+                f"however you requested {tokens} tokens in 'input[{index}]'.",
+                "input",
+            )
+    dimensions = body.get("dimensions")
+    if dimensions is not None and not (_positive_int(dimensions) and dimensions <= MAX_DIMENSIONS):
+        raise BadRequestError(
+            f"'dimensions' must be an integer within [1, {MAX_DIMENSIONS}].", "dimensions"
+        )
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise BadRequestError("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
+    return EmbeddingRequest(
+        model=str(body.get("model") or "sim-embedding"),
+        inputs=inputs,
+        dimensions=dimensions,
+        base64=encoding == "base64",
+    )
+
+
+def embedding_body(request: EmbeddingRequest, dimensions: int) -> dict[str, Any]:
+    """A ``list`` of ``embedding`` objects with ``usage``, as OpenAI returns it; ``base64``
+    vectors are the little-endian float32 bytes, as OpenAI encodes them."""
+    data: list[dict[str, Any]] = []
+    for index, text in enumerate(request.inputs):
+        vector = embed(text, dimensions)
+        encoded: list[float] | str = vector
+        if request.base64:
+            encoded = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(count_tokens(text) for text in request.inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": request.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def _groups(pieces: Sequence[str], size: int) -> list[str]:
     return ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
 
@@ -336,20 +424,38 @@ async def _send_paced(
     await response.write_eof()
 
 
-async def chat_completions(http: web.Request) -> web.StreamResponse:
-    """``POST /v1/chat/completions``: the answer after the simulated delay, or a failure."""
+class _ModelRequest(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
+RequestT = TypeVar("RequestT", bound=_ModelRequest)
+
+
+async def _admit(http: web.Request, parse: Callable[[Any], RequestT]) -> RequestT | web.Response:
+    """The parsed request, or the answer instead of one: a 400 for a bad body, or the failure
+    injected for its model."""
     state = http.app[STATE]
-    options = state.options
     try:
-        request = parse_request(json.loads(await http.read()))
+        request = parse(json.loads(await http.read()))
     except ValueError:
         return _error(400, "The request body is not valid JSON.", "invalid_request_error")
     except BadRequestError as exc:
         return _error(400, str(exc), "invalid_request_error", param=exc.param)
-    state.conversations.count(request.messages)
+    if isinstance(request, CompletionRequest):
+        state.conversations.count(request.messages)
     failure = state.draw_failure(request.model)
     if failure is not None:
-        return await _failure(failure, options)
+        return await _failure(failure, state.options)
+    return request
+
+
+async def chat_completions(http: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: the answer after the simulated delay, or a failure."""
+    options = http.app[STATE].options
+    request = await _admit(http, parse_request)
+    if isinstance(request, web.Response):
+        return request
     answer = make_answer(request, options.seed)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if request.stream:
@@ -362,6 +468,17 @@ async def chat_completions(http: web.Request) -> web.StreamResponse:
         completion_body(answer, request.model, completion_id),
         dumps=lambda obj: json.dumps(obj, ensure_ascii=False),
     )
+
+
+async def embeddings(http: web.Request) -> web.Response:
+    """``POST /v1/embeddings``: the vectors after ``--ttft`` seconds, or a failure."""
+    options = http.app[STATE].options
+    request = await _admit(http, parse_embedding_request)
+    if isinstance(request, web.Response):
+        return request
+    body = embedding_body(request, request.dimensions or options.embedding_dimensions)
+    await asyncio.sleep(options.ttft_seconds)
+    return web.json_response(body)
 
 
 async def list_models(_: web.Request) -> web.Response:
@@ -400,6 +517,7 @@ def create_app(options: SimOptions) -> web.Application:
     app[STATE] = SimState(options)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
+        app.router.add_post(f"{prefix}/embeddings", embeddings)
         app.router.add_get(f"{prefix}/models", list_models)
     app.router.add_get("/health", health)
     app.router.add_get("/admin/conversations", conversations)
@@ -426,7 +544,7 @@ async def _run(options: SimOptions) -> None:
     pace = f"{options.tokens_per_second:g} tokens/s" if options.tokens_per_second else "unpaced"
     log.info(
         "sim-llm listening on http://%s:%s/v1 (ttft %.3fs, %s, 429 %.2f, 500 %.2f, "
-        "hang %.2f, failing models %s, seed %d)",
+        "hang %.2f, failing models %s, seed %d, embeddings of %d dimensions)",
         host,
         port,
         options.ttft_seconds,
@@ -436,6 +554,7 @@ async def _run(options: SimOptions) -> None:
         options.hang,
         ",".join(options.fail_models) or "all",
         options.seed,
+        options.embedding_dimensions,
     )
     try:
         await stop.wait()

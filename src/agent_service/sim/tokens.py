@@ -1,11 +1,11 @@
 """Token counting of the simulator, cheap and deterministic (no tokenizer download).
 
-A token is a run of ASCII letters and digits, or one single other non-space character: each
-CJK character, accented letter, punctuation mark or symbol counts one. Whitespace is free.
-A prompt costs, per message, the tokens of its content and of its tool calls' names and
-arguments plus 4 for the message framing, plus 2 for priming the reply (the spirit of OpenAI's
-cookbook recipe). Tool definitions are not counted. ``server`` uses these for ``usage`` and for
-pacing output; ``split_tokens`` gives the pieces that streaming sends.
+A token follows the project's rule (``domain.tokens``): a run of ASCII letters and digits, or
+one single other non-space character; whitespace is free. A prompt costs, per message, the
+tokens of its content and of its tool calls' names and arguments plus 4 for the message
+framing, plus 2 for priming the reply (the spirit of OpenAI's cookbook recipe). Tool
+definitions are not counted. ``server`` uses these for ``usage`` and for pacing output;
+``split_tokens`` gives the pieces that streaming sends.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-_TOKEN = re.compile(r"[A-Za-z0-9]+|\S")
+from agent_service.domain.tokens import count_tokens
+
+__all__ = ["content_text", "count_tokens", "prompt_tokens", "split_tokens", "tool_call_tokens"]
+
 # Each piece carries the whitespace before its token, so the pieces join back to the text.
 _PIECE = re.compile(r"\s*(?:[A-Za-z0-9]+|\S)|\s+$")
 
 MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 2
-
-
-def count_tokens(text: str) -> int:
-    """The number of tokens in ``text``."""
-    return sum(1 for _ in _TOKEN.finditer(text))
 
 
 def split_tokens(text: str) -> list[str]:

@@ -143,6 +143,8 @@ def _record_fields(record: TaskRecord) -> dict[str, str]:
     if record.attempt_log:
         log = [attempt.model_dump(mode="json") for attempt in record.attempt_log]
         fields["attempt_log"] = _dumps(log)
+    if record.ingestion is not None:
+        fields["ingestion"] = record.ingestion.model_dump_json()
     return fields
 
 
@@ -169,7 +171,7 @@ def parse_task_record(raw: dict[bytes, bytes]) -> TaskRecord:
     for name in ("started_at", "finished_at", "cancel_requested_at"):
         if name in data:
             parsed[name] = float(data[name])
-    for name in ("result", "error", "usage", "webhook", "attempt_log"):
+    for name in ("result", "error", "usage", "webhook", "attempt_log", "ingestion"):
         if name in data:
             parsed[name] = json.loads(data[name])
     return TaskRecord.model_validate(parsed)

@@ -29,6 +29,8 @@ from agent_service.runtime import ConfigHolder, Runtime
 from agent_service.runtime.process import DurableStores
 from agent_service.store.limits import RunGuards
 from agent_service.store.tasks import TaskStore
+from agent_service.store.uploads import UploadStore
+from agent_service.worker.ingestion import execute_ingestion
 from agent_service.worker.storage_full import finish_when_stored, progress_sink, when_stored
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Execution:
     reload_grace_seconds: float = 0.0
     """How long a task whose agent this process does not know yet waits for a config reload
     (the API that accepted it may have reloaded first) before it fails."""
+    uploads: UploadStore | None = None
+    """Documents waiting for their ingestion tasks (``worker.ingestion``)."""
 
     @classmethod
     def of(cls, runtime: Runtime) -> Execution:
@@ -66,6 +70,7 @@ class Execution:
             reload_grace_seconds=2 * runtime.settings.config.reload_interval_seconds + 1.0
             if runtime.settings.config.reload_interval_seconds > 0
             else 0.0,
+            uploads=UploadStore(runtime.redis, runtime.keys, runtime.settings.tasks.ttl_seconds),
         )
 
 
@@ -153,6 +158,11 @@ async def _attempt(
         )
         metrics.tasks_finished.labels(record.queue, TaskStatus.FAILED.value).inc()
         return TaskStatus.FAILED
+    if record.ingestion is not None:  # a document for a knowledge base, not an agent run
+        return await execute_ingestion(
+            tasks=deps.tasks, uploads=deps.uploads, metrics=metrics, record=record,
+            job=record.ingestion, kb=deps.configs.current.knowledge.get(record.ingestion.kb),
+        )  # fmt: skip
     snapshot = deps.configs.current  # the config in force now; a reload does not touch this run
     agent = snapshot.agent_for(record.agent, record.tenant)
     if agent is None:

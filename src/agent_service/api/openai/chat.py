@@ -178,6 +178,7 @@ def completion(
         usage=usage(result),
         system_fingerprint=fingerprint,
         run_id=result.run_id,
+        sources=sources_body(result),
     )
 
 
@@ -191,9 +192,9 @@ class ChunkHead:
     fingerprint: str
     include_usage: bool
 
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return self._data([choice])
+        return self._data([choice], **extra)
 
     def usage_chunk(self, result: RunResult) -> bytes:
         """The extra chunk of ``stream_options.include_usage``: no choices, the run's usage."""
@@ -225,6 +226,11 @@ class ChunkHead:
             **extra,
         }
         return sse_data(body)
+
+
+def sources_body(result: RunResult) -> list[dict[str, Any]]:
+    """The ``sources`` extension field of the OpenAI-compatible responses."""
+    return [source.model_dump(mode="json") for source in result.sources]
 
 
 def sse_data(body: Any) -> bytes:

@@ -364,3 +364,7 @@ class ChatCompletion(BaseModel):
         description="Extension: the run's id in the history (feedback takes it; also the "
         "X-Run-Id header).",
     )
+    sources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Extension: the knowledge base passages the answer used (docs/api.md).",
+    )

@@ -243,6 +243,10 @@ def response_object(
         "truncation": params.get("truncation") or "disabled",
         "usage": usage_body(outcome.usage),
         "metadata": params.get("metadata") or {},
+        # Extension: the knowledge base passages the answer used (docs/api.md).
+        "sources": [s.model_dump(mode="json") for s in outcome.result.sources]
+        if outcome.result is not None
+        else [],
         **({"user": params["user"]} if params.get("user") else {}),
     }
 

@@ -162,7 +162,9 @@ async def _chunks(
             calls = await _client_calls(store, run.request, result)
             for chunk in head.tool_call_chunks(calls):
                 yield chunk
-            yield head.chunk({}, finish=chat.finish_reason(result, calls))
+            yield head.chunk(
+                {}, finish=chat.finish_reason(result, calls), sources=chat.sources_body(result)
+            )
             if head.include_usage:
                 yield head.usage_chunk(result)
         elif event.type == "error":
