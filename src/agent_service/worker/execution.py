@@ -31,7 +31,12 @@ from agent_service.store.limits import RunGuards
 from agent_service.store.tasks import TaskStore
 from agent_service.store.uploads import UploadStore
 from agent_service.worker.ingestion import execute_ingestion
-from agent_service.worker.storage_full import finish_when_stored, progress_sink, when_stored
+from agent_service.worker.storage_full import (
+    PatientJournal,
+    finish_when_stored,
+    progress_sink,
+    when_stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +206,8 @@ async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus 
         journal = None
         if deps.journal:
             journals = deps.durable.journals
-            journal = await journals.open(task_id, record.attempts, resumed_at(record))
+            opened = await journals.open(task_id, record.attempts, resumed_at(record))
+            journal = PatientJournal(opened)
         result = await agent.run(
             record.request, mode="async", sink=sink, guard=guard, journal=journal
         )

@@ -7,8 +7,9 @@ when even that headroom runs out. Called by ``worker.execution``:
 
 * a progress event (``step``, ``delta``) that cannot be written is dropped and the run goes on:
   the end carries the whole result, steps included;
-* the start of a run (``TaskStore.start_attempt``) and its end (``TaskStore.finish``) are
-  retried with backoff for up to ``FINISH_PATIENCE_SECONDS``; still refused,
+* the start of a run (``TaskStore.start_attempt``), each step it appends to its journal
+  (``PatientJournal``) and its end (``TaskStore.finish``) are retried with backoff for up to
+  ``FINISH_PATIENCE_SECONDS``; still refused,
   ``StorageFullError`` leaves the task, which hands its message back (``worker.tasks``; if
   Redis refuses that too, the message stays unacknowledged and comes back after the
   visibility timeout): the task runs again once Redis has room. A message is never
@@ -20,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from agent_service.agent.ports import EventSink
+from agent_service.domain.approvals import ApprovalDecision
 from agent_service.domain.errors import StorageFullError
+from agent_service.domain.journal import JournalEntry
 from agent_service.domain.runs import RunEvent
+from agent_service.store.journal import RedisStepJournal
 from agent_service.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,31 @@ def progress_sink(store: TaskStore, task_id: str) -> EventSink:
                 )
 
     return sink
+
+
+class PatientJournal:
+    """A queued run's step journal (``agent.ports.StepJournal``) whose appends wait for a full
+    Redis like the run's end does: a step is never skipped (a resumed run would make its call
+    again), and the run does not fail for a full Redis while it waits."""
+
+    def __init__(self, journal: RedisStepJournal) -> None:
+        self._journal = journal
+
+    @property
+    def entries(self) -> Sequence[JournalEntry]:
+        return self._journal.entries
+
+    @property
+    def decisions(self) -> Mapping[int, ApprovalDecision]:
+        return self._journal.decisions
+
+    def idempotency_key(self, step: int) -> str:
+        return self._journal.idempotency_key(step)
+
+    async def append(self, entry: JournalEntry) -> None:
+        step = len(self._journal.entries)
+        what = f"step {step} of the run's journal"
+        await when_stored(lambda: self._journal.append(entry), self._journal.task_id, what)
 
 
 async def finish_when_stored(store: TaskStore, task_id: str, *args: Any, **kwargs: Any) -> None:
