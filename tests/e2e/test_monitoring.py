@@ -83,6 +83,14 @@ def env(
                 document["mcpServers"] = [
                     {"name": "orders", "url": demo.url, "allowPrivateNetworks": True}
                 ]
+                # a knowledge base, for the knowledge panels: the worker counts its chunks
+                document["models"].append(
+                    {"name": "embed", "model": "openai/sim-embedding", "apiBase": url,
+                     "kind": "embedding"}
+                )  # fmt: skip
+                document["knowledgeBases"] = [
+                    {"name": "docs", "description": "Operations docs.", "embeddingModel": "embed"}
+                ]
                 config.write_text(yaml.safe_dump(document))
             stack = StackEnv(
                 redis_server.url, sim.url, log_dir, extra={"AGENT_CONFIG_FILE": str(config)}
@@ -90,7 +98,12 @@ def env(
             api_port, worker_port = free_port(), free_port()
             api, urls[name] = stack.start_api(AGENT_METRICS_PORT=str(api_port))
             procs.append(api)
-            procs.append(stack.start_worker(AGENT_METRICS_PORT=str(worker_port)))
+            chroma = work / f"chroma-{name}"  # embedded, the worker's alone
+            procs.append(
+                stack.start_worker(
+                    AGENT_METRICS_PORT=str(worker_port), AGENT_KNOWLEDGE_CHROMA_PATH=str(chroma)
+                )
+            )
             targets.append(localmonitoring.Target(f"api-{name}", f"127.0.0.1:{api_port}", "api"))
             targets.append(
                 localmonitoring.Target(f"worker-{name}", f"127.0.0.1:{worker_port}", "worker")

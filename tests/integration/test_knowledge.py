@@ -36,6 +36,8 @@ from agent_service.knowledge.store import DocumentVersion
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.observability.knowledge import KnowledgeMetricsObserver
 from agent_service.observability.metrics import Metrics
+from agent_service.runtime.knowledge import MissingStore
+from agent_service.worker.knowledge_counter import KnowledgeCounter
 from tests.conftest import Sim, SimFactory
 from tests.pdfs import make_pdf
 from tests.procs import Proc, base_env, chroma_args, free_port, wait_http
@@ -285,6 +287,35 @@ async def test_delete_removes_a_document(store: ChromaStore, embedder: LiteLLMEm
     again = await kb.ingest(upload("ops", OPS, "ops.md"), tenant="acme")
     assert again.status == "created"
     assert sorted(d.doc_id for d in await kb.documents(tenant="acme")) == ["hooks", "ops"]
+
+
+async def test_the_worker_counter_reports_what_another_process_stored(
+    store: ChromaStore, embedder: LiteLLMEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ingesting process (the CLI, another worker) has its own metrics; this process learns
+    # the count only from its counter, and reports 0 for a base nobody filled yet.
+    writer = make_kb(store, embedder, metrics=Metrics(CollectorRegistry()))
+    empty = make_kb(store, embedder)
+    metrics = Metrics(CollectorRegistry())
+    observer = KnowledgeMetricsObserver(metrics)
+    mine = {
+        kb.name: KnowledgeBase(kb.spec, embedder, store, observer=observer)
+        for kb in (writer, empty)
+    }
+    counter = KnowledgeCounter(lambda: mine)
+    stored = await writer.ingest(upload("ops", OPS, "ops.md"), tenant="acme")
+    assert await counter.count() == {writer.name: stored.chunks, empty.name: 0}
+    value = metrics.registry.get_sample_value
+    assert value("agent_knowledge_chunks", {"kb": writer.name}) == stored.chunks
+    assert value("agent_knowledge_chunks", {"kb": empty.name}) == 0
+    # A process without a store: one warning per outage, no counts, the gauges untouched.
+    missing = {writer.name: KnowledgeBase(writer.spec, embedder, MissingStore(), observer=observer)}
+    down = KnowledgeCounter(lambda: missing)
+    with caplog.at_level("WARNING", logger="agent_service.worker.knowledge_counter"):
+        assert await down.count() == {}
+        assert await down.count() == {}
+    assert len(caplog.records) == 1 and "AGENT_KNOWLEDGE_CHROMA_URL" in caplog.text
+    assert value("agent_knowledge_chunks", {"kb": writer.name}) == stored.chunks
 
 
 async def test_tenants_never_see_each_other(store: ChromaStore, embedder: LiteLLMEmbedder) -> None:

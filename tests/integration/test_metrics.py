@@ -62,12 +62,26 @@ def ports(
             },
         }
     ]
+    # A knowledge base (nobody fills it): the retrieval histograms are primed, and the worker's
+    # counter reports its chunks from the embedded store it alone opens.
+    document["models"].append(
+        {"name": "embed", "model": "openai/sim-embedding", "apiBase": sim.url, "kind": "embedding"}
+    )
+    document["knowledgeBases"] = [
+        {"name": "docs", "description": "Operations docs.", "embeddingModel": "embed"}
+    ]
+    document["agents"][0]["knowledge"] = ["docs"]
     config.write_text(yaml.safe_dump(document))
+    chroma = tmp_path_factory.mktemp("metrics-chroma")
     api_metrics, worker_metrics = free_port(), free_port()
     with postgres_server.database() as history_url:
         history = {"AGENT_CONFIG_FILE": str(config), "AGENT_HISTORY_URL": history_url}
         api, url = stack_env.start_api(AGENT_METRICS_PORT=str(api_metrics), **history)
-        worker = stack_env.start_worker(AGENT_METRICS_PORT=str(worker_metrics), **history)
+        worker = stack_env.start_worker(
+            AGENT_METRICS_PORT=str(worker_metrics),
+            AGENT_KNOWLEDGE_CHROMA_PATH=str(chroma),
+            **history,
+        )
         yield url, api_metrics, worker_metrics
         worker.stop()
         api.stop()
@@ -119,6 +133,7 @@ def test_labels_come_from_closed_sets(ports: tuple[str, int, int]) -> None:
         "slow",
         "broken",
         "sim-backup",
+        "embed",
     }
     assert label_values(worker_text, "agent_tool_calls_total", "tool") <= {
         "calculator",
@@ -129,6 +144,7 @@ def test_labels_come_from_closed_sets(ports: tuple[str, int, int]) -> None:
         "orders__list_recent_orders",
         "orders__track_shipment",
         "orders__refund_order",
+        "search_docs",
     }
     assert 'agent_worker_slots{queue="' in worker_text
     assert re.search(r'^agent_queue_depth\{queue="[^"]+"\} 0\.0$', worker_text, re.M)

@@ -307,7 +307,7 @@ class KnowledgeBase:
         if status_done == "created" and newest is not None and newest.state == "live":
             status_done = "replaced"
         progress(IngestProgress("done", total, total))
-        await self._count()
+        await self.count_chunks()
         return IngestResult(
             doc_id=upload.doc_id,
             version=version,
@@ -442,8 +442,11 @@ class KnowledgeBase:
         await self._store.put_version(self.name, tombstone)
         await self._store.delete_chunks(self.name, tenant, doc_id, below=version)
         await self._store.delete_versions(self.name, tenant, doc_id, below=version)
-        await self._count()
+        await self.count_chunks()
 
-    async def _count(self) -> None:
+    async def count_chunks(self) -> int:
+        """The chunks stored in this knowledge base (every tenant), reported to the observer
+        (``agent_knowledge_chunks``) and returned."""
         chunks = await self._store.count_chunks(self.name)
         self._observer.knowledge_chunks_counted(self.name, chunks)
+        return chunks

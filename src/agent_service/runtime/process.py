@@ -75,6 +75,8 @@ class Runtime:
     """Run history in Postgres; None when history is off (no ``AGENT_HISTORY_URL``)."""
     history_outbox: HistoryOutbox | None = None
     """Finished runs waiting to be archived; None when history is off."""
+    knowledge_store: bool = False
+    """Whether a vector store is configured (``AGENT_KNOWLEDGE_CHROMA_URL`` or ``_PATH``)."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -151,7 +153,6 @@ async def _open_runtime(
         metrics.set_config(snapshot.version.generation, snapshot.version.hash)
 
     configs = await ConfigHolder.open(build, version, announce, mcp)
-    tasks = TaskStore(redis, keys, settings.tasks.ttl_seconds, settings.tasks.events_max)
     outbox = None
     if history is not None:
         outbox = HistoryOutbox(redis, keys, payload_ttl_seconds=settings.tasks.ttl_seconds)
@@ -170,6 +171,7 @@ async def _open_runtime(
         durable=DurableStores.open(redis, keys, tasks),
         history=history,
         history_outbox=outbox,
+        knowledge_store=knowledge.mode != "none",
     )
     reloading = _start_reloader(settings, configs, metrics, adjust)
     try:

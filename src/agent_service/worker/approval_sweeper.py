@@ -10,8 +10,6 @@ again and its resumed run tells the model the call was not approved in time, or 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from agent_service.domain.errors import DependencyUnavailableError
@@ -19,6 +17,7 @@ from agent_service.observability.metrics import Metrics
 from agent_service.queue.producer import TaskQueue
 from agent_service.store.approvals import ApprovalStore
 from agent_service.store.tasks import TaskStore
+from agent_service.worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +42,26 @@ class ApprovalSweeper:
         self._tasks = tasks
         self._queue = queue
         self._metrics = metrics
-        self._interval = interval_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._redis_down = False
+        self._periodic = Periodic("approval-sweeper", self._tick, interval_seconds)
 
     async def start(self) -> None:
         """Start sweeping (call on the worker's event loop)."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="approval-sweeper")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-                self._redis_down = False
-            except DependencyUnavailableError as exc:
-                if not self._redis_down:
-                    log.warning("approvals unreachable, retrying: %s", exc)
-                self._redis_down = True
-            except Exception:  # a bug must not stop the sweeps; the lease retries it
-                log.exception("approval sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+    async def _tick(self) -> None:
+        try:
+            await self.sweep()
+            self._redis_down = False
+        except DependencyUnavailableError as exc:
+            if not self._redis_down:
+                log.warning("approvals unreachable, retrying: %s", exc)
+            self._redis_down = True
+        except Exception:  # a bug must not stop the sweeps; the lease retries it
+            log.exception("approval sweep failed")
 
     async def sweep(self) -> int:
         """One sweep: the pending count, then every expired approval decided. Returns how many

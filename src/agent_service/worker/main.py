@@ -12,8 +12,9 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from celery import signals
+from celery import Celery, signals
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
 from agent_service import __version__
@@ -40,14 +41,15 @@ from agent_service.queue.celery_app import (
 )
 from agent_service.queue.producer import TaskQueue
 from agent_service.queue.stats import QueueStatsReader
-from agent_service.runtime import open_runtime
+from agent_service.runtime import Runtime, open_runtime
 from agent_service.settings import Settings, metrics_token, multiprocess_metrics_dir
 from agent_service.store.webhooks import WebhookOutbox
 from agent_service.worker.approval_sweeper import ApprovalSweeper
 from agent_service.worker.consumer import install_consumer
 from agent_service.worker.deliveries import DeliveryTracking
 from agent_service.worker.execution import Execution
-from agent_service.worker.history_drainer import drainer_of
+from agent_service.worker.history_drainer import HistoryDrainer, drainer_of
+from agent_service.worker.knowledge_counter import KnowledgeCounter
 from agent_service.worker.liveness import start_duties, worker_name
 from agent_service.worker.probes import install_probes
 from agent_service.worker.runtime import LoopThread
@@ -114,6 +116,51 @@ def _load_config(settings: Settings) -> ConfigVersion | None:
     return version
 
 
+@dataclass(frozen=True)
+class _Chores:
+    """The worker's loops besides its runs: approvals swept, finished runs archived to
+    Postgres (history on), knowledge chunks counted (a vector store configured)."""
+
+    sweeper: ApprovalSweeper
+    drainer: HistoryDrainer | None
+    counter: KnowledgeCounter | None
+    archive_grace_seconds: float
+
+    @classmethod
+    def of(cls, runtime: Runtime, app: Celery) -> _Chores:
+        queue = TaskQueue(runtime.redis, app, runtime.tasks)
+        sweeper = ApprovalSweeper(runtime.durable.approvals, runtime.tasks, queue, runtime.metrics)
+        counter = None
+        if runtime.knowledge_store:
+            counter = KnowledgeCounter(lambda: runtime.configs.current.knowledge)
+        return cls(
+            sweeper=sweeper,
+            drainer=drainer_of(runtime),
+            counter=counter,
+            archive_grace_seconds=runtime.settings.history.statement_timeout_seconds,
+        )
+
+    async def start(self) -> None:
+        await self.sweeper.start()
+        if self.drainer is not None:
+            await self.drainer.start()
+        if self.counter is not None:
+            await self.counter.start()
+
+    def stop(self, loop: LoopThread) -> None:
+        loop.run(self.sweeper.stop(), timeout=10)
+        if self.counter is not None:
+            loop.run(self.counter.stop(), timeout=10)
+        if self.drainer is not None:
+            # The batch in hand gets one statement timeout to be written; a cut one is
+            # archived again (idempotently) by another worker after its lease.
+            grace = self.archive_grace_seconds
+            try:
+                loop.run(self.drainer.stop(grace), timeout=grace + 5)
+            except Exception:
+                log.exception("the history drainer did not stop cleanly")
+
+
 def run_worker(settings: Settings) -> int:
     configure_logging(settings.log, component="worker")
     version = _load_config(settings)
@@ -151,16 +198,8 @@ def run_worker(settings: Settings) -> int:
     tracking = DeliveryTracking(runtime.keys, worker_name(), settings.fault.kill_after_pop)
     install_consumer(app, tracking)
     loop.run(start_duties(resources, app, runtime, tracking))
-    sweeper = ApprovalSweeper(
-        runtime.durable.approvals,
-        runtime.tasks,
-        TaskQueue(runtime.redis, app, runtime.tasks),
-        metrics,
-    )
-    loop.run(sweeper.start())
-    drainer = drainer_of(runtime)  # archives finished runs to Postgres (history on)
-    if drainer is not None:
-        loop.run(drainer.start())
+    chores = _Chores.of(runtime, app)
+    loop.run(chores.start())
     register_tasks(app, loop, Execution.of(runtime))
     install_probes(app, settings.worker.heartbeat_file, settings.worker.ready_file)
 
@@ -172,15 +211,7 @@ def run_worker(settings: Settings) -> int:
             loop.run(webhooks.stop(grace), timeout=grace + 5)
         except Exception:
             log.exception("webhook deliveries did not stop cleanly")
-        loop.run(sweeper.stop(), timeout=10)
-        if drainer is not None:
-            # The batch in hand gets one statement timeout to be written; a cut one is
-            # archived again (idempotently) by another worker after its lease.
-            archive_grace = settings.history.statement_timeout_seconds
-            try:
-                loop.run(drainer.stop(archive_grace), timeout=archive_grace + 5)
-            except Exception:
-                log.exception("the history drainer did not stop cleanly")
+        chores.stop(loop)
         loop.run(resources.aclose(), timeout=10)
         loop.stop()
         flush_traces(tracer_provider)
