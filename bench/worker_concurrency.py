@@ -36,8 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -120,33 +122,24 @@ def wait_done(
     return list(records.values())
 
 
-async def litellm_baseline(sim_url: str, calls: int) -> float:
-    """CPU ms per bare ``litellm.acompletion`` (same simulator, same tools, N at once)."""
-    import resource
+BASELINE_MESSAGES = [
+    {"role": "system", "content": "You are helpful."},
+    {"role": "user", "content": "hello"},
+]
 
-    import litellm
 
+def _baseline_request() -> dict[str, Any]:
+    """What both baselines send: the worker's tools, one short conversation."""
     from agent_service.agent.tools.calculator import CALCULATOR_SPEC
     from agent_service.agent.tools.clock import CURRENT_TIME_SPEC
 
     tools = [CALCULATOR_SPEC.to_openai(), CURRENT_TIME_SPEC.to_openai()]
+    return {"tools": tools, "messages": BASELINE_MESSAGES, "max_tokens": 1024, "timeout": 30}
 
-    async def call() -> object:
-        return await litellm.acompletion(
-            model="openai/sim-agent",
-            api_base=sim_url,
-            api_key="x",
-            tools=tools,
-            messages=[
-                {"role": "system", "content": "You are helpful."},
-                {"role": "user", "content": "hello"},
-            ],
-            num_retries=0,
-            max_retries=0,
-            max_tokens=1024,
-            timeout=30,
-            _skip_mcp_handler=True,
-        )
+
+async def _cpu_per_call(call: Callable[[], Awaitable[object]], calls: int) -> float:
+    """CPU ms per ``call()``, ``calls`` at once after a warm-up, background work included."""
+    import resource
 
     await asyncio.gather(*[call() for _ in range(20)])  # warm the lazy imports and the pool
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -157,6 +150,42 @@ async def litellm_baseline(sim_url: str, calls: int) -> float:
     await asyncio.sleep(1.0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return (usage.ru_utime + usage.ru_stime - before) / calls * 1000
+
+
+async def openai_baseline(sim_url: str, calls: int) -> float:
+    """CPU ms per bare ``openai`` SDK call (``AsyncOpenAI``, same simulator, same tools)."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=sim_url, api_key="x", max_retries=0)
+    request = _baseline_request()
+
+    async def call() -> object:
+        return await client.chat.completions.create(model="sim-agent", **request)
+
+    try:
+        return await _cpu_per_call(call, calls)
+    finally:
+        await client.close()
+
+
+async def litellm_baseline(sim_url: str, calls: int) -> float:
+    """CPU ms per bare ``litellm.acompletion`` (same simulator, same tools, N at once)."""
+    import litellm
+
+    request = _baseline_request()
+
+    async def call() -> object:
+        return await litellm.acompletion(
+            model="openai/sim-agent",
+            api_base=sim_url,
+            api_key="x",
+            num_retries=0,
+            max_retries=0,
+            _skip_mcp_handler=True,
+            **request,
+        )
+
+    return await _cpu_per_call(call, calls)
 
 
 def max_in_flight(records: list[dict[str, float]]) -> int:
@@ -191,8 +220,9 @@ class Loaded:
     ids: list[str]
 
 
-def load(bench: Bench, journal: bool = True) -> Loaded:
-    """Start a worker (``journal`` on or off), warm it, pre-load ``rounds * n`` runs."""
+def load(bench: Bench, journal: bool = True, transport: str = "auto") -> Loaded:
+    """Start a worker (``journal`` on or off, LLM ``transport``), warm it, pre-load
+    ``rounds * n`` runs."""
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     prefix = f"{queue}:"
     ready = bench.log_dir / f"ready-{queue}"
@@ -207,6 +237,7 @@ def load(bench: Bench, journal: bool = True) -> Loaded:
             "AGENT_WORKER_CONCURRENCY": str(bench.n),
             "AGENT_LOG_LEVEL": "WARNING",
             "AGENT_WORKER_JOURNAL": "true" if journal else "false",
+            "AGENT_LLM_TRANSPORT": transport,
         }
     )
     worker = Proc(f"worker-{bench.n}", cli("worker"), env, bench.log_dir)
@@ -241,9 +272,11 @@ def figures(
     }
 
 
-def measure(bench: Bench, redis_pid: int | None = None) -> dict[str, float]:
+def measure(
+    bench: Bench, redis_pid: int | None = None, transport: str = "auto"
+) -> dict[str, float]:
     """One worker: its runs from the first start to the last finish, CPU per run."""
-    loaded = load(bench)
+    loaded = load(bench, transport=transport)
     try:
         cpu_before = cpu_seconds(loaded.worker.pid)
         redis_before = cpu_seconds(redis_pid) if redis_pid is not None else 0.0

@@ -155,7 +155,12 @@ async def _ingest(
     from agent_service.observability.metrics import Metrics  # noqa: PLC0415
     from agent_service.runtime.knowledge import KnowledgeHub  # noqa: PLC0415
 
-    hub = KnowledgeHub(settings.knowledge, Metrics(), secrets_dir=settings.config.secrets_dir)
+    hub = KnowledgeHub(
+        settings.knowledge,
+        Metrics(),
+        secrets_dir=settings.config.secrets_dir,
+        transport=settings.llm.transport,
+    )
     try:
         kb = hub.bases(config)[args.kb]
         outcomes = await ingest_files(kb, files, tenant=args.tenant, out=sys.stderr)

@@ -1,7 +1,9 @@
 """``LiteLLMClient`` against the real simulator process (``agent-service sim-llm``).
 
-Every call goes through LiteLLM's real stack (aiohttp transport, OpenAI provider) over loopback.
-The first LiteLLM call of a process pays ~1.5 s of lazy imports, so timing tests warm up first.
+Every test that calls a model runs on both transports: ``direct`` (the ``openai`` SDK alone,
+the default for OpenAI-compatible servers like the simulator) and ``litellm`` (LiteLLM's real
+stack: aiohttp transport, OpenAI provider), over loopback. The first call of a transport in a
+process pays its lazy imports, so timing tests warm up first.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +24,12 @@ from agent_service.agentconfig.model import AgentConfig, ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
 from agent_service.domain.messages import ChatMessage, LLMCompletion, ToolCall, ToolSpec
 from agent_service.llm import LiteLLMClient, close_llm_clients
+from agent_service.llm.client import Transport
 from agent_service.llm.cost import cost_usd
+from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.llm.retry import classify
 from tests.conftest import Sim, SimFactory
+from tests.procs import base_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -81,18 +89,22 @@ def make_config(
 
 class ClientFor:
     """Calls ``complete`` on the client of the config each test passes (clients are built per
-    config snapshot, as the runtime does), with a seeded jitter."""
+    config snapshot, as the runtime does), with a seeded jitter, on one transport."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: Transport) -> None:
         self._rng = random.Random(1)
+        self.transport = transport
+
+    def of(self, config: AgentConfig, **kwargs: Any) -> LiteLLMClient:
+        return LiteLLMClient.for_config(config, transport=self.transport, **kwargs)
 
     async def complete(self, *, config: AgentConfig, **kwargs: Any) -> LLMCompletion:
-        return await LiteLLMClient.for_config(config, rng=self._rng).complete(**kwargs)
+        return await self.of(config, rng=self._rng).complete(**kwargs)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[ClientFor]:
-    yield ClientFor()
+@pytest.fixture(params=["auto", "litellm"], ids=["direct", "litellm"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[ClientFor]:
+    yield ClientFor(request.param)
     # closes LiteLLM's sessions on this test's event loop (the next test runs on a new one)
     await close_llm_clients()
 
@@ -257,8 +269,10 @@ async def test_a_stream_failing_after_output_is_neither_retried_nor_replaced(
 
     assert deltas  # the caller saw the answer begin, so no retry or fallback may restart it
     attempts = caught.value.attempts  # type: ignore[attr-defined]
-    # LiteLLM reports a read timeout inside a stream as a connection error
-    assert [(a.model, a.outcome) for a in attempts] == [("primary", "connection_error")]
+    # the SDK's read timeout is a timeout; LiteLLM reports it inside a stream as a connection
+    # error
+    outcome = "timeout" if client.transport == "auto" else "connection_error"
+    assert [(a.model, a.outcome) for a in attempts] == [("primary", outcome)]
 
 
 async def test_rate_limited_primary_falls_back(client: ClientFor, sim_factory: SimFactory) -> None:
@@ -269,7 +283,7 @@ async def test_rate_limited_primary_falls_back(client: ClientFor, sim_factory: S
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    llm = LiteLLMClient.for_config(config, rng=random.Random(3), sleep=sleep)
+    llm = client.of(config, rng=random.Random(3), sleep=sleep)
     completion = await llm.complete(model="primary", messages=HELLO, tools=[])
 
     assert completion.model == "backup"
@@ -408,7 +422,7 @@ async def test_concurrent_calls_are_not_capped_by_the_connection_pool(
 async def test_litellm_sessions_get_the_raised_pool_limits() -> None:
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
-    from agent_service.llm.client import POOL_LIMIT, POOL_LIMIT_PER_HOST
+    from agent_service.llm.via_litellm import POOL_LIMIT, POOL_LIMIT_PER_HOST
 
     transport = AsyncHTTPHandler.create_aiohttp_transport()
     session = transport.get_valid_client_session()
@@ -426,6 +440,83 @@ async def test_client_works_again_after_close(client: ClientFor, sim: Sim) -> No
     await close_llm_clients()
     completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
     assert completion.content
+
+
+async def test_structured_output_is_passed_through(client: ClientFor, sim: Sim) -> None:
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "answer",
+            "schema": {
+                "type": "object",
+                "properties": {"answer": {"type": "string"}},
+                "required": ["answer"],
+            },
+        },
+    }
+    completion = await client.complete(
+        config=make_config(sim.url),
+        model="primary",
+        messages=HELLO,
+        tools=[],
+        response_format=schema,
+    )
+    assert completion.content is not None
+    assert set(json.loads(completion.content)) == {"answer"}
+
+
+async def test_embeddings_are_the_same_on_both_transports(sim: Sim) -> None:
+    spec = ModelSpec(
+        name="emb", model="openai/sim-embedding", api_base=sim.url, input_cost_per_1k=0.1
+    )
+    texts = ["how do workers scale?", "webhooks are signed", "backups every night"]
+    results = []
+    for transport in ("auto", "litellm"):
+        embedder = LiteLLMEmbedder(spec, RetryPolicy(max_retries=0), transport=transport)
+        results.append(await embedder.embed(texts))
+    await close_llm_clients()
+    direct, via_litellm = results
+    assert direct.vectors == via_litellm.vectors
+    assert len(direct.vectors) == 3 and len(direct.vectors[0]) > 8
+    assert direct.usage == via_litellm.usage and direct.usage.input_tokens > 0
+
+
+def test_a_process_on_openai_compatible_models_never_imports_litellm(
+    sim: Sim, tmp_path: Path
+) -> None:
+    # A whole agent run (2 LLM calls, a tool) and an embedding, in a fresh interpreter.
+    code = f"""
+import asyncio, sys
+from agent_service.agentconfig.model import AgentConfig, ModelSpec
+from agent_service.domain.messages import ChatMessage
+from agent_service.llm import LiteLLMClient, close_llm_clients
+from agent_service.llm.embeddings import LiteLLMEmbedder
+
+async def main():
+    model = ModelSpec(name="sim", model="openai/sim-agent", api_base={sim.url!r})
+    config = AgentConfig(default_model="sim", models=[model])
+    llm = LiteLLMClient.for_config(config)
+    done = await llm.complete(model="sim", messages=[ChatMessage(role="user", content="hi")],
+                              tools=[])
+    embedder = LiteLLMEmbedder(ModelSpec(name="e", model="openai/sim-embedding",
+                                         api_base={sim.url!r}))
+    vectors = await embedder.embed(["a text"])
+    await close_llm_clients()
+    print(bool(done.content), len(vectors.vectors), "litellm" in sys.modules)
+
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=base_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "1", "False"], result.stdout + result.stderr
 
 
 def _litellm_exceptions() -> list[tuple[BaseException, str]]:

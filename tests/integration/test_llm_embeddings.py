@@ -1,4 +1,5 @@
-"""``LiteLLMEmbedder`` against the real simulator process, through LiteLLM over HTTP."""
+"""``LiteLLMEmbedder`` against the real simulator process over HTTP, on both transports: the
+``openai`` SDK directly (the default for OpenAI-compatible servers) and LiteLLM."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
 from agent_service.domain.tokens import count_tokens
+from agent_service.llm.client import Transport
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.sim.embeddings import embed
 from tests.conftest import Sim, SimFactory
@@ -17,6 +19,12 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning"),
 ]
+
+
+@pytest.fixture(params=["auto", "litellm"], ids=["direct", "litellm"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return request.param  # type: ignore[no-any-return]
+
 
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_initial_seconds=0.001, backoff_max_seconds=0.01)
 
@@ -34,10 +42,12 @@ def spec(url: str, **extra: object) -> ModelSpec:
     )
 
 
-async def test_batches_come_back_in_order_with_usage_cost_and_progress(sim: Sim) -> None:
+async def test_batches_come_back_in_order_with_usage_cost_and_progress(
+    transport: Transport, sim: Sim
+) -> None:
     texts = [f"chunk {i} about scaling workers and queues" for i in range(300)]
     seen: list[int] = []
-    embedder = LiteLLMEmbedder(spec(sim.url), batch_size=32, concurrency=3)
+    embedder = LiteLLMEmbedder(spec(sim.url), batch_size=32, concurrency=3, transport=transport)
     result = await embedder.embed(texts, on_progress=seen.append)
     assert len(result.vectors) == 300
     assert result.dimensions == 512
@@ -53,10 +63,17 @@ async def test_batches_come_back_in_order_with_usage_cost_and_progress(sim: Sim)
     assert (await embedder.embed([])).vectors == []
 
 
-async def test_transient_failures_are_retried(sim_factory: SimFactory) -> None:
+async def test_transient_failures_are_retried(
+    transport: Transport, sim_factory: SimFactory
+) -> None:
     flaky = sim_factory("--ttft", "0", "--fail-500", "0.5", "--seed", "3")
     embedder = LiteLLMEmbedder(
-        spec(flaky.url), FAST_RETRY, batch_size=8, concurrency=1, rng=random.Random(1)
+        spec(flaky.url),
+        FAST_RETRY,
+        batch_size=8,
+        concurrency=1,
+        rng=random.Random(1),
+        transport=transport,
     )
     result = await embedder.embed([f"text {i}" for i in range(64)])
     assert len(result.vectors) == 64
@@ -66,23 +83,29 @@ async def test_transient_failures_are_retried(sim_factory: SimFactory) -> None:
 
 
 async def test_exhausted_retries_and_rejections_raise_typed_errors(
-    sim_factory: SimFactory, sim: Sim
+    transport: Transport, sim_factory: SimFactory, sim: Sim
 ) -> None:
     broken = sim_factory("--ttft", "0", "--fail-500", "1.0")
-    embedder = LiteLLMEmbedder(spec(broken.url), FAST_RETRY, rng=random.Random(1))
+    embedder = LiteLLMEmbedder(
+        spec(broken.url), FAST_RETRY, rng=random.Random(1), transport=transport
+    )
     with pytest.raises(LLMUnavailableError, match="did not answer") as unavailable:
         await embedder.embed(["a", "b"])
     assert [a.outcome for a in unavailable.value.attempts] == ["server_error"] * 4  # type: ignore[attr-defined]
 
     # an empty input is a 400 from the provider: not retried
     with pytest.raises(LLMBadRequestError, match="rejected") as rejected:
-        await LiteLLMEmbedder(spec(sim.url), FAST_RETRY).embed(["fine", ""])
+        await LiteLLMEmbedder(spec(sim.url), FAST_RETRY, transport=transport).embed(["fine", ""])
     assert [a.outcome for a in rejected.value.attempts] == ["bad_request"]  # type: ignore[attr-defined]
 
 
-async def test_a_silent_server_is_cut_by_the_model_timeout(sim_factory: SimFactory) -> None:
+async def test_a_silent_server_is_cut_by_the_model_timeout(
+    transport: Transport, sim_factory: SimFactory
+) -> None:
     hanging = sim_factory("--ttft", "0", "--hang", "1.0", "--hang-seconds", "30")
-    embedder = LiteLLMEmbedder(spec(hanging.url, timeout_seconds=0.5), RetryPolicy(max_retries=0))
+    embedder = LiteLLMEmbedder(
+        spec(hanging.url, timeout_seconds=0.5), RetryPolicy(max_retries=0), transport=transport
+    )
     with pytest.raises(LLMUnavailableError) as caught:
         await embedder.embed(["x"])
     assert [a.outcome for a in caught.value.attempts] == ["timeout"]  # type: ignore[attr-defined]

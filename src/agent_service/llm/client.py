@@ -1,4 +1,5 @@
-"""``LiteLLMClient``: the ``LLMPort`` on ``litellm.acompletion``, with our retries and fallbacks.
+"""``LiteLLMClient``: the ``LLMPort`` on LiteLLM and the ``openai`` SDK, with our retries and
+fallbacks.
 
 Built per config snapshot by the runtime (``LiteLLMClient.for_config``): it knows that
 snapshot's models and retry policy, so a run only names a model. One ``complete``
@@ -7,10 +8,12 @@ jitter backoff (``retry``); LiteLLM's own retries are off so the accounting stay
 Each attempt is recorded as an ``LLMAttempt`` on the completion, or on the raised error's
 ``attempts`` for metrics.
 
-Importing this module imports and configures LiteLLM for the whole process (quiet, no
-callbacks, no prompt logging, connection pools sized for ~2,000 concurrent calls per host).
-This is the hot path: LiteLLM itself spends ~4.5 ms of CPU per call, so this module adds
-only plain dict building and attribute reads around it.
+Each attempt goes through one of two transports: OpenAI-compatible servers (``openai/<name>``
+with an ``apiBase``) straight through the ``openai`` SDK (``direct``), every other model through
+LiteLLM (``via_litellm``, imported on first use). ``transport="litellm"``
+(``AGENT_LLM_TRANSPORT``) sends every model through LiteLLM. Both hand back the SDK's response
+and chunk shapes, so parsing, streaming, usage and cost below are one code path.
+This is the hot path: it adds only plain dict building and attribute reads around the call.
 """
 
 from __future__ import annotations
@@ -18,33 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from agent_service.agentconfig.secrets import resolve_secret
-from agent_service.settings import DEFAULT_SECRETS_DIR, prepare_litellm_environment
-
-# LiteLLM reads its environment at import (offline price map, telemetry): prepare it first.
-prepare_litellm_environment()
-
-import litellm  # noqa: E402
-from litellm.llms.custom_httpx import http_handler as _litellm_http  # noqa: E402
-from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: E402
-    close_litellm_async_clients,
-)
-
-from agent_service.agent.ports import DeltaCallback  # noqa: E402
-from agent_service.agentconfig.model import (  # noqa: E402
+from agent_service.agent.ports import DeltaCallback
+from agent_service.agentconfig.model import (
     AgentConfig,
     ModelSpec,
     RetryPolicy,
 )
-from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError  # noqa: E402
-from agent_service.domain.messages import (  # noqa: E402
+from agent_service.agentconfig.secrets import resolve_secret
+from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
+from agent_service.domain.messages import (
     ChatMessage,
     LLMAttempt,
     LLMCompletion,
@@ -52,23 +45,25 @@ from agent_service.domain.messages import (  # noqa: E402
     ToolCall,
     ToolSpec,
 )
-from agent_service.llm.cost import cost_usd  # noqa: E402
-from agent_service.llm.retry import (  # noqa: E402
+from agent_service.llm import direct
+from agent_service.llm.cost import cost_usd
+from agent_service.llm.retry import (
     FailureOutcome,
     backoff_delay,
     classify,
     fallback_chain,
     is_retryable,
 )
+from agent_service.settings import DEFAULT_SECRETS_DIR
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-POOL_LIMIT = 4096
-"""aiohttp connections per LiteLLM session, all hosts (LiteLLM's default: 1,000)."""
-POOL_LIMIT_PER_HOST = 2048
-"""aiohttp connections per host (LiteLLM's default: 500; older releases 50). Above the worker's
-largest concurrency (2,000 runs, one LLM call each at a time), so calls never queue for a
-connection. Needs a file-descriptor limit above it (containers usually have 1M; shells 1,024)."""
+Transport = Literal["auto", "litellm"]
+"""``auto``: OpenAI-compatible servers through the ``openai`` SDK, the rest through LiteLLM;
+``litellm``: every model through LiteLLM."""
 
 DEADLINE_MARGIN_SECONDS = 1.0
 """Added to a model's ``timeout_seconds`` for our own deadline around an attempt: LiteLLM's
@@ -80,58 +75,6 @@ NO_KEY = "not-needed"
 ignore it, but the OpenAI client refuses to send a request without one."""
 
 _ERROR_TEXT_MAX = 300
-
-
-def _configure_litellm() -> None:
-    """Process-wide LiteLLM settings, applied once at import."""
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    # A parameter the provider does not support is a config error to surface (bad_request),
-    # not something to drop silently (a dropped `tools` would make the agent quietly dumb).
-    litellm.drop_params = False
-    # Retries are ours. LiteLLM's embedding path reads `max_retries or DEFAULT_MAX_RETRIES`, so
-    # the max_retries=0 we pass becomes 2 hidden OpenAI SDK retries (litellm 1.106); with the
-    # default at 0 too, every attempt is one request that our accounting sees.
-    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]  # re-exported, unlisted
-    # No logging/observability callbacks (metrics and traces are ours), and should one be added,
-    # it must not see prompts or completions.
-    litellm.callbacks = []
-    litellm.success_callback = []
-    litellm.failure_callback = []
-    litellm.turn_off_message_logging = True
-    # LiteLLM logs request bodies (prompts) at DEBUG: keep its loggers above that whatever the
-    # service's log level.
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    _raise_pool_limits(POOL_LIMIT, POOL_LIMIT_PER_HOST)
-
-
-def _raise_pool_limits(total: int, per_host: int) -> None:
-    """Raise the aiohttp connection-pool limits of every session LiteLLM creates.
-
-    LiteLLM builds each aiohttp ``TCPConnector`` from two module globals of its HTTP handler,
-    read at every session creation and initialised at import from ``AIOHTTP_CONNECTOR_LIMIT``
-    and ``AIOHTTP_CONNECTOR_LIMIT_PER_HOST``. There is no other knob: a per-call
-    ``shared_session`` is ignored once LiteLLM has cached a provider client, and the cached
-    transports rebuild their sessions from these globals. A limit set higher in the environment
-    is kept. 0 is not "unlimited" there: LiteLLM then leaves aiohttp's default of 100.
-    """
-    for name, wanted in (
-        ("AIOHTTP_CONNECTOR_LIMIT", total),
-        ("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", per_host),
-    ):
-        current = getattr(_litellm_http, name, None)
-        if not isinstance(current, int):
-            log.warning(
-                "litellm has no %s: cannot raise its connection pool limits, "
-                "concurrent LLM calls above LiteLLM's defaults will queue",
-                name,
-            )
-            continue
-        setattr(_litellm_http, name, max(current, wanted))
-
-
-_configure_litellm()
 
 
 @dataclass(slots=True)
@@ -194,12 +137,16 @@ class LiteLLMClient:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         secrets_dir: Path = DEFAULT_SECRETS_DIR,
+        transport: Transport = "auto",
     ) -> None:
         self._models = {spec.name: spec for spec in models}
         self._retry = retry
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         self._sleep = sleep
         self._secrets_dir = secrets_dir
+        self._direct = {
+            spec.name: transport == "auto" and direct.is_direct(spec) for spec in models
+        }
 
     @classmethod
     def for_config(
@@ -209,9 +156,17 @@ class LiteLLMClient:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         secrets_dir: Path = DEFAULT_SECRETS_DIR,
+        transport: Transport = "auto",
     ) -> LiteLLMClient:
         """The client of a config snapshot: its models and retry policy."""
-        return cls(config.models, config.retry, rng=rng, sleep=sleep, secrets_dir=secrets_dir)
+        return cls(
+            config.models,
+            config.retry,
+            rng=rng,
+            sleep=sleep,
+            secrets_dir=secrets_dir,
+            transport=transport,
+        )
 
     async def complete(
         self,
@@ -292,29 +247,49 @@ class LiteLLMClient:
         progress: _Progress,
     ) -> _Answer:
         api_key = provider_api_key(spec, self._secrets_dir)
-        kwargs: dict[str, Any] = {
-            **request,
-            "model": spec.model,
-            "api_base": spec.api_base,
-            "api_key": api_key,
-            "max_tokens": min(max_tokens or spec.max_tokens, spec.max_tokens),
-            "timeout": spec.timeout_seconds,
-            # retries are ours (with accounting and fallbacks): none in LiteLLM or the SDK
-            "num_retries": 0,
-            "max_retries": 0,
-            # Any call with `tools` otherwise runs LiteLLM's MCP-gateway check, which imports the
-            # `mcp` package (a proxy extra, not installed): every tool call would fail with
-            # "No module named 'mcp'". We never pass MCP tools, so the check is skipped.
-            "_skip_mcp_handler": True,
-        }
-        if spec.temperature is not None:
-            kwargs["temperature"] = spec.temperature
         deadline = spec.timeout_seconds + DEADLINE_MARGIN_SECONDS
+        call = {**request, "max_tokens": min(max_tokens or spec.max_tokens, spec.max_tokens)}
+        if spec.temperature is not None:
+            call["temperature"] = spec.temperature
+        if self._direct[spec.name]:
+            assert api_key is not None  # a keyless apiBase gets NO_KEY
+
+            def send(stream: bool) -> Awaitable[Any]:
+                return direct.complete(spec, api_key, call, stream=stream)
+        else:
+            module = litellm_transport()
+
+            def send(stream: bool) -> Awaitable[Any]:
+                extra: dict[str, Any] = {}
+                if stream:
+                    extra = {"stream": True, "stream_options": {"include_usage": True}}
+                return module.acompletion(  # type: ignore[no-any-return]
+                    **call,
+                    **extra,
+                    model=spec.model,
+                    api_base=spec.api_base,
+                    api_key=api_key,
+                    timeout=spec.timeout_seconds,
+                    # retries are ours (with accounting and fallbacks): none in LiteLLM or the SDK
+                    num_retries=0,
+                    max_retries=0,
+                    # Any call with `tools` otherwise runs LiteLLM's MCP-gateway check, which
+                    # imports the `mcp` package's proxy extras: we never pass MCP tools to it.
+                    _skip_mcp_handler=True,
+                )
+
         if on_delta is None:
             async with asyncio.timeout(deadline):
-                response = await litellm.acompletion(**kwargs)
+                response = await send(False)
             return _parse_response(response)
-        return await _stream(kwargs, deadline, on_delta, progress)
+        return await _stream(send, deadline, on_delta, progress)
+
+
+def litellm_transport() -> ModuleType:
+    """``via_litellm``, imported (and LiteLLM configured) on first use."""
+    from agent_service.llm import via_litellm  # noqa: PLC0415 - lazy on purpose: ~190 MB
+
+    return via_litellm
 
 
 def _request(
@@ -335,7 +310,10 @@ def _request(
 
 
 async def _stream(
-    kwargs: dict[str, Any], idle_deadline: float, on_delta: DeltaCallback, progress: _Progress
+    send: Callable[[bool], Awaitable[Any]],
+    idle_deadline: float,
+    on_delta: DeltaCallback,
+    progress: _Progress,
 ) -> _Answer:
     """One streamed attempt. The deadline applies to the first chunk, then between chunks: a
     long answer may take longer than ``timeout_seconds`` in total, a stalled one may not."""
@@ -348,9 +326,7 @@ async def _stream(
     response_model: str | None = None
     finish_reason: str | None = None
     async with asyncio.timeout(idle_deadline) as deadline:
-        stream = await litellm.acompletion(
-            **kwargs, stream=True, stream_options={"include_usage": True}
-        )
+        stream = await send(True)
         try:
             async for chunk in stream:
                 deadline.reschedule(loop.time() + idle_deadline)
@@ -376,8 +352,10 @@ async def _stream(
                         progress.callback_failed = True
                         raise
         finally:
-            # releases the connection when we stop early (deadline, callback error)
-            await stream.aclose()
+            # releases the connection when we stop early (deadline, callback error); LiteLLM's
+            # stream has aclose, the SDK's close
+            close = getattr(stream, "aclose", None) or stream.close
+            await close()
     return _Answer(
         content="".join(parts) or None,
         tool_calls=[_tool_call(parts_) for _, parts_ in sorted(calls.items())],
@@ -535,12 +513,12 @@ def attempt_summary(attempts: Sequence[LLMAttempt]) -> str:
 
 
 async def close_llm_clients() -> None:
-    """Close the HTTP sessions LiteLLM holds for this process (its cached provider clients).
+    """Close the HTTP clients of this process's LLM calls: the direct transport's of the
+    current loop, and LiteLLM's process-wide cache if LiteLLM was used.
 
-    LiteLLM keeps its clients in a process-global cache (one per provider settings and event
-    loop) rather than per ``LiteLLMClient``, so this closes them for the whole process: the
-    runtime calls it once at shutdown, on the event loop that made the calls. The cache is
-    flushed too, or the closed clients would fail every later call; a later call builds new ones.
+    The runtime calls it once at shutdown, on the event loop that made the calls. A later call
+    builds new clients.
     """
-    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
-    litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
+    await direct.close_direct_clients()
+    if "agent_service.llm.via_litellm" in sys.modules:
+        await litellm_transport().close_litellm_clients()

@@ -1,4 +1,6 @@
-"""``LiteLLMEmbedder``: vectors of texts from one configured model, through ``litellm.aembedding``.
+"""``LiteLLMEmbedder``: vectors of texts from one configured model, through ``litellm.aembedding``
+or, for an OpenAI-compatible server (``openai/<name>`` with an ``apiBase``), the ``openai`` SDK
+directly (``direct``: the same rule and setting as chat models).
 
 Built once per process for each knowledge base's embedding model and used by ingestion (many
 chunks) and search (one question) through ``knowledge``'s ``Embedder`` port. Texts go out in
@@ -26,17 +28,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
+
 from agent_service.agentconfig.model import ModelSpec, RetryPolicy
 from agent_service.domain.embeddings import Embeddings
 from agent_service.domain.errors import AgentError
 from agent_service.domain.messages import LLMAttempt, TokenUsage
 from agent_service.domain.tokens import count_tokens
+from agent_service.llm import direct
 from agent_service.llm.client import (
     DEADLINE_MARGIN_SECONDS,
     ChainExhaustedError,
     RequestRejectedError,
+    Transport,
     attempt_summary,
     failed_attempt,
+    litellm_transport,
     provider_api_key,
     retry_pause,
 )
@@ -44,10 +51,6 @@ from agent_service.llm.cost import cost_usd
 from agent_service.llm.retry import classify, is_retryable
 from agent_service.llm.vectors import decode_vector, plan_batches
 from agent_service.settings import DEFAULT_SECRETS_DIR
-
-# After agent_service.llm.client: importing it prepares LiteLLM's environment and settings.
-import litellm  # isort: skip
-from opentelemetry import trace  # isort: skip
 
 _tracer = trace.get_tracer("agent_service.llm")
 
@@ -99,6 +102,7 @@ class LiteLLMEmbedder:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         secrets_dir: Path = DEFAULT_SECRETS_DIR,
+        transport: Transport = "auto",
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1 or concurrency < 1:
             raise ValueError("batch_size, max_batch_tokens and concurrency must be positive")
@@ -110,6 +114,7 @@ class LiteLLMEmbedder:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
         self._sleep = sleep
         self._secrets_dir = secrets_dir
+        self._direct = transport == "auto" and direct.is_direct(spec)
 
     @property
     def model(self) -> str:
@@ -187,23 +192,35 @@ class LiteLLMEmbedder:
         self, texts: list[str], attempts: list[LLMAttempt]
     ) -> tuple[list[list[float]], int]:
         spec = self._spec
+        api_key = provider_api_key(spec, self._secrets_dir)
         kwargs: dict[str, Any] = {
             "model": spec.model,
             "input": texts,
             "api_base": spec.api_base,
-            "api_key": provider_api_key(spec, self._secrets_dir),
+            "api_key": api_key,
             "timeout": spec.timeout_seconds,
             "num_retries": 0,
             "max_retries": 0,
         }
         if spec.provider in BASE64_PROVIDERS:
             kwargs["encoding_format"] = "base64"
+        if self._direct:
+            assert api_key is not None  # a keyless apiBase gets NO_KEY
+
+            def send() -> Awaitable[Any]:
+                return direct.embed(spec, api_key, texts)
+        else:
+            module = litellm_transport()
+
+            def send() -> Awaitable[Any]:
+                return module.aembedding(**kwargs)  # type: ignore[no-any-return]
+
         for attempt in range(1 + self._retry.max_retries):
             await retry_pause(attempt, self._retry, self._rng, self._sleep)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(spec.timeout_seconds + DEADLINE_MARGIN_SECONDS):
-                    response = await litellm.aembedding(**kwargs)
+                    response = await send()
                 vectors = _vectors(response, len(texts))
             except Exception as exc:
                 outcome = classify(exc)

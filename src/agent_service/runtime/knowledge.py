@@ -22,6 +22,7 @@ from agent_service.knowledge.documents import DocumentLimits
 from agent_service.knowledge.errors import KnowledgeStoreUnavailableError
 from agent_service.knowledge.store import ChunkRecord, DocumentVersion, StoredHit, VectorStore
 from agent_service.knowledge.tool import KnowledgeSearchTool
+from agent_service.llm.client import Transport
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.observability.knowledge import KnowledgeMetricsObserver
 from agent_service.observability.metrics import Metrics
@@ -108,12 +109,14 @@ class KnowledgeHub:
         *,
         secrets_dir: Path,
         store: VectorStore | None = None,
+        transport: Transport = "auto",
     ) -> None:
         options = chroma_options(settings)
         self.mode = "none" if options is None else options.mode
         self.store: VectorStore = store or (
             ChromaStore(options) if options is not None else MissingStore()
         )
+        self._transport: Transport = transport
         self._observer = KnowledgeMetricsObserver(metrics)
         self._limits = DocumentLimits(max_bytes=settings.max_document_bytes)
         self._secrets_dir = secrets_dir
@@ -131,7 +134,10 @@ class KnowledgeHub:
             model = spec.embedding_model
             if model not in embedders:
                 embedders[model] = LiteLLMEmbedder(
-                    config.model(model), config.retry, secrets_dir=self._secrets_dir
+                    config.model(model),
+                    config.retry,
+                    secrets_dir=self._secrets_dir,
+                    transport=self._transport,
                 )
             bases[spec.name] = KnowledgeBase(
                 spec, embedders[model], self.store, observer=self._observer, limits=self._limits

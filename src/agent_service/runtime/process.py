@@ -127,7 +127,12 @@ async def _open_runtime(
         reconnect_max_seconds=settings.mcp.reconnect_max_seconds,
     )
 
-    knowledge = KnowledgeHub(settings.knowledge, metrics, secrets_dir=settings.config.secrets_dir)
+    knowledge = KnowledgeHub(
+        settings.knowledge,
+        metrics,
+        secrets_dir=settings.config.secrets_dir,
+        transport=settings.llm.transport,
+    )
 
     def build(config_version: ConfigVersion) -> Snapshot:
         return build_snapshot(

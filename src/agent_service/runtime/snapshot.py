@@ -93,7 +93,9 @@ def build_snapshot(
             config.tools.http, allow_private_networks=allow_private, session=session
         )
         http = {tool.spec.name: tool for tool in built}
-    llm = LiteLLMClient.for_config(config, secrets_dir=settings.config.secrets_dir)
+    llm = LiteLLMClient.for_config(
+        config, secrets_dir=settings.config.secrets_dir, transport=settings.llm.transport
+    )
     profiles = config.profiles()
     bases = knowledge.bases(config)
     searches = search_tools(bases)
