@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 
-from agent_service.mcptools.connection import IDEMPOTENCY_META_KEY
+from agent_service.mcptools.base import IDEMPOTENCY_META_KEY
 from tests.conftest import RedisServer, SimFactory
 from tests.integration.durable import (
     ToolService,

@@ -16,7 +16,8 @@ from mcp import MCPError
 from prometheus_client import CollectorRegistry
 
 from agent_service.domain.errors import ToolError
-from agent_service.mcptools.connection import Backoff, describe_failure
+from agent_service.mcptools.base import Backoff
+from agent_service.mcptools.connection import describe_failure
 from agent_service.mcptools.egress import AddressNotAllowedError
 from agent_service.mcptools.tools import result_text, select_tools
 from agent_service.observability.metrics import Metrics

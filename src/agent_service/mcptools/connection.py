@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import httpx2
 import mcp_types
@@ -32,6 +30,13 @@ from agent_service.agentconfig.mcp import McpServerSpec
 from agent_service.agentconfig.spec import SecretRef
 from agent_service.domain.errors import ToolError
 from agent_service.domain.messages import ToolSpec
+from agent_service.mcptools.base import (
+    IDEMPOTENCY_META_KEY,
+    Backoff,
+    McpMetrics,
+    SecretResolver,
+    ServerStatus,
+)
 from agent_service.mcptools.egress import (
     AddressNotAllowedError,
     check_server_url,
@@ -40,12 +45,6 @@ from agent_service.mcptools.egress import (
 from agent_service.mcptools.tools import DiscoveredTool, result_text, select_tools
 
 log = logging.getLogger(__name__)
-
-SecretResolver = Callable[[SecretRef], str | None]
-"""Reads a secret reference (``config.resolve_secret`` bound to the secrets directory)."""
-
-IDEMPOTENCY_META_KEY = "io.agent-service/idempotency-key"
-"""The ``_meta`` key carrying a call's idempotency key, for servers that deduplicate."""
 
 MAX_LIST_PAGES = 50
 # A call's own deadline is the SDK's read timeout; this much more bounds the whole call in case
@@ -58,51 +57,6 @@ CONNECT_TIMEOUT_CAP_SECONDS = 10.0
 _CLIENT_INFO = mcp_types.Implementation(name="agent-service", version=__version__)
 NOT_CONNECTED = "not connected yet"
 """The error of a server whose first connection attempt has not ended."""
-
-
-class McpMetrics(Protocol):
-    """What a connection reports (``observability.metrics.Metrics`` implements it)."""
-
-    def mcp_server_up(self, server: str, up: bool) -> None: ...
-
-    def mcp_tools(self, server: str, count: int) -> None: ...
-
-    def mcp_server_removed(self, server: str) -> None: ...
-
-
-class NullMcpMetrics:
-    """Records nothing (tools built without a metrics registry)."""
-
-    def mcp_server_up(self, server: str, up: bool) -> None:
-        return None
-
-    def mcp_tools(self, server: str, count: int) -> None:
-        return None
-
-    def mcp_server_removed(self, server: str) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Waits between reconnection attempts: doubling from ``initial`` up to ``maximum``, each
-    drawn between half and all of it so that many processes do not retry in step."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling: float = min(self.maximum, self.initial * 2.0 ** min(attempt, 30))
-        return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311  # jitter, not crypto
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    """A server as a process sees it now (for logs, status conditions and tests)."""
-
-    up: bool
-    tools: int
-    error: str | None
 
 
 class _RefreshFailedError(Exception):

@@ -22,7 +22,7 @@ from mcp_types import ToolAnnotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agent_service.mcptools.connection import IDEMPOTENCY_META_KEY
+from agent_service.mcptools.base import IDEMPOTENCY_META_KEY
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent_service.agentconfig.mcp import McpServerSpec
-from agent_service.mcptools.connection import (
-    NOT_CONNECTED,
-    Backoff,
-    NullMcpMetrics,
-    SecretResolver,
-    ServerConnection,
-)
+from agent_service.mcptools.base import Backoff, NullMcpMetrics, SecretResolver
+from agent_service.mcptools.connection import NOT_CONNECTED, ServerConnection
 
 # The supervisor would refresh after this; the probe closes long before.
 _NO_REFRESH_SECONDS = 24 * 3600.0

@@ -5,7 +5,8 @@ with the ``mcpServers`` of each config it loads: servers whose spec did not chan
 connection and session, new ones are connected and their tools listed before ``apply``
 returns, and removed or changed ones are closed. Agents take their tools from ``tools`` or
 ``tools_for`` when they are built; ``on_change`` tells the runtime when a refresh changed the
-tools, so it can build the agents again.
+tools, so it can build the agents again. A process whose configs name no MCP server never
+imports the ``mcp`` SDK (``base``).
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from agent_service.agent.ports import Tool
 from agent_service.agentconfig.mcp import McpServerSpec
-from agent_service.mcptools.connection import (
+from agent_service.mcptools.base import (
     Backoff,
     McpMetrics,
-    McpTool,
     NullMcpMetrics,
     SecretResolver,
-    ServerConnection,
     ServerStatus,
 )
+
+if TYPE_CHECKING:
+    from agent_service.mcptools.connection import McpTool, ServerConnection
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,9 @@ class McpToolset:
             await asyncio.gather(*(conn.close() for conn in connections))
 
     def _connection(self, spec: McpServerSpec) -> ServerConnection:
+        # The SDK is imported with the first server a config names, not before.
+        from agent_service.mcptools.connection import ServerConnection  # noqa: PLC0415
+
         return ServerConnection(
             spec,
             resolve_secret=self._resolve_secret,
