@@ -555,8 +555,8 @@ class LlmSettings(BaseModel):
         default="auto",
         description="auto: OpenAI-compatible servers (`openai/<name>` models with an `apiBase`) "
         "are called through the openai SDK directly, every other model through LiteLLM (a "
-        "process that needs no LiteLLM never imports it: ~190 MB and ~4 ms of CPU per call "
-        "less); litellm: every model through LiteLLM.",
+        "process that needs no LiteLLM never imports it: ~150 MB less, and 0.62x the worker "
+        "CPU per call, docs/performance.md); litellm: every model through LiteLLM.",
     )
 
 
