@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,10 +19,49 @@ from typing import Any
 PYTHON = sys.executable
 
 
+_HANDED_OUT: set[int] = set()
+_PICK_FLOOR = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to ``bind(port 0)`` and outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, never returned before by this process.
+
+    Picked at random *below* the kernel's ephemeral range: a port taken from the kernel
+    (``bind(0)``) and released can be handed out again at once, to the next ``free_port`` or
+    to any process binding port 0 (a metrics server did, and an API then found its own port
+    taken: ``address already in use``). Below the range, only another ``free_port`` caller can
+    pick it, and those pick at random among ~20k ports.
+    """
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    if low - _PICK_FLOOR >= 2_000:
+        for _ in range(500):
+            port = rng.randrange(_PICK_FLOOR, low)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+    while True:  # an ephemeral range reaching down to the floor: the kernel's pick, unrepeated
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
