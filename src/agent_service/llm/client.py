@@ -246,43 +246,37 @@ class LiteLLMClient:
         on_delta: DeltaCallback | None,
         progress: _Progress,
     ) -> _Answer:
-        api_key = provider_api_key(spec, self._secrets_dir)
         deadline = spec.timeout_seconds + DEADLINE_MARGIN_SECONDS
         call = {**request, "max_tokens": min(max_tokens or spec.max_tokens, spec.max_tokens)}
         if spec.temperature is not None:
             call["temperature"] = spec.temperature
-        if self._direct[spec.name]:
-            assert api_key is not None  # a keyless apiBase gets NO_KEY
-
-            def send(stream: bool) -> Awaitable[Any]:
-                return direct.complete(spec, api_key, call, stream=stream)
-        else:
-            module = litellm_transport()
-
-            def send(stream: bool) -> Awaitable[Any]:
-                extra: dict[str, Any] = {}
-                if stream:
-                    extra = {"stream": True, "stream_options": {"include_usage": True}}
-                return module.acompletion(  # type: ignore[no-any-return]
-                    **call,
-                    **extra,
-                    model=spec.model,
-                    api_base=spec.api_base,
-                    api_key=api_key,
-                    timeout=spec.timeout_seconds,
-                    # retries are ours (with accounting and fallbacks): none in LiteLLM or the SDK
-                    num_retries=0,
-                    max_retries=0,
-                    # Any call with `tools` otherwise runs LiteLLM's MCP-gateway check, which
-                    # imports the `mcp` package's proxy extras: we never pass MCP tools to it.
-                    _skip_mcp_handler=True,
-                )
-
         if on_delta is None:
             async with asyncio.timeout(deadline):
-                response = await send(False)
+                response = await self._send(spec, call)
             return _parse_response(response)
-        return await _stream(send, deadline, on_delta, progress)
+        call |= {"stream": True, "stream_options": {"include_usage": True}}
+        return await _stream(self._send(spec, call), deadline, on_delta, progress)
+
+    async def _send(self, spec: ModelSpec, call: dict[str, Any]) -> Any:
+        """``call`` on ``spec``'s transport: a response, or a stream of chunks when ``call``
+        asks for one (the same shapes on both)."""
+        api_key = provider_api_key(spec, self._secrets_dir)
+        if self._direct[spec.name]:
+            assert api_key is not None  # a keyless apiBase gets NO_KEY
+            return await direct.complete(spec, api_key, call)
+        return await litellm_transport().acompletion(
+            **call,
+            model=spec.model,
+            api_base=spec.api_base,
+            api_key=api_key,
+            timeout=spec.timeout_seconds,
+            # retries are ours (with accounting and fallbacks): none in LiteLLM or the SDK
+            num_retries=0,
+            max_retries=0,
+            # Any call with `tools` otherwise runs LiteLLM's MCP-gateway check, which imports
+            # the `mcp` package's proxy extras: we never pass MCP tools to it.
+            _skip_mcp_handler=True,
+        )
 
 
 def litellm_transport() -> ModuleType:
@@ -310,7 +304,7 @@ def _request(
 
 
 async def _stream(
-    send: Callable[[bool], Awaitable[Any]],
+    opened: Awaitable[Any],
     idle_deadline: float,
     on_delta: DeltaCallback,
     progress: _Progress,
@@ -326,7 +320,7 @@ async def _stream(
     response_model: str | None = None
     finish_reason: str | None = None
     async with asyncio.timeout(idle_deadline) as deadline:
-        stream = await send(True)
+        stream = await opened
         try:
             async for chunk in stream:
                 deadline.reschedule(loop.time() + idle_deadline)

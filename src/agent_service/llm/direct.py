@@ -78,18 +78,13 @@ def client_for(api_base: str, api_key: str) -> openai.AsyncOpenAI:
     return client
 
 
-async def complete(
-    spec: ModelSpec, api_key: str, request: dict[str, Any], *, stream: bool = False
-) -> Any:
-    """One chat completion (``request``: messages, tools, max_tokens, ...) of ``spec``: the
-    SDK's ``ChatCompletion``, or its ``AsyncStream`` of chunks (with usage) when ``stream``."""
+async def complete(spec: ModelSpec, api_key: str, request: dict[str, Any]) -> Any:
+    """One chat completion (``request``: messages, tools, max_tokens, ``stream``, ...) of
+    ``spec``: the SDK's ``ChatCompletion``, or its ``AsyncStream`` of chunks."""
     assert spec.api_base is not None
     client = client_for(spec.api_base, api_key)
-    extra: dict[str, Any] = {}
-    if stream:
-        extra = {"stream": True, "stream_options": {"include_usage": True}}
     return await client.chat.completions.create(
-        model=provider_model(spec), timeout=spec.timeout_seconds, **request, **extra
+        model=provider_model(spec), timeout=spec.timeout_seconds, **request
     )
 
 

@@ -188,39 +188,35 @@ class LiteLLMEmbedder:
             attempts=attempts,
         )
 
+    async def _send(self, texts: list[str]) -> Any:
+        """One embeddings request on the model's transport (the same response shape on both)."""
+        spec = self._spec
+        api_key = provider_api_key(spec, self._secrets_dir)
+        if self._direct:
+            assert api_key is not None  # a keyless apiBase gets NO_KEY
+            return await direct.embed(spec, api_key, texts)
+        extra = {"encoding_format": "base64"} if spec.provider in BASE64_PROVIDERS else {}
+        return await litellm_transport().aembedding(
+            model=spec.model,
+            input=texts,
+            api_base=spec.api_base,
+            api_key=api_key,
+            timeout=spec.timeout_seconds,
+            num_retries=0,
+            max_retries=0,
+            **extra,
+        )
+
     async def _embed_batch(
         self, texts: list[str], attempts: list[LLMAttempt]
     ) -> tuple[list[list[float]], int]:
         spec = self._spec
-        api_key = provider_api_key(spec, self._secrets_dir)
-        kwargs: dict[str, Any] = {
-            "model": spec.model,
-            "input": texts,
-            "api_base": spec.api_base,
-            "api_key": api_key,
-            "timeout": spec.timeout_seconds,
-            "num_retries": 0,
-            "max_retries": 0,
-        }
-        if spec.provider in BASE64_PROVIDERS:
-            kwargs["encoding_format"] = "base64"
-        if self._direct:
-            assert api_key is not None  # a keyless apiBase gets NO_KEY
-
-            def send() -> Awaitable[Any]:
-                return direct.embed(spec, api_key, texts)
-        else:
-            module = litellm_transport()
-
-            def send() -> Awaitable[Any]:
-                return module.aembedding(**kwargs)  # type: ignore[no-any-return]
-
         for attempt in range(1 + self._retry.max_retries):
             await retry_pause(attempt, self._retry, self._rng, self._sleep)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(spec.timeout_seconds + DEADLINE_MARGIN_SECONDS):
-                    response = await send()
+                    response = await self._send(texts)
                 vectors = _vectors(response, len(texts))
             except Exception as exc:
                 outcome = classify(exc)

@@ -23,10 +23,10 @@ from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: E402
     close_litellm_async_clients,
 )
 
+from agent_service.llm.direct import POOL_LIMIT  # noqa: E402  # both transports: one pool size
+
 log = logging.getLogger(__name__)
 
-POOL_LIMIT = 4096
-"""aiohttp connections per LiteLLM session, all hosts (LiteLLM's default: 1,000)."""
 POOL_LIMIT_PER_HOST = 2048
 """aiohttp connections per host (LiteLLM's default: 500; older releases 50). Above the worker's
 largest concurrency (2,000 runs, one LLM call each at a time), so calls never queue for a
