@@ -21,6 +21,11 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+
+# Imported at collection, not inside the fixture: its lazy import there parsed (and
+# assertion-rewrote) schemathesis' modules deep in a fixture's stack, where CPython 3.11.7's
+# ast.parse failed once with "AST constructor recursion depth mismatch".
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 
 from tests.integration.conftest import OpenAIStack
