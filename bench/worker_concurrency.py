@@ -404,7 +404,9 @@ async def append_cost(
     """The journal's own work, without a worker around it: ``runs`` three-step runs' entries (an
     LLM step with a tool call, the tool result, the answer) appended through the real
     ``JournalStore`` by ``concurrency`` runs at once, as the worker's loop does. CPU ms per
-    entry in this process (serialising, the script call) and in redis-server."""
+    entry in this process (serialising, the script call) and in redis-server; since issue 17
+    an entry's write also publishes its step event and reads the cancel flag, which a run
+    without the journal pays for separately."""
     import resource
 
     from agent_service.agent.journal import llm_entry, tool_entry
@@ -415,13 +417,14 @@ async def append_cost(
     from agent_service.store.client import create_redis
     from agent_service.store.journal import JournalStore
     from agent_service.store.keys import Keys
+    from agent_service.store.limits import CancelFlag
     from agent_service.store.tasks import TaskStore
 
     settings = Settings.model_validate({"redis": {"url": redis_url}})
     client = create_redis(settings.redis)
     keys = Keys(f"journal-{uuid.uuid4().hex[:6]}:")
     tasks = TaskStore(client, keys, 3600, 100)
-    journals = JournalStore(client, keys, 3600)
+    journals = JournalStore(client, keys, 3600, 100)
     usage = TokenUsage(input_tokens=120, output_tokens=20, cost_usd=0.0001)
     asks = LLMCompletion(
         content=None,
@@ -460,7 +463,8 @@ async def append_cost(
         attempt = await started(record)
         if not journaled:
             return
-        journal = await journals.open(record.task_id, attempt, 0)
+        cancel = CancelFlag(client, keys.cancel(record.task_id))
+        journal = await journals.open(record.task_id, attempt, 0, cancel)
         await journal.append(llm_entry(step(0, "llm"), asks, None))
         await journal.append(tool_entry(step(1, "tool"), "call_1", "42", True))
         await journal.append(llm_entry(step(2, "llm"), answers, None))

@@ -1,8 +1,10 @@
-"""Integration fixtures: a real API process and a real worker process on the session's Redis."""
+"""Integration fixtures: a real API process and a real worker process on the session's Redis,
+and for the store tests an asyncio client of that Redis with keys of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,11 +12,29 @@ import httpx
 import pytest
 
 from agent_service.api.auth import generate_key
+from agent_service.settings import RedisSettings
+from agent_service.store.client import Redis, create_redis
+from agent_service.store.keys import Keys
 from tests.conftest import RedisServer, Sim, SimFactory
 from tests.integration.stack import StackEnv, secured_env, write_config
 from tests.procs import Proc
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """The service's own asyncio Redis client on the session's redis-server."""
+    client = create_redis(RedisSettings(url=redis_server.url))
+    yield client
+    await client.aclose()
+    await client.connection_pool.disconnect()  # a pool passed in is not closed by aclose
+
+
+@pytest.fixture
+def keys() -> Keys:
+    """Keys under a prefix of their own: a test sees only what it wrote."""
+    return Keys(f"t-{uuid.uuid4().hex[:8]}:")
 
 
 @pytest.fixture(scope="module")

@@ -9,33 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from agent_service.domain.runs import RunRequest
 from agent_service.domain.tasks import TaskRecord, TaskStatus, WebhookDelivery, WebhookState
-from agent_service.settings import RedisSettings
-from agent_service.store.client import Redis, create_redis
+from agent_service.store.client import Redis
 from agent_service.store.keys import Keys
 from agent_service.store.tasks import TaskStore
 from agent_service.store.webhooks import WebhookOutbox
-from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = create_redis(RedisSettings(url=redis_server.url))
-    yield client
-    await client.aclose()
-    await client.connection_pool.disconnect()  # a pool passed in is not closed by aclose
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(f"outbox-{uuid.uuid4().hex[:8]}:")
 
 
 async def _finished_task(store: TaskStore, url: str = "https://example.com/hook") -> str:
@@ -60,9 +44,11 @@ async def _webhook(store: TaskStore, task_id: str) -> WebhookState:
     return record.webhook
 
 
-async def test_a_claim_leases_the_delivery_until_it_runs_out(redis: Redis, keys: Keys) -> None:
-    store = TaskStore(redis, keys, 600, 100)
-    outbox = WebhookOutbox(redis, keys)
+async def test_a_claim_leases_the_delivery_until_it_runs_out(
+    redis_client: Redis, keys: Keys
+) -> None:
+    store = TaskStore(redis_client, keys, 600, 100)
+    outbox = WebhookOutbox(redis_client, keys)
     task_id = await _finished_task(store)
     [claim] = await outbox.claim(lease_seconds=0.4, limit=10)
     assert claim.task_id == task_id
@@ -78,19 +64,21 @@ async def test_a_claim_leases_the_delivery_until_it_runs_out(redis: Redis, keys:
     assert not await outbox.retry(claim, late, 0)
     assert not await outbox.drop(claim)
     assert (await _webhook(store, task_id)).status == "pending"
-    assert await redis.zscore(keys.webhook_outbox, task_id) is not None
+    assert await redis_client.zscore(keys.webhook_outbox, task_id) is not None
     assert await outbox.dead_letters() == []
     # The current holder's transitions go through.
     assert await outbox.begin(again, WebhookState(url="x", status="delivering"))
     assert (await _webhook(store, task_id)).status == "delivering"
     assert await outbox.delivered(again, WebhookState(url="x", status="delivered"))
-    assert await redis.zscore(keys.webhook_outbox, task_id) is None
+    assert await redis_client.zscore(keys.webhook_outbox, task_id) is None
     assert (await _webhook(store, task_id)).status == "delivered"
 
 
-async def test_retry_makes_the_delivery_due_again_after_its_delay(redis: Redis, keys: Keys) -> None:
-    store = TaskStore(redis, keys, 600, 100)
-    outbox = WebhookOutbox(redis, keys)
+async def test_retry_makes_the_delivery_due_again_after_its_delay(
+    redis_client: Redis, keys: Keys
+) -> None:
+    store = TaskStore(redis_client, keys, 600, 100)
+    outbox = WebhookOutbox(redis_client, keys)
     task_id = await _finished_task(store)
     [claim] = await outbox.claim(lease_seconds=30, limit=10)
     attempt = WebhookDelivery(attempt=1, at=time.time(), status_code=500, duration_ms=3.0)
@@ -104,24 +92,26 @@ async def test_retry_makes_the_delivery_due_again_after_its_delay(redis: Redis, 
     assert not await outbox.retry(claim, state, 0)  # the first lease ended with its retry
 
 
-async def test_dead_letters_and_drops_leave_the_outbox(redis: Redis, keys: Keys) -> None:
-    store = TaskStore(redis, keys, 600, 100)
-    outbox = WebhookOutbox(redis, keys)
+async def test_dead_letters_and_drops_leave_the_outbox(redis_client: Redis, keys: Keys) -> None:
+    store = TaskStore(redis_client, keys, 600, 100)
+    outbox = WebhookOutbox(redis_client, keys)
     doomed, expired = await _finished_task(store), await _finished_task(store)
     claims = {c.task_id: c for c in await outbox.claim(lease_seconds=30, limit=10)}
     assert set(claims) == {doomed, expired}
     assert await outbox.dead(claims[doomed], WebhookState(url="x", status="dead"))
     assert (await _webhook(store, doomed)).status == "dead"
     assert await outbox.dead_letters() == [doomed]
-    await redis.delete(keys.task(expired))
+    await redis_client.delete(keys.task(expired))
     assert await outbox.drop(claims[expired])
-    assert await redis.exists(keys.task(expired)) == 0  # settling never recreates a record
-    assert await redis.zcard(keys.webhook_outbox) == 0
+    assert await redis_client.exists(keys.task(expired)) == 0  # settling never recreates a record
+    assert await redis_client.zcard(keys.webhook_outbox) == 0
 
 
-async def test_claims_are_bounded_oldest_first_and_never_shared(redis: Redis, keys: Keys) -> None:
-    store = TaskStore(redis, keys, 600, 100)
-    outbox = WebhookOutbox(redis, keys)
+async def test_claims_are_bounded_oldest_first_and_never_shared(
+    redis_client: Redis, keys: Keys
+) -> None:
+    store = TaskStore(redis_client, keys, 600, 100)
+    outbox = WebhookOutbox(redis_client, keys)
     ids = [await _finished_task(store) for _ in range(6)]
     first = await outbox.claim(lease_seconds=30, limit=4)
     assert [c.task_id for c in first] == ids[:4]

@@ -50,7 +50,7 @@ class DurableStores:
 
     @classmethod
     def open(cls, redis: Redis, keys: Keys, tasks: TaskStore) -> DurableStores:
-        journals = JournalStore(redis, keys, tasks.ttl_seconds)
+        journals = JournalStore(redis, keys, tasks.ttl_seconds, tasks.events_max)
         return cls(
             journals=journals,
             approvals=ApprovalStore(redis, keys, tasks, journals),

@@ -5,7 +5,10 @@ start_attempt`` reports how many steps it already holds) and hands it to the age
 ``StepJournal`` port. Each step is appended by one script, one round trip, that also fences the
 attempt: only the attempt the task record counts last may write, so a stale delivery that still
 runs (its worker was presumed dead) stops at its next step instead of writing over the run. The
-journal and the decisions share the task record's TTL.
+same script publishes the step's ``step`` event on the task's stream (the worker's event sink
+leaves step events to it) and reads the task's cancel flag for the guard's next check: a step
+costs one round trip, not three (issue 17). The journal and the decisions share the task
+record's TTL.
 """
 
 from __future__ import annotations
@@ -20,15 +23,21 @@ from agent_service.domain.approvals import ApprovalDecision
 from agent_service.domain.journal import JournalConflictError, JournalEntry
 from agent_service.store.client import Redis, guarded
 from agent_service.store.keys import Keys
+from agent_service.store.limits import CancelFlag
 
-# KEYS: journal, task record. ARGV: index of the new entry, entry JSON, ttl, attempt.
-# Returns 1 (appended), -1 (the journal is not at that index) or -2 (another attempt owns it).
+# KEYS: journal, task record, events, cancel flag.
+# ARGV: index of the new entry, entry JSON, ttl, attempt, step event JSON, events maxlen.
+# Returns {1 (appended), -1 (the journal is not at that index) or -2 (another attempt owns it),
+# whether the cancel flag is set}.
 _APPEND = """
-if redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[4] then return -2 end
-if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
+local cancelled = redis.call('EXISTS', KEYS[4])
+if redis.call('HGET', KEYS[2], 'attempts') ~= ARGV[4] then return {-2, cancelled} end
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return {-1, cancelled} end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'type', 'step', 'data', ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {1, cancelled}
 """
 
 
@@ -40,14 +49,17 @@ class RedisStepJournal:
         store: JournalStore,
         task_id: str,
         attempt: int,
+        *,
         entries: list[JournalEntry],
         decisions: Mapping[int, ApprovalDecision],
+        cancel: CancelFlag,
     ) -> None:
         self._store = store
         self.task_id = task_id
         self.attempt = attempt
         self._entries = entries
         self._decisions = decisions
+        self._cancel = cancel
 
     @property
     def entries(self) -> Sequence[JournalEntry]:
@@ -61,23 +73,30 @@ class RedisStepJournal:
         return f"{self.task_id}:{step}"
 
     async def append(self, entry: JournalEntry) -> None:
-        await self._store.append(self.task_id, self.attempt, len(self._entries), entry)
+        """Record ``entry`` and publish its step's event; the cancel flag read with it is left
+        for the guard's next check."""
+        cancelled = await self._store.append(self.task_id, self.attempt, len(self._entries), entry)
+        self._cancel.seen(cancelled)
         self._entries.append(entry)
 
 
 class JournalStore:
     """Journals and decisions under ``keys``; they expire with the task (``ttl_seconds``)."""
 
-    def __init__(self, client: Redis, keys: Keys, ttl_seconds: int) -> None:
+    def __init__(self, client: Redis, keys: Keys, ttl_seconds: int, events_max: int) -> None:
         self._redis = client
         self._keys = keys
         self._ttl = ttl_seconds
+        self._events_max = events_max
         self._append = client.register_script(_APPEND)
 
     @guarded
-    async def open(self, task_id: str, attempt: int, recorded_steps: int) -> RedisStepJournal:
+    async def open(
+        self, task_id: str, attempt: int, recorded_steps: int, cancel: CancelFlag
+    ) -> RedisStepJournal:
         """Attempt ``attempt``'s journal; ``recorded_steps`` (counted when the attempt began)
-        says whether there is anything to read: a run starting afresh costs no round trip."""
+        says whether there is anything to read: a run starting afresh costs no round trip.
+        ``cancel`` is the task's cancel flag, read by each append."""
         entries: list[JournalEntry] = []
         decisions: dict[int, ApprovalDecision] = {}
         if recorded_steps > 0:
@@ -90,19 +109,36 @@ class JournalStore:
                 int(step): ApprovalDecision.model_validate_json(value)
                 for step, value in cast(dict[bytes, bytes], raw_decisions).items()
             }
-        return RedisStepJournal(self, task_id, attempt, entries, decisions)
+        return RedisStepJournal(
+            self, task_id, attempt, entries=entries, decisions=decisions, cancel=cancel
+        )
 
     @guarded
-    async def append(self, task_id: str, attempt: int, index: int, entry: JournalEntry) -> None:
-        """Record ``entry`` at ``index``; ``JournalConflictError`` if another attempt took the
-        run over or the journal moved on without this attempt."""
-        done = await self._append(
-            keys=[self._keys.journal(task_id), self._keys.task(task_id)],
-            args=[index, entry.model_dump_json(), self._ttl, attempt],
+    async def append(self, task_id: str, attempt: int, index: int, entry: JournalEntry) -> bool:
+        """Record ``entry`` at ``index`` and publish its step's ``step`` event; whether the
+        task's cancel flag is set. ``JournalConflictError`` if another attempt took the run over
+        or the journal moved on without this attempt (nothing is written then)."""
+        keys = self._keys
+        done, cancelled = await self._append(
+            keys=[
+                keys.journal(task_id),
+                keys.task(task_id),
+                keys.events(task_id),
+                keys.cancel(task_id),
+            ],
+            args=[
+                index,
+                entry.model_dump_json(),
+                self._ttl,
+                attempt,
+                entry.step.model_dump_json(),
+                self._events_max,
+            ],
         )
         if int(done) != 1:
             owner = "a newer attempt owns the run" if int(done) == -2 else "the journal moved on"
             raise JournalConflictError(f"step {index} of task {task_id} not recorded: {owner}")
+        return bool(cancelled)
 
     def add_entries(self, pipe: Pipeline, task_id: str, entries: Sequence[JournalEntry]) -> None:
         """Queue the commands writing ``entries`` as a new journal on ``pipe`` (a sync run

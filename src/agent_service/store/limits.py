@@ -3,8 +3,8 @@
 Per API key: requests per minute and LLM tokens per minute, in fixed one-minute windows. Per
 tenant: LLM tokens and USD per UTC day. ``Limiter.admit`` checks them all in one Lua script
 before a run starts (and counts the request); ``charge`` adds a finished LLM call's tokens and
-cost; ``RedisRunGuard`` re-checks the daily budgets and the task's cancel flag between steps,
-so a run that crosses its budget stops cleanly with ``budget_exceeded``.
+cost; ``RedisRunGuard`` re-checks the daily budgets and the task's cancel flag (``CancelFlag``)
+between steps, so a run that crosses its budget stops cleanly with ``budget_exceeded``.
 
 Windows are fixed (minute boundaries), so a client may burst up to twice its per-minute rate
 across a boundary: simple, atomic and one round trip. Counters exist only for limits that are
@@ -192,22 +192,46 @@ BUDGET_MESSAGES = {
 }
 
 
+class CancelFlag:
+    """A task's cancel flag (``Keys.cancel``, set by ``TaskStore.cancel`` while it runs), read
+    by its run's guard before each step.
+
+    A write that already reads the flag in its own round trip (the step journal's append, the
+    start of the attempt) leaves the value here with ``seen``; the guard's next check uses it
+    instead of asking Redis again. It is used once: the check after it asks Redis.
+    """
+
+    def __init__(self, client: Redis, key: str) -> None:
+        self._redis = client
+        self.key = key
+        self._seen: bool | None = None
+
+    def seen(self, raised: bool) -> None:
+        """What a write just read of the flag."""
+        self._seen = raised
+
+    @guarded
+    async def raised(self) -> bool:
+        seen, self._seen = self._seen, None
+        if seen is not None:
+            return seen
+        return bool(await self._redis.exists(self.key))
+
+
 class RedisRunGuard:
     """``agent.ports.RunGuard``: budgets (and, for a task, its cancel flag) between steps."""
 
     def __init__(
         self,
         limiter: Limiter,
-        client: Redis,
         caller: Caller,
         limits: RateLimits,
-        cancel_key: str | None = None,
+        cancel: CancelFlag | None = None,
     ) -> None:
         self._limiter = limiter
-        self._redis = client
         self._caller = caller
         self._limits = limits
-        self._cancel_key = cancel_key
+        self._cancel = cancel
 
     @property
     def needed(self) -> bool:
@@ -215,19 +239,14 @@ class RedisRunGuard:
         LLM calls (the request rate is counted once, by ``Limiter.admit``)."""
         limits = self._limits
         per_call = (limits.tokens_per_minute, limits.daily_tokens, limits.daily_cost_usd)
-        return self._cancel_key is not None or any(value is not None for value in per_call)
+        return self._cancel is not None or any(value is not None for value in per_call)
 
     async def check(self) -> None:
-        if self._cancel_key is not None and await self._cancelled():
+        if self._cancel is not None and await self._cancel.raised():
             raise AgentError(ErrorType.CANCELLED, "the task was cancelled")
         reason = await self._limiter.over_budget(self._caller, self._limits)
         if reason is not None:
             raise AgentError(ErrorType.BUDGET_EXCEEDED, BUDGET_MESSAGES[reason])
-
-    @guarded
-    async def _cancelled(self) -> bool:
-        assert self._cancel_key is not None
-        return bool(await self._redis.exists(self._cancel_key))
 
     async def charge(self, usage: TokenUsage) -> None:
         await self._limiter.charge(self._caller, self._limits, usage)
@@ -242,11 +261,14 @@ class RunGuards:
         self._redis = client
         self._keys = keys
 
+    def cancel_flag(self, task_id: str) -> CancelFlag:
+        """Task ``task_id``'s cancel flag, for its guard and the writes that read it too."""
+        return CancelFlag(self._redis, self._keys.cancel(task_id))
+
     def for_run(
-        self, caller: Caller, limits: RateLimits, task_id: str | None = None
+        self, caller: Caller, limits: RateLimits, cancel: CancelFlag | None = None
     ) -> RedisRunGuard | None:
-        """The guard of a run of ``caller`` under ``limits`` (its tenant's), or None when there
-        is nothing to check between steps."""
-        cancel_key = self._keys.cancel(task_id) if task_id is not None else None
-        guard = RedisRunGuard(self._limiter, self._redis, caller, limits, cancel_key)
+        """The guard of a run of ``caller`` under ``limits`` (its tenant's), watching ``cancel``
+        (a task's), or None when there is nothing to check between steps."""
+        guard = RedisRunGuard(self._limiter, caller, limits, cancel)
         return guard if guard.needed else None

@@ -194,10 +194,13 @@ async def _agent_after_reload(deps: Execution, record: TaskRecord) -> Agent | No
 async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus | None:
     """Run the agent from where the task's journal stands, and record how it ended."""
     store, metrics, task_id = deps.tasks, deps.metrics, record.task_id
-    sink = progress_sink(store, task_id)
     snapshot = deps.configs.current
     caller = Caller(record.tenant, record.key_id or ANONYMOUS_KEY)
-    guard = deps.guards.for_run(caller, snapshot.config.limits_for(caller.tenant), task_id)
+    # The attempt's start read the record: a cancel requested before it sets both the flag and
+    # ``cancel_requested_at`` (one script), so the first check needs no round trip of its own.
+    cancel = deps.guards.cancel_flag(task_id)
+    cancel.seen(record.cancel_requested_at is not None)
+    guard = deps.guards.for_run(caller, snapshot.config.limits_for(caller.tenant), cancel)
     started = time.monotonic()
     in_progress = metrics.worker_in_progress.labels(record.queue)
     in_progress.inc()
@@ -206,8 +209,10 @@ async def _run(deps: Execution, record: TaskRecord, agent: Agent) -> TaskStatus 
         journal = None
         if deps.journal:
             journals = deps.durable.journals
-            opened = await journals.open(task_id, record.attempts, resumed_at(record))
+            opened = await journals.open(task_id, record.attempts, resumed_at(record), cancel)
             journal = PatientJournal(opened)
+        # With a journal, each step's event is published by its journal entry's write.
+        sink = progress_sink(store, task_id, steps=journal is None)
         result = await agent.run(
             record.request, mode="async", sink=sink, guard=guard, journal=journal
         )

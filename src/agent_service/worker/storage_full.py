@@ -43,12 +43,15 @@ FIRST_RETRY_SECONDS = 0.2
 LONGEST_RETRY_SECONDS = 5.0
 
 
-def progress_sink(store: TaskStore, task_id: str) -> EventSink:
-    """The run's event sink: appends to the task's stream, drops events Redis refuses."""
+def progress_sink(store: TaskStore, task_id: str, steps: bool = True) -> EventSink:
+    """The run's event sink: appends to the task's stream, drops events Redis refuses.
+    ``steps`` False leaves ``step`` events out (the run's journal publishes them)."""
     dropped = 0
 
     async def sink(event: RunEvent) -> None:
         nonlocal dropped
+        if event.type == "step" and not steps:
+            return
         try:
             await store.append_event(task_id, event)
         except StorageFullError:
