@@ -31,7 +31,7 @@ from agent_service.store.client import Redis, guarded
 from agent_service.store.memory import AdmissionByMemory
 from agent_service.store.replication import ReplicaAck
 from agent_service.store.session_slots import SessionSlots, session_key
-from agent_service.store.tasks import DELIVERY_TAG_FIELD, TaskStore
+from agent_service.store.tasks import TaskStore
 
 _tracer = trace.get_tracer(__name__)
 
@@ -167,10 +167,10 @@ class TaskQueue:
             )
             if record.idempotency_key is None and not in_session:
                 async with self._redis.pipeline(transaction=True) as pipe:
-                    self._store.add_create(pipe, record)
+                    self._store.add_create(pipe, record, delivery_tag=tag)
                     if also is not None:
                         also(pipe)
-                    self._add_message(pipe, record, message, tag)
+                    self._add_message(pipe, record, message)
                     await pipe.execute()
                 submitted = Submitted(record.task_id, created=True)
             else:
@@ -186,20 +186,18 @@ class TaskQueue:
                 await self._replicas.wait()  # "accepted" survives a failover (store.replication)
             return submitted
 
-    def _add_message(self, pipe: Pipeline, record: TaskRecord, message: bytes, tag: str) -> None:
-        """Queue the message, and what the lost-message sweeper needs (``_name_message``)."""
-        self._name_message(pipe, record, tag, queued=True)
+    def _add_message(self, pipe: Pipeline, record: TaskRecord, message: bytes) -> None:
+        """Queue the message, and index the task for the lost-message sweeper."""
+        self._index_queued(pipe, record)
         pipe.lpush(record.queue, message)
 
-    def _name_message(self, pipe: Pipeline, record: TaskRecord, tag: str, *, queued: bool) -> None:
-        """What the lost-message sweeper (``queue.lost``) needs: the record names its message's
-        delivery tag (a replacement message changes it, so a stale copy is recognised), and a
-        task whose message is on the queue joins the index of maybe-queued tasks (one waiting
-        for its session's slot does not: its message is kept aside, not lost)."""
-        keys = self._store.keys
-        pipe.hset(keys.task(record.task_id), DELIVERY_TAG_FIELD, tag)
-        if queued:
-            pipe.zadd(keys.queued_tasks, {record.task_id: record.created_at})
+    def _index_queued(self, pipe: Pipeline, record: TaskRecord) -> None:
+        """What the lost-message sweeper (``queue.lost``) needs besides the delivery tag the
+        record names (created with it: a replacement message changes it, so a stale copy is
+        recognised): a task whose message is on the queue joins the index of maybe-queued
+        tasks (one waiting for its session's slot does not: its message is kept aside, not
+        lost)."""
+        pipe.zadd(self._store.keys.queued_tasks, {record.task_id: record.created_at})
 
     async def _submit_watched(  # noqa: PLR0917
         self,
@@ -234,11 +232,11 @@ class TaskQueue:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     if claim is not None:
                         pipe.set(claim, f"{record.task_id} {body_hash}", ex=self._store.ttl_seconds)
-                    self._store.add_create(pipe, record)
+                    self._store.add_create(pipe, record, delivery_tag=tag)
                     if also is not None:
                         also(pipe)
                     if decided is None:
-                        self._add_message(pipe, record, message, tag)
+                        self._add_message(pipe, record, message)
                     else:
                         assert self._slots is not None
                         await sessions.apply(
@@ -249,7 +247,8 @@ class TaskQueue:
                             record=record,
                             message=message,
                         )
-                        self._name_message(pipe, record, tag, queued=decided.start)
+                        if decided.start:
+                            self._index_queued(pipe, record)
                     await pipe.execute()
                     return _submitted(record, decided)
                 except WatchError:

@@ -209,11 +209,21 @@ class TaskStore:
     def events_max(self) -> int:
         return self._events_max
 
-    def add_create(self, pipe: Pipeline, record: TaskRecord, event: RunEvent | None = None) -> None:
+    def add_create(
+        self,
+        pipe: Pipeline,
+        record: TaskRecord,
+        event: RunEvent | None = None,
+        delivery_tag: str | None = None,
+    ) -> None:
         """Queue the commands creating ``record`` and its first event (``queued`` unless
-        ``event`` says otherwise) on ``pipe``."""
+        ``event`` says otherwise) on ``pipe``; ``delivery_tag`` names its message
+        (``DELIVERY_TAG_FIELD``), in the same ``HSET``."""
         key = self._keys.task(record.task_id)
-        pipe.hset(key, mapping=_record_fields(record))  # type: ignore[arg-type]
+        fields = _record_fields(record)
+        if delivery_tag is not None:
+            fields[DELIVERY_TAG_FIELD] = delivery_tag
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, self._ttl)
         first = event or RunEvent(type="status", data={"status": "queued"})
         self._add_event(pipe, record.task_id, first)
