@@ -91,7 +91,7 @@ def sim_factory(log_dir: Path) -> Iterator[SimFactory]:
         port = free_port()
         proc = Proc(f"sim-{port}", cli("sim-llm", "--port", str(port), *flags), base_env(), log_dir)
         started.append(proc)
-        wait_http(f"http://127.0.0.1:{port}/v1/models", proc, timeout=30)
+        wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=30)  # open with --api-key
         return Sim(proc, port)
 
     yield start

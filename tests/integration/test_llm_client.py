@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from agent_service.agentconfig.model import AgentConfig, ModelSpec, RetryPolicy
+from agent_service.agentconfig.spec import SecretRef
 from agent_service.domain.errors import LLMBadRequestError, LLMUnavailableError
 from agent_service.domain.messages import ChatMessage, LLMCompletion, ToolCall, ToolSpec
 from agent_service.llm import LiteLLMClient, close_llm_clients
-from agent_service.llm.client import Transport
+from agent_service.llm.client import RequestRejectedError, Transport
 from agent_service.llm.cost import cost_usd
 from agent_service.llm.embeddings import LiteLLMEmbedder
 from agent_service.llm.retry import classify
@@ -440,6 +441,32 @@ async def test_client_works_again_after_close(client: ClientFor, sim: Sim) -> No
     await close_llm_clients()
     completion = await client.complete(config=config, model="primary", messages=HELLO, tools=[])
     assert completion.content
+
+
+async def test_the_model_api_key_is_sent_and_a_wrong_one_is_not_retried(
+    client: ClientFor, sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    keyed = sim_factory("--ttft", "0.005", "--api-key", "sk-sim-right")
+    right, wrong = tmp_path / "right", tmp_path / "wrong"
+    right.write_text("sk-sim-right\n")
+    wrong.write_text("sk-sim-wrong\n")
+    config = make_config(keyed.url, fallbacks=False)
+    models = [m.model_copy(update={"api_key": SecretRef(file=str(right))}) for m in config.models]
+    keyed_config = config.model_copy(update={"models": models})
+    completion = await client.complete(
+        config=keyed_config, model="primary", messages=HELLO, tools=[]
+    )
+    assert completion.content
+    models = [m.model_copy(update={"api_key": SecretRef(file=str(wrong))}) for m in config.models]
+    with pytest.raises(RequestRejectedError) as raised:
+        await client.complete(
+            config=config.model_copy(update={"models": models}),
+            model="primary",
+            messages=HELLO,
+            tools=[],
+        )
+    # a refused key is not tried again
+    assert [(a.model, a.outcome) for a in raised.value.attempts] == [("primary", "bad_request")]
 
 
 async def test_structured_output_is_passed_through(client: ClientFor, sim: Sim) -> None:

@@ -12,9 +12,10 @@ For a model LiteLLM would hand to that same SDK unchanged, the SDK is called dir
   reasoning models (``max_tokens`` to ``max_completion_tokens``); so does every other provider.
   ``AGENT_LLM_TRANSPORT=litellm`` sends every model through LiteLLM.
 * **what stays the same**: the request (messages, tools, ``tool_choice``, ``response_format``,
-  ``max_tokens``, ``temperature``), the SDK's response and stream objects (the same classes
-  LiteLLM mirrors), its exceptions (``retry.classify`` names them the same), and everything
-  around the call: our retries, fallbacks, deadlines, usage, cost and streaming.
+  ``max_tokens``, ``temperature``), the answer's fields (read by attribute, as LiteLLM's
+  mirrored classes are; a stream is the SDK's own chunk objects), the SDK's exceptions
+  (``retry.classify`` names them the same), and everything around the call: our retries,
+  fallbacks, deadlines, usage, cost and streaming.
   One difference: a read timeout in the middle of a stream is a ``timeout`` here, where LiteLLM
   reports it as a ``connection_error``.
 
@@ -27,13 +28,19 @@ the connection pool raised like LiteLLM's (``POOL_LIMIT``) and the SDK's own ret
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import openai
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agent_service.agentconfig.model import ModelSpec
+
+if TYPE_CHECKING:
+    from openai._types import RequestOptions
 
 POOL_LIMIT = 4096
 """Connections per client (one client per API base and key): above the worker's largest
@@ -78,14 +85,46 @@ def client_for(api_base: str, api_key: str) -> openai.AsyncOpenAI:
     return client
 
 
+class Fields(dict[str, Any]):
+    """A JSON object of a response, read by attribute as the SDK's models are read (a field
+    the server left out reads None)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends look for dunders
+            raise AttributeError(name)
+        return self.get(name)
+
+
+def parse_completion(body: bytes) -> Fields:
+    """A ``chat.completion`` body, every object in it a ``Fields``."""
+    return cast(Fields, json.loads(body, object_hook=Fields))
+
+
 async def complete(spec: ModelSpec, api_key: str, request: dict[str, Any]) -> Any:
     """One chat completion (``request``: messages, tools, max_tokens, ``stream``, ...) of
-    ``spec``: the SDK's ``ChatCompletion``, or its ``AsyncStream`` of chunks."""
+    ``spec``: the answer as ``Fields``, or the SDK's ``AsyncStream`` of chunks.
+
+    Sent with the SDK's ``post`` (its HTTP client, auth, timeouts and error classes), not
+    ``chat.completions.create``: that one first walks the request against the SDK's typed
+    parameters, and builds its response models by reflection, a third of a worker's CPU per
+    call (bench/worker_cpu.py). Our request is already plain JSON, and the answer is read by
+    ``client._parse_response`` attribute by attribute, which ``Fields`` serves.
+    """
     assert spec.api_base is not None
     client = client_for(spec.api_base, api_key)
-    return await client.chat.completions.create(
-        model=provider_model(spec), timeout=spec.timeout_seconds, **request
-    )
+    body = {**request, "model": provider_model(spec)}
+    options: RequestOptions = {"timeout": spec.timeout_seconds}
+    if request.get("stream"):
+        return await client.post(
+            "/chat/completions",
+            cast_to=ChatCompletion,
+            body=body,
+            options=options,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
+    raw = await client.post("/chat/completions", cast_to=bytes, body=body, options=options)
+    return parse_completion(raw)
 
 
 async def embed(spec: ModelSpec, api_key: str, texts: list[str]) -> Any:

@@ -37,6 +37,9 @@ class SimOptions:
     """Seeds failure injection and the wording of text answers: same seed, same sequence."""
     embedding_dimensions: int = DEFAULT_DIMENSIONS
     """Dimensions of ``/v1/embeddings`` vectors when a request does not ask for others."""
+    api_key: str | None = None
+    """When set, the API routes answer 401 ``invalid_api_key`` unless the request carries
+    ``Authorization: Bearer <api_key>``, as OpenAI does (None: no key is checked)."""
 
     def __post_init__(self) -> None:
         for name in ("fail_429", "fail_500", "hang"):
@@ -160,6 +163,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(1..{MAX_DIMENSIONS}, default {d.embedding_dimensions})",
     )
 
+    parser.add_argument(
+        "--api-key",
+        default=d.api_key,
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' on the API routes, else 401 (default: none)",
+    )
+
 
 def options_from_args(ns: argparse.Namespace) -> SimOptions:
     """Build ``SimOptions`` from the parsed flags; exits with a usage error when they conflict."""
@@ -176,6 +186,7 @@ def options_from_args(ns: argparse.Namespace) -> SimOptions:
             fail_models=tuple(ns.fail_models or ()),
             seed=ns.seed,
             embedding_dimensions=ns.embedding_dimensions,
+            api_key=ns.api_key,
         )
     except ValueError as exc:
         # SystemExit with a message prints it to stderr and exits 1, like argparse's errors.

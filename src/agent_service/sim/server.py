@@ -20,7 +20,7 @@ import signal
 import struct
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -511,9 +511,29 @@ async def _add_request_id(http: web.Request, response: web.StreamResponse) -> No
     response.headers["x-request-id"] = http.headers.get("x-request-id") or uuid.uuid4().hex
 
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _check_key(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """With ``SimOptions.api_key``: 401 for an API route without that bearer key, in
+    OpenAI's shape (probes and the admin routes stay open)."""
+    expected = request.app[STATE].options.api_key
+    if expected is None or request.path == "/health" or request.path.startswith("/admin/"):
+        return await handler(request)
+    if request.headers.get("Authorization") != f"Bearer {expected}":
+        return _error(
+            401,
+            "Incorrect API key provided (simulator).",
+            "invalid_request_error",
+            code="invalid_api_key",
+        )
+    return await handler(request)
+
+
 def create_app(options: SimOptions) -> web.Application:
     """The simulator's aiohttp application, with its own seeded failure generator."""
-    app = web.Application()
+    app = web.Application(middlewares=[_check_key])
     app[STATE] = SimState(options)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
