@@ -35,10 +35,9 @@ from tests.postgres import start_postgres
 from agent_service.domain.history import archived_task
 from agent_service.domain.tasks import TaskStatus
 from agent_service.history.migrate import upgrade_schema
-from agent_service.history.runs import RunFilter
+from agent_service.history.models import Dimension, RunFilter, UsageQuery
 from agent_service.history.runtime import History
 from agent_service.history.scope import Scope
-from agent_service.history.usage import Dimension, UsageQuery
 from agent_service.observability.metrics import Metrics
 from agent_service.settings import HistorySettings
 from agent_service.store.client import Redis

@@ -5,9 +5,9 @@ one module and reports its peak RSS (``ru_maxrss``) and the import's wall time; 
 a bare interpreter, the baseline every other line includes. Per package: the heavy third-party
 packages one by one (each alone, so shared dependencies count in each; a package whose top
 module imports lazily is named by the module that does the work, e.g. ``celery.app.base``).
-Per process: the API's and the worker's entry modules, with whether LiteLLM, the Kubernetes
-client, kopf, chromadb and SQLAlchemy were imported by them. Medians of ``--repeat``
-interpreters per line.
+Per process: the API's and the worker's entry modules, with which of the watched packages
+(LiteLLM, the Kubernetes client, kopf, chromadb, SQLAlchemy, psycopg, Alembic, mcp, openai)
+they imported. Medians of ``--repeat`` interpreters per line.
 
     uv run python bench/import_memory.py
 """
@@ -35,7 +35,10 @@ PROCESSES = {
     "worker process (agent_service.worker.main)": "agent_service.worker.main",
     "controller (agent_service.controller.main)": "agent_service.controller.main",
 }
-WATCHED = ["litellm", "kubernetes", "kopf", "chromadb", "sqlalchemy", "mcp", "openai"]
+WATCHED = [
+    "litellm", "kubernetes", "kopf", "chromadb", "sqlalchemy", "psycopg", "alembic", "mcp",
+    "openai",
+]  # fmt: skip
 
 PROBE = """
 import json, resource, sys, time

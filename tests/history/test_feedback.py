@@ -8,7 +8,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent_service.history.feedback import MAX_COMMENT_CHARS, FeedbackOutcome
+from agent_service.history.models import MAX_COMMENT_CHARS, FeedbackOutcome
 from agent_service.history.runtime import History
 from agent_service.history.scope import Scope
 from agent_service.observability.metrics import Metrics

@@ -12,7 +12,7 @@ import pytest
 from agent_service.domain.history import RunKind, archived_task
 from agent_service.domain.tasks import TaskStatus
 from agent_service.history.cursor import InvalidCursorError, encode_cursor
-from agent_service.history.runs import MAX_PAGE, RunFilter
+from agent_service.history.models import MAX_PAGE, RunFilter
 from agent_service.history.runtime import History
 from agent_service.history.scope import Scope
 from tests.history.factory import sync_run, task_record, task_run

@@ -14,15 +14,15 @@ import pytest
 
 from agent_service.domain.history import ArchivedRun
 from agent_service.domain.tasks import TaskStatus
-from agent_service.history.runtime import History
-from agent_service.history.scope import Scope
-from agent_service.history.usage import (
+from agent_service.history.models import (
     Dimension,
     InvalidUsageQueryError,
     UsageOrder,
     UsageQuery,
     UsageRow,
 )
+from agent_service.history.runtime import History
+from agent_service.history.scope import Scope
 from tests.history.factory import sync_run, task_run
 
 pytestmark = pytest.mark.integration

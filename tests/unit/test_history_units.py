@@ -26,9 +26,10 @@ from agent_service.domain.runs import RunRequest, RunResult, Step, Usage
 from agent_service.domain.tasks import TaskError, TaskRecord, TaskStatus
 from agent_service.history.archive import run_row, tool_rows
 from agent_service.history.cursor import InvalidCursorError, decode_cursor, encode_cursor
-from agent_service.history.engine import HistoryConfigError, database_url
-from agent_service.history.usage import (
+from agent_service.history.engine import database_url
+from agent_service.history.models import (
     Dimension,
+    HistoryConfigError,
     InvalidUsageQueryError,
     UsageQuery,
     parse_dimensions,

@@ -1,8 +1,9 @@
 """The API and worker processes import no heavy package they may not need (issue 17).
 
-LiteLLM (~150 MB), the ``mcp`` SDK (~40 MB), chromadb, pypdf and the controller's
-``kubernetes``/``kopf`` are imported on first use: a model that needs LiteLLM, a config that
-names an MCP server, a knowledge base, a PDF. ``bench/import_memory.py`` prints what each costs.
+LiteLLM (~150 MB), the ``mcp`` SDK (~40 MB), chromadb, pypdf, SQLAlchemy with psycopg and
+Alembic (~36 MB) and the controller's ``kubernetes``/``kopf`` are imported on first use: a model
+that needs LiteLLM, a config that names an MCP server, a knowledge base, a PDF, run history
+(``AGENT_HISTORY_URL``). ``bench/import_memory.py`` prints what each costs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ import sys
 
 import pytest
 
-HEAVY = ("litellm", "mcp", "mcp_types", "chromadb", "pypdf", "kubernetes", "kopf")
+HEAVY = (
+    "litellm",
+    "mcp",
+    "mcp_types",
+    "chromadb",
+    "pypdf",
+    "sqlalchemy",
+    "psycopg",
+    "alembic",
+    "kubernetes",
+    "kopf",
+)
 
 
 @pytest.mark.parametrize("module", ["agent_service.api.app", "agent_service.worker.main"])

@@ -21,7 +21,7 @@ import uvicorn
 from agent_service.agentconfig.load import ConfigError, load_config_version
 from agent_service.api.app import create_app
 from agent_service.api.drain import Drain, graceful_timeout
-from agent_service.history.engine import HistoryConfigError
+from agent_service.history.models import HistoryConfigError
 from agent_service.history.runtime import check_history_settings
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,

@@ -18,13 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.domain.history import ArchivedRun
 from agent_service.history.engine import is_unavailable, pg_guarded
+from agent_service.history.models import ArchiveRejectedError
 from agent_service.history.schema import run_tools, runs
 
 T = TypeVar("T")
-
-
-class ArchiveRejectedError(Exception):
-    """Postgres refused a batch for what it holds (not for being unavailable)."""
 
 
 def to_datetime(seconds: float) -> datetime:

@@ -7,8 +7,8 @@ import asyncio
 import logging
 
 from agent_service.domain.errors import DependencyUnavailableError
-from agent_service.history.engine import HistoryConfigError
 from agent_service.history.migrate import upgrade_schema
+from agent_service.history.models import HistoryConfigError
 from agent_service.settings import Settings
 
 log = logging.getLogger(__name__)

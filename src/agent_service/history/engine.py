@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from agent_service.domain.errors import DependencyUnavailableError
+from agent_service.history.models import HistoryConfigError
 from agent_service.settings import HistorySettings
 
 P = ParamSpec("P")
@@ -26,10 +27,6 @@ T = TypeVar("T")
 DRIVER = "postgresql+psycopg"
 _ACCEPTED_SCHEMES = ("postgres", "postgresql", DRIVER)
 APPLICATION_NAME = "agent-service"
-
-
-class HistoryConfigError(ValueError):
-    """``AGENT_HISTORY_URL`` (or its password file) cannot be used."""
 
 
 def database_url(settings: HistorySettings) -> URL:

@@ -7,43 +7,18 @@ run is unknown, another tenant's, or not archived yet; the route tells the last 
 ``store.history_outbox.HistoryOutbox.is_pending`` and answers 409 with ``Retry-After`` (the
 drainer archives within ``AGENT_HISTORY_DRAIN_INTERVAL_SECONDS`` while Postgres is up).
 A second feedback on a run replaces the first. ``ValueError`` for a score or comment out of
-bounds (400).
+bounds (400; ``models.check_feedback``).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.history.engine import pg_guarded
+from agent_service.history.models import FeedbackOutcome, FeedbackResult, check_feedback
 from agent_service.history.schema import runs
 from agent_service.history.scope import Scope
-
-SCORES = (-1, 1)
-MAX_COMMENT_CHARS = 2000
-
-
-class FeedbackOutcome(StrEnum):
-    RECORDED = "recorded"
-    NOT_FOUND = "not_found"
-
-
-@dataclass(frozen=True)
-class FeedbackResult:
-    outcome: FeedbackOutcome
-    agent: str | None = None
-    """The run's agent (for ``agent_feedback_total``), when recorded."""
-
-
-def check_feedback(score: int, comment: str | None) -> None:
-    """``ValueError`` unless ``score`` is -1 or +1 and ``comment`` fits."""
-    if isinstance(score, bool) or score not in SCORES:
-        raise ValueError("score must be -1 or 1")
-    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
-        raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
 
 
 class FeedbackStore:

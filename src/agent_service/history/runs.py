@@ -11,88 +11,35 @@ For the API (wired by the lead):
   exclusive), ``kind`` (``task``, ``sync``; default both), ``cursor`` (``next_cursor`` of the
   previous page) and ``limit`` (1..``MAX_PAGE``, default ``DEFAULT_PAGE``). Newest first.
   ``InvalidCursorError`` answers 400.
+
+The models it answers with, and ``RunFilter``, are in ``models`` (the API imports them without
+SQLAlchemy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent_service.domain.history import RunKind, restore_record
+from agent_service.domain.history import restore_record
 from agent_service.domain.runs import Step, Usage
-from agent_service.domain.tasks import TaskRecord, TaskStatus
 from agent_service.history.cursor import decode_cursor, encode_cursor
 from agent_service.history.engine import pg_guarded
+from agent_service.history.models import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    PREVIEW_CHARS,
+    Feedback,
+    HistoryRun,
+    RunFilter,
+    RunPage,
+    RunSummary,
+)
 from agent_service.history.schema import runs
 from agent_service.history.scope import Scope
-
-DEFAULT_PAGE = 20
-MAX_PAGE = 100
-PREVIEW_CHARS = 200
-"""Characters of the run's message shown in a list."""
-
-
-class Feedback(BaseModel):
-    """A person's verdict on a run: +1 or -1, an optional comment, when (Unix seconds)."""
-
-    score: int
-    comment: str | None = None
-    at: float
-
-
-class RunSummary(BaseModel):
-    """A run as a list shows it (no record, no steps). Times are Unix seconds."""
-
-    run_id: str
-    kind: RunKind
-    tenant: str
-    status: TaskStatus
-    agent: str
-    model: str | None
-    user: str | None
-    key_id: str | None
-    error_type: str | None
-    created_at: float
-    started_at: float | None
-    finished_at: float
-    duration_ms: float | None
-    queue_wait_ms: float | None
-    usage: Usage
-    trace_id: str | None
-    attempts: int
-    message: str | None
-    """The start of the run's message (``PREVIEW_CHARS`` characters)."""
-    feedback_score: int | None
-
-
-class HistoryRun(RunSummary):
-    """One run in full: its record (with its steps) and its feedback."""
-
-    record: TaskRecord
-    feedback: Feedback | None
-
-
-class RunPage(BaseModel):
-    items: list[RunSummary]
-    next_cursor: str | None
-    """Pass it as ``cursor`` for the next page; None on the last page."""
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    """What ``GET /v1/tasks`` narrows the list by (all optional)."""
-
-    statuses: tuple[TaskStatus, ...] = ()
-    agent: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    kind: RunKind | None = None
-
 
 _SUMMARY = (
     runs.c.id,

@@ -1,10 +1,16 @@
-"""Whose runs a query sees: one tenant's, or every tenant's for an admin key."""
+"""Whose runs a query sees: one tenant's, or every tenant's for an admin key.
+
+The API builds a ``Scope`` for every read, history on or off, so SQLAlchemy is imported only
+by ``where``, which only the queries call.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Table, true
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Table
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class Scope:
 
     def where(self, table: Table) -> ColumnElement[bool]:
         """The condition limiting ``table`` (which has a ``tenant`` column) to this scope."""
+        from sqlalchemy import true  # noqa: PLC0415 - lazy on purpose (module docstring)
+
         if self.tenant is None:
             return true()
         return table.c.tenant == self.tenant

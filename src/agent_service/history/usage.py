@@ -1,11 +1,7 @@
 """Usage analytics over archived runs: totals, trends and top lists in one grouped query.
 
-For ``GET /v1/usage`` (wired by the lead), with query parameters ``from`` and ``to`` (the
-window, by run creation time; from inclusive, to exclusive), ``interval`` (a bucket size such
-as ``1h``; omitted: one bucket for the window), ``group_by`` (any of ``agent``, ``model``,
-``tenant``, ``user``, ``tool``; repeated or comma-separated: ``parse_dimensions``;
-``interval`` through ``parse_interval``), ``order_by`` (``runs``,
-``errors``, ``cost``, ``tokens``) and ``limit`` (top N groups, without ``interval``). A
+For ``GET /v1/usage``: ``UsageQueries.report(scope, query)`` answers the ``UsageQuery`` the
+route builds from its query parameters (``models`` describes them) with a ``UsageReport``. A
 tenant's key gets ``Scope.of_tenant``, an admin key ``Scope.admin()`` (every tenant).
 ``InvalidUsageQueryError`` answers 400.
 
@@ -18,13 +14,9 @@ at multiples of the interval since the Unix epoch (UTC), so hourly buckets start
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -41,126 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.domain.tasks import TaskStatus
 from agent_service.history.engine import pg_guarded
+from agent_service.history.models import Dimension, UsageOrder, UsageQuery, UsageReport, UsageRow
 from agent_service.history.schema import run_tools, runs
 from agent_service.history.scope import Scope
 
-MAX_BUCKETS = 1000
-MAX_WINDOW = timedelta(days=400)
-MAX_LIMIT = 1000
 PERCENTILES = (0.5, 0.95, 0.99)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class InvalidUsageQueryError(ValueError):
-    """A usage query the service will not run (the message says why)."""
-
-
-class Dimension(StrEnum):
-    AGENT = "agent"
-    MODEL = "model"
-    TENANT = "tenant"
-    USER = "user"
-    TOOL = "tool"
-
-
-class UsageOrder(StrEnum):
-    RUNS = "runs"
-    ERRORS = "errors"
-    COST = "cost"
-    TOKENS = "tokens"
-
-
-@dataclass(frozen=True)
-class UsageQuery:
-    """A window, optional time buckets, optional groups, optional top-N."""
-
-    start: datetime
-    end: datetime
-    interval: timedelta | None = None
-    group_by: tuple[Dimension, ...] = ()
-    order_by: UsageOrder = UsageOrder.RUNS
-    limit: int | None = None
-
-    def check(self) -> None:
-        """``InvalidUsageQueryError`` unless the query is one the service runs."""
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise InvalidUsageQueryError("from and to need a time zone")
-        if self.end <= self.start:
-            raise InvalidUsageQueryError("to must be after from")
-        window = self.end - self.start
-        if window > MAX_WINDOW:
-            raise InvalidUsageQueryError(f"the window is at most {MAX_WINDOW.days} days")
-        if self.interval is not None:
-            if self.interval < timedelta(seconds=1):
-                raise InvalidUsageQueryError("interval is at least 1 second")
-            buckets = math.ceil(window / self.interval)
-            if buckets > MAX_BUCKETS:
-                raise InvalidUsageQueryError(
-                    f"{buckets} buckets: at most {MAX_BUCKETS} (widen the interval)"
-                )
-            if self.limit is not None:
-                raise InvalidUsageQueryError("limit (top N) applies without interval")
-        if len(set(self.group_by)) != len(self.group_by):
-            raise InvalidUsageQueryError("group_by names a dimension twice")
-        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidUsageQueryError(f"limit must be between 1 and {MAX_LIMIT}")
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(text: str) -> timedelta:
-    """``30s``, ``5m``, ``1h``, ``7d`` as a bucket size (the ``interval`` query parameter);
-    ``InvalidUsageQueryError`` otherwise."""
-    number, unit = text[:-1], text[-1:]
-    if unit not in _UNITS or not number.isdigit() or not number.isascii() or int(number) <= 0:
-        raise InvalidUsageQueryError(
-            f"interval {text!r}: a positive whole number and s, m, h or d (e.g. 1h)"
-        )
-    return timedelta(seconds=int(number) * _UNITS[unit])
-
-
-def parse_dimensions(values: list[str]) -> tuple[Dimension, ...]:
-    """``group_by`` as given (repeated and/or comma-separated) as dimensions, in order."""
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    try:
-        return tuple(Dimension(name) for name in names)
-    except ValueError:
-        allowed = ", ".join(d.value for d in Dimension)
-        raise InvalidUsageQueryError(f"group_by takes {allowed}") from None
-
-
-class UsageRow(BaseModel):
-    """One (bucket, group) of a usage report. Latencies in milliseconds; None without runs
-    that started."""
-
-    bucket: float | None
-    """Start of the time bucket (Unix seconds); None without ``interval``."""
-    group: dict[str, str | None]
-    """The value of each ``group_by`` dimension (None: runs without one, e.g. no user)."""
-    runs: int
-    errors: int
-    cancelled: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost_usd: float
-    latency_ms_p50: float | None
-    latency_ms_p95: float | None
-    latency_ms_p99: float | None
-    feedback_up: int
-    feedback_down: int
-    tool_calls: int | None = None
-    """Calls of the row's tool (grouped by ``tool`` only)."""
-    tool_errors: int | None = None
-
-
-class UsageReport(BaseModel):
-    start: float
-    end: float
-    interval_seconds: float | None
-    group_by: list[Dimension]
-    rows: list[UsageRow]
 
 
 def _group_column(dimension: Dimension) -> ColumnElement[Any]:

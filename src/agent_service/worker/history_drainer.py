@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from agent_service.domain.errors import DependencyUnavailableError
 from agent_service.domain.history import ArchivedRun
-from agent_service.history.archive import ArchiveRejectedError
+from agent_service.history.models import ArchiveRejectedError
 from agent_service.history.runtime import History
 from agent_service.observability.metrics import Metrics
 from agent_service.runtime import Runtime

@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from agent_service import __version__
 from agent_service.agentconfig.load import ConfigError, load_config_version
 from agent_service.agentconfig.model import AgentConfig, ConfigVersion
-from agent_service.history.engine import HistoryConfigError
+from agent_service.history.models import HistoryConfigError
 from agent_service.history.runtime import check_history_settings
 from agent_service.observability.exposition import (
     clean_multiprocess_dir,

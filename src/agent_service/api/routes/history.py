@@ -36,11 +36,16 @@ from agent_service.domain.errors import ErrorType
 from agent_service.domain.history import RunKind
 from agent_service.domain.tasks import TaskStatus
 from agent_service.history.cursor import InvalidCursorError
-from agent_service.history.feedback import MAX_COMMENT_CHARS, SCORES, FeedbackOutcome
-from agent_service.history.runs import DEFAULT_PAGE, MAX_PAGE, RunFilter, RunPage
-from agent_service.history.usage import (
+from agent_service.history.models import (
+    DEFAULT_PAGE,
+    MAX_COMMENT_CHARS,
     MAX_LIMIT,
+    MAX_PAGE,
+    SCORES,
+    FeedbackOutcome,
     InvalidUsageQueryError,
+    RunFilter,
+    RunPage,
     UsageOrder,
     UsageQuery,
     UsageReport,
