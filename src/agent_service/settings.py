@@ -155,7 +155,7 @@ class ApiSettings(BaseModel):
         ge=1,
         le=64,
         description="Processes. 1 runs uvicorn alone; more run gunicorn with uvicorn workers "
-        "(each imports LiteLLM: ~160 MB and ~2 s).",
+        "(each ~110 MB after import; ~150 MB more if a model needs LiteLLM).",
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 above)."
