@@ -94,6 +94,23 @@ def recording(
             recorder.wait(timeout=60)
 
 
+def thread_split(raw: Path, threads: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Share of samples per thread kind: a stack belongs to the first kind one of whose frame
+    names (``function``, without the file) it holds, else to ``other``. py-spy's async stacks
+    are partial (a coroutine resumed shows from its own frame), so name the kinds by frames
+    that stay at the bottom of their threads' stacks."""
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        names = {frame.split(" (", 1)[0] for frame in stack.split(";")}
+        kind = next((k for k, marks in threads.items() if names.intersection(marks)), "other")
+        counts[kind] += int(count_text)
+    total = sum(counts.values()) or 1
+    return {kind: counts[kind] / total for kind in [*threads, "other"]}
+
+
 def print_split(label: str, raw: Path, top: int = 12) -> None:
     """The ``top`` packages of one recording, by self share, with their total share."""
     if not raw.exists():

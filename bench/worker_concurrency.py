@@ -21,6 +21,10 @@ run asks (``{i}`` is its number): the default is one LLM call (one journal entry
     uv run python bench/worker_concurrency.py                 # N = 1 10 100 200
     uv run python bench/worker_concurrency.py --n 100 500 --repeat 3
     uv run python bench/worker_concurrency.py --n 100 --journal-cost --message 'what is {i}*7?'
+
+``--profile DIR``: after the measured repetitions of each N, one more run under py-spy (from
+``bench/peer_runtimes.py``'s own environment), its raw stacks written to DIR, with the share of
+samples per package and per thread (the event loop's, Celery's consumer, Celery's pool).
 """
 
 from __future__ import annotations
@@ -314,6 +318,32 @@ def measure_pair(bench: Bench) -> dict[bool, dict[str, float]]:
             loaded.worker.stop()
 
 
+WORKER_THREADS = {
+    "Celery consumer thread": ["asynloop"],
+    "Celery pool threads": ["_WorkItem.run", "apply_target"],
+}
+"""What identifies a worker thread's samples; the rest is the event loop thread, whose resumed
+coroutines py-spy shows without their thread's bottom frames."""
+
+
+def profile_once(bench: Bench, directory: Path, flags: list[str]) -> None:
+    """One more, unmeasured run of ``bench`` under py-spy; prints its split."""
+    from bench.pyspy import print_split, recording, thread_split
+
+    loaded = load(bench)
+    try:
+        with recording({"worker": loaded.worker}, directory, f"worker-n{bench.n}", flags) as out:
+            consume(bench.redis_url, loaded.measured)
+            wait_done(bench.redis_url, loaded.prefix, loaded.ids, 60 + bench.rounds * 10)
+    finally:
+        loaded.worker.stop()
+    print(f"# py-spy, N = {bench.n}, one more run:")
+    print_split("worker", out["worker"])
+    shares = thread_split(out["worker"], WORKER_THREADS)
+    shares["event loop thread"] = shares.pop("other")
+    print("#   by thread: " + "; ".join(f"{k} {v * 100:.1f} %" for k, v in shares.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -337,6 +367,13 @@ def main() -> None:
         type=int,
         default=1,
         help="journal entries a run of --message makes (1: one LLM call; 3 for 'what is {i}*7?')",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR",
+        help="after each N, one more run under py-spy: raw stacks to DIR, split printed",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-flags", default="--gil --rate 250", help="py-spy record flags (quoted)"
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -392,6 +429,8 @@ def main() -> None:
                 f"{med['cpu_ms_per_run'] / baseline:>9.1f}x   (ratio spread {spread:.2f})",
                 flush=True,
             )
+            if args.profile:
+                profile_once(bench, args.profile, args.profile_flags.split())
     finally:
         sim.stop()
         redis.stop()
