@@ -72,7 +72,7 @@ from bench.peer_runtimes import (
     start_langgraph_dev,
     start_litellm_proxy,
 )
-from bench.pyspy import print_split, recording
+from bench.pyspy import add_profile_arguments, print_split, recording
 from tests.procs import Proc
 
 HONESTY = (
@@ -606,13 +606,7 @@ def main() -> None:
         "--warmup", type=int, default=None, help="unmeasured runs per side first (--in-flight)"
     )
     parser.add_argument("--latest", action="store_true", help="the peers' newest releases")
-    parser.add_argument(
-        "--profile", type=Path, metavar="DIR",
-        help="after the measured rounds, one more per side under py-spy: raw stacks to DIR",
-    )  # fmt: skip
-    parser.add_argument(
-        "--profile-flags", default="--gil --rate 250", help="py-spy record flags (quoted)"
-    )
+    add_profile_arguments(parser, "after the measured rounds, one more per side under py-spy")
     args = parser.parse_args()
     if args.warmup is None:
         args.warmup = args.in_flight  # every slot and pooled connection used once

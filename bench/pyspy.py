@@ -10,6 +10,7 @@ of the stack (a package's callees included).
 
 from __future__ import annotations
 
+import argparse
 import re
 import signal
 import subprocess
@@ -92,6 +93,16 @@ def recording(
             recorder.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
         for recorder in recorders:
             recorder.wait(timeout=60)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--profile DIR`` and ``--profile-flags`` of a benchmark; ``what`` says what is profiled."""
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help=f"{what}: raw py-spy stacks to DIR"
+    )
+    parser.add_argument(
+        "--profile-flags", default="--gil --rate 250", help="py-spy record flags (quoted)"
+    )
 
 
 def thread_split(raw: Path, threads: Mapping[str, Sequence[str]]) -> dict[str, float]:

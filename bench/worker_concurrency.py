@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported
 
 from bench.common import cpu_seconds, rss_mb
+from bench.pyspy import add_profile_arguments
 from tests.procs import Proc, base_env, cli, free_port, redis_args, wait_http
 
 
@@ -368,13 +369,7 @@ def main() -> None:
         default=1,
         help="journal entries a run of --message makes (1: one LLM call; 3 for 'what is {i}*7?')",
     )
-    parser.add_argument(
-        "--profile", type=Path, metavar="DIR",
-        help="after each N, one more run under py-spy: raw stacks to DIR, split printed",
-    )  # fmt: skip
-    parser.add_argument(
-        "--profile-flags", default="--gil --rate 250", help="py-spy record flags (quoted)"
-    )
+    add_profile_arguments(parser, "after each N, one more run under py-spy, its split printed")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     redis_port = free_port()
