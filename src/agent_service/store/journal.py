@@ -75,8 +75,8 @@ class RedisStepJournal:
     async def append(self, entry: JournalEntry) -> None:
         """Record ``entry`` and publish its step's event; the cancel flag read with it is left
         for the guard's next check."""
-        cancelled = await self._store.append(self.task_id, self.attempt, len(self._entries), entry)
-        self._cancel.seen(cancelled)
+        index = len(self._entries)
+        await self._store.append(self.task_id, self.attempt, index, entry, self._cancel)
         self._entries.append(entry)
 
 
@@ -114,18 +114,15 @@ class JournalStore:
         )
 
     @guarded
-    async def append(self, task_id: str, attempt: int, index: int, entry: JournalEntry) -> bool:
-        """Record ``entry`` at ``index`` and publish its step's ``step`` event; whether the
-        task's cancel flag is set. ``JournalConflictError`` if another attempt took the run over
-        or the journal moved on without this attempt (nothing is written then)."""
+    async def append(
+        self, task_id: str, attempt: int, index: int, entry: JournalEntry, cancel: CancelFlag
+    ) -> None:
+        """Record ``entry`` at ``index`` and publish its step's ``step`` event; what the task's
+        cancel flag read is left on ``cancel``. ``JournalConflictError`` if another attempt took
+        the run over or the journal moved on without this attempt (nothing is written then)."""
         keys = self._keys
         done, cancelled = await self._append(
-            keys=[
-                keys.journal(task_id),
-                keys.task(task_id),
-                keys.events(task_id),
-                keys.cancel(task_id),
-            ],
+            keys=[keys.journal(task_id), keys.task(task_id), keys.events(task_id), cancel.key],
             args=[
                 index,
                 entry.model_dump_json(),
@@ -138,7 +135,7 @@ class JournalStore:
         if int(done) != 1:
             owner = "a newer attempt owns the run" if int(done) == -2 else "the journal moved on"
             raise JournalConflictError(f"step {index} of task {task_id} not recorded: {owner}")
-        return bool(cancelled)
+        cancel.seen(bool(cancelled))
 
     def add_entries(self, pipe: Pipeline, task_id: str, entries: Sequence[JournalEntry]) -> None:
         """Queue the commands writing ``entries`` as a new journal on ``pipe`` (a sync run
