@@ -52,24 +52,6 @@ def test_secrets_never_reach_a_log_line(logged_api: tuple[Proc, Proc, str]) -> N
             assert secret not in log, f"{proc.name} logged a secret"
 
 
-def test_json_lines_with_one_access_line_per_request(logged_api: tuple[Proc, Proc, str]) -> None:
-    api, _, url = logged_api
-    with httpx.Client(base_url=url, timeout=30) as client:
-        ids = [
-            client.get("/healthz", headers={"X-Request-ID": f"log-test-{i}"}).headers[
-                "x-request-id"
-            ]
-            for i in range(3)
-        ]
-    lines = [json.loads(line) for line in api.log().splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("event") == "request"]
-    for request_id in ids:
-        matching = [line for line in access if line.get("request_id") == request_id]
-        assert len(matching) == 1, request_id
-        assert matching[0]["route"] == "/healthz" and matching[0]["status"] == 200
-        assert matching[0]["component"] == "api" and "timestamp" in matching[0]
-
-
 def _log_once_written(proc: Proc, *needles: str, timeout: float = 10.0) -> str:
     """The process's log once every needle is in it (or at the timeout): a request's access
     line is written after its response is sent, so a client can read the log before it."""
@@ -79,6 +61,25 @@ def _log_once_written(proc: Proc, *needles: str, timeout: float = 10.0) -> str:
         time.sleep(0.05)
         log = proc.log()
     return log
+
+
+def test_json_lines_with_one_access_line_per_request(logged_api: tuple[Proc, Proc, str]) -> None:
+    api, _, url = logged_api
+    with httpx.Client(base_url=url, timeout=30) as client:
+        ids = [
+            client.get("/healthz", headers={"X-Request-ID": f"log-test-{i}"}).headers[
+                "x-request-id"
+            ]
+            for i in range(3)
+        ]
+    log = _log_once_written(api, *(f'"request_id": "{request_id}"' for request_id in ids))
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("event") == "request"]
+    for request_id in ids:
+        matching = [line for line in access if line.get("request_id") == request_id]
+        assert len(matching) == 1, request_id
+        assert matching[0]["route"] == "/healthz" and matching[0]["status"] == 200
+        assert matching[0]["component"] == "api" and "timestamp" in matching[0]
 
 
 def test_pii_is_masked_when_the_setting_is_on(logged_api: tuple[Proc, Proc, str]) -> None:
